@@ -1,0 +1,23 @@
+//! Search spaces: the typed architectures a search explores, and the description of the
+//! decisions a controller makes to produce one.
+//!
+//! A space turns a depth into a *program* of [`Decision`]s (categorical tokens and skip-connection
+//! anchors). Any strategy — the LSTM controller or random search — walks that program and emits
+//! one [`Action`] per decision; the space then decodes the actions into a typed [`Architecture`].
+//! Adding a space means describing its decisions; the controller does not change.
+//!
+//! This crate needs no tensors: it builds without burn.
+
+mod arch;
+mod cnn;
+mod decision;
+mod error;
+mod nb201;
+mod space;
+
+pub use arch::Architecture;
+pub use cnn::{CnnArch, CnnLayer, CnnSpace, Pool};
+pub use decision::{Action, Decision, TokenType};
+pub use error::SpaceError;
+pub use nb201::{NB201_EDGES, Nb201Arch, Nb201Op, Nb201Space};
+pub use space::{SearchSpace, SpaceKind};
