@@ -1,14 +1,60 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The evaluator interface: architecture → reward (plus metrics), or a recorded failure.
+//!
+//! Evaluators here need no tensors: [`TableEvaluator`] looks rewards up in a CSV (the
+//! NAS-Bench-201 table is one) and [`ToyEvaluator`] computes a synthetic objective for demos
+//! and tests. The child-network trainer implements the same [`Evaluator`] trait in its own crate.
+
+mod reward;
+mod spec;
+mod table;
+mod toy;
+
+use nas_space::Architecture;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+pub use reward::RewardTransform;
+pub use spec::EvaluatorSpec;
+pub use table::TableEvaluator;
+pub use toy::ToyEvaluator;
+
+/// Identity of the evaluation being asked for, so evaluators can seed themselves per trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalContext {
+    /// Trial id in the store.
+    pub trial_id: i64,
+    /// Index of the sample within its experiment (0-based).
+    pub seq: u64,
+    /// The experiment's seed.
+    pub seed: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A successful evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The reward the strategy learns from.
+    pub reward: f64,
+    /// Anything worth keeping with the trial (accuracy, per-epoch curves, timings).
+    pub metrics: Map<String, Value>,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// Why an evaluation produced no reward.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EvalError {
+    /// The child failed (diverged, too large…): recorded as a failed trial with reward 0, and the
+    /// search goes on.
+    #[error("{0}")]
+    Failed(String),
+    /// The evaluator cannot go on (missing table entry, unreadable data): the search stops with
+    /// this message and the trial is left to be evaluated again on `--resume`.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Turns an architecture into a reward.
+pub trait Evaluator: Send {
+    /// One line describing the evaluator (shown when a search starts).
+    fn describe(&self) -> String;
+    /// Evaluate one architecture.
+    fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError>;
 }
