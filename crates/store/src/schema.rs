@@ -1,0 +1,63 @@
+//! The schema, as an ordered list of migrations. Migration `i` takes the store from schema
+//! version `i` to `i + 1`; never edit a released migration, append a new one.
+
+/// All migrations in order.
+pub const MIGRATIONS: &[&str] = &[
+    // 0 → 1: the initial schema.
+    r#"
+    CREATE TABLE experiments (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        space       TEXT NOT NULL,
+        strategy    TEXT NOT NULL,
+        seed        INTEGER NOT NULL,
+        config_json TEXT NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'running',
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE trials (
+        id             INTEGER PRIMARY KEY,
+        experiment_id  INTEGER NOT NULL REFERENCES experiments(id),
+        seq            INTEGER NOT NULL,
+        arch           TEXT NOT NULL,
+        arch_json      TEXT NOT NULL,
+        tokens_json    TEXT NOT NULL,
+        log_prob       REAL NOT NULL,
+        entropy        REAL NOT NULL,
+        policy_version INTEGER NOT NULL,
+        depth          INTEGER NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('running','completed','failed','aborted')),
+        reward         REAL,
+        metrics_json   TEXT,
+        failure        TEXT,
+        created_at     REAL NOT NULL,
+        finished_at    REAL,
+        eval_seconds   REAL,
+        UNIQUE (experiment_id, seq)
+    );
+    CREATE INDEX trials_by_reward ON trials (experiment_id, status, reward DESC);
+    CREATE TABLE checkpoints (
+        experiment_id  INTEGER PRIMARY KEY REFERENCES experiments(id),
+        samples        INTEGER NOT NULL,
+        policy_version INTEGER NOT NULL,
+        baseline       REAL,
+        state          BLOB NOT NULL,
+        updated_at     REAL NOT NULL
+    );
+    CREATE TABLE updates (
+        experiment_id  INTEGER NOT NULL REFERENCES experiments(id),
+        policy_version INTEGER NOT NULL,
+        samples        INTEGER NOT NULL,
+        baseline       REAL,
+        mean_reward    REAL NOT NULL,
+        loss           REAL NOT NULL,
+        grad_norm      REAL NOT NULL,
+        mean_entropy   REAL NOT NULL,
+        at             REAL NOT NULL,
+        PRIMARY KEY (experiment_id, samples)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
