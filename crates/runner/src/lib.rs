@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The search loop: a strategy samples architectures from a space, an evaluator rewards them,
+//! every trial and every controller update goes to the store, and `--resume` continues from the
+//! store exactly as an uninterrupted run would.
+//!
+//! ```text
+//! config ─► SearchSpace ─► decisions(depth) ─► Strategy::sample ─► Architecture
+//!                                                   ▲                    │
+//!                                  Strategy::update │                    ▼ Evaluator
+//!                                                   └──── reward ◄───────┘
+//!                 every trial / update ─► TrialStore (SQLite)
+//! ```
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod compare;
+mod config;
+mod depth;
+mod search;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use compare::{CompareReport, CompareRow, compare_strategies};
+pub use config::{ConfigError, SearchConfig};
+pub use depth::DepthSchedule;
+pub use search::{Control, Event, Search, SearchError, Summary};

@@ -1,0 +1,175 @@
+//! [`SearchConfig`]: everything a search needs, from a TOML file and/or command-line flags.
+//! Defaults are the paper's (12,800 samples, batches of 8, depth 6 → 20).
+
+use std::path::{Path, PathBuf};
+
+use nas_controller::{ControllerConfig, StrategyKind};
+use nas_evaluator::EvaluatorSpec;
+use nas_space::{CnnSpace, SearchSpace, SpaceKind};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::DepthSchedule;
+
+/// A configuration problem, naming the file or field at fault.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[depth]`,
+/// `[controller]` and `[evaluator]` sections; every key is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Search space: `cnn` (the paper's) or `nb201`.
+    pub space: SpaceKind,
+    /// `reinforce` (the paper's controller) or `random`.
+    pub strategy: StrategyKind,
+    /// Architectures to sample in total. Paper: 12,800.
+    pub samples: u64,
+    /// Children per controller update (the paper's m). Paper: 8.
+    pub batch: usize,
+    /// Seed of the controller's weights and of every draw.
+    pub seed: u64,
+    /// Vocabularies of the CNN space.
+    pub cnn: CnnSpace,
+    /// How the number of layers grows (CNN space only).
+    pub depth: DepthSchedule,
+    /// Controller and REINFORCE hyper-parameters.
+    pub controller: ControllerConfig,
+    /// How architectures are rewarded.
+    pub evaluator: EvaluatorSpec,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            space: SpaceKind::Cnn,
+            strategy: StrategyKind::Reinforce,
+            samples: 12_800,
+            batch: 8,
+            seed: 0,
+            cnn: CnnSpace::default(),
+            depth: DepthSchedule::default(),
+            controller: ControllerConfig::default(),
+            evaluator: EvaluatorSpec::Toy,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Read a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut c: SearchConfig = toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        // A relative table path is relative to the config file.
+        if let EvaluatorSpec::Table { path: p, .. } = &mut c.evaluator
+            && p.is_relative()
+        {
+            *p = path.parent().unwrap_or(Path::new("")).join(&*p);
+        }
+        Ok(c)
+    }
+
+    /// The configured space.
+    pub fn search_space(&self) -> SearchSpace {
+        match self.space {
+            SpaceKind::Cnn => SearchSpace::Cnn(self.cnn.clone()),
+            SpaceKind::Nb201 => SearchSpace::default_for(SpaceKind::Nb201),
+        }
+    }
+
+    /// Check every field; the message names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = ConfigError::Invalid;
+        if self.samples == 0 {
+            return Err(bad("samples must be at least 1".into()));
+        }
+        if self.batch == 0 {
+            return Err(bad("batch must be at least 1".into()));
+        }
+        self.search_space().validate().map_err(|e| bad(e.to_string()))?;
+        self.depth.validate().map_err(bad)?;
+        self.controller.validate().map_err(bad)?;
+        if let EvaluatorSpec::Table { scale, .. } = &self.evaluator
+            && !(scale.is_finite() && *scale != 0.0)
+        {
+            return Err(bad(format!("evaluator.scale must be a non-zero number, got {scale}")));
+        }
+        Ok(())
+    }
+
+    /// Make file paths absolute so the stored config still works from another directory.
+    pub fn absolutize(&mut self) {
+        if let EvaluatorSpec::Table { path, .. } = &mut self.evaluator
+            && let Ok(abs) = std::path::absolute(&*path)
+        {
+            *path = PathBuf::from(abs);
+        }
+    }
+
+    /// The TOML form (what `nas config` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("configs always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers() {
+        let c = SearchConfig::default();
+        assert_eq!((c.samples, c.batch, c.controller.hidden, c.controller.layers), (12_800, 8, 35, 2));
+        assert_eq!(c.controller.learning_rate, 0.0006);
+        assert_eq!(c.depth, DepthSchedule { start: 6, step: 2, every: 1600, max: 20 });
+    }
+
+    #[test]
+    fn toml_round_trip_and_partial_files() {
+        let c = SearchConfig::default();
+        let back: SearchConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let partial: SearchConfig = toml::from_str(
+            "space = \"nb201\"\nsamples = 50\n[controller]\nlearning_rate = 0.01\n[evaluator]\nkind = \"table\"\npath = \"t.csv\"\n",
+        )
+        .unwrap();
+        assert_eq!(partial.space, SpaceKind::Nb201);
+        assert_eq!(partial.controller.learning_rate, 0.01);
+        assert_eq!(partial.controller.hidden, 35);
+        assert!(matches!(partial.evaluator, EvaluatorSpec::Table { ref column, .. } if column == "accuracy"));
+    }
+
+    #[test]
+    fn bad_files_name_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "samples = 10\n[controller]\nhiden = 3\n").unwrap();
+        let e = SearchConfig::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("hiden"), "{e}");
+        std::fs::write(&p, "samples = \"many\"\n").unwrap();
+        let e = SearchConfig::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("samples"), "{e}");
+        let e = SearchConfig::from_file(&dir.path().join("missing.toml")).unwrap_err().to_string();
+        assert!(e.contains("missing.toml") && e.contains("cannot read"), "{e}");
+        let c = SearchConfig { batch: 0, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("batch"));
+        let c = SearchConfig { cnn: CnnSpace { filters: vec![], ..Default::default() }, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("space.cnn.filters"));
+    }
+
+    #[test]
+    fn relative_table_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[evaluator]\nkind = \"table\"\npath = \"t.csv\"\n").unwrap();
+        let c = SearchConfig::from_file(&p).unwrap();
+        assert!(matches!(c.evaluator, EvaluatorSpec::Table { ref path, .. } if *path == dir.path().join("t.csv")));
+    }
+}

@@ -1,0 +1,330 @@
+//! [`Search`]: one experiment's loop of sample → evaluate → update, persisted as it goes.
+//!
+//! Crash safety and exact resume: trials are written when sampled and again when evaluated; the
+//! strategy's full state is written after each update, in the same transaction as the update's
+//! record. On resume the strategy is restored from that checkpoint and redraws the interrupted
+//! batch — the same draws, since its RNG position is part of the state — while trials already
+//! evaluated in the store are reused rather than evaluated again.
+
+use std::time::Instant;
+
+use nas_controller::{Feedback, Sample, Strategy, StrategyError, StrategyState, UpdateStats};
+use nas_evaluator::{EvalContext, EvalError, Evaluator};
+use nas_space::{Action, Architecture, Decision, SearchSpace};
+use nas_store::{Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::{ConfigError, SearchConfig};
+
+/// Why a search stopped with an error.
+#[derive(Debug, Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
+    #[error("evaluator: {0}")]
+    Evaluator(String),
+    #[error("{0}")]
+    Resume(String),
+}
+
+/// What the loop reports to its observer.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// A trial has its result (freshly evaluated or reused from the store).
+    Trial {
+        trial_id: i64,
+        seq: u64,
+        arch: &'a Architecture,
+        status: TrialStatus,
+        reward: f64,
+        reused: bool,
+    },
+    /// The strategy was updated.
+    Update(&'a UpdateStats),
+}
+
+/// The observer's answer: go on or stop after the current trial (state stays resumable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Stop,
+}
+
+/// The outcome of [`Search::run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub experiment: String,
+    pub samples: u64,
+    /// True when every requested sample was drawn and the experiment is `done`.
+    pub finished: bool,
+    /// (trial id, reward, canonical architecture) of the best completed trial.
+    pub best: Option<(i64, f64, String)>,
+}
+
+/// A search bound to a store, an evaluator and an experiment.
+pub struct Search<'s> {
+    store: &'s dyn TrialStore,
+    evaluator: Box<dyn Evaluator>,
+    strategy: Box<dyn Strategy>,
+    space: SearchSpace,
+    config: SearchConfig,
+    experiment: Experiment,
+    /// Samples whose update has been committed; the next batch starts at this `seq`.
+    done: u64,
+    best: Option<(i64, f64, String)>,
+}
+
+struct Pending {
+    decisions: Vec<Decision>,
+    sample: Sample,
+    arch: Architecture,
+    trial_id: i64,
+    reward: Option<f64>,
+}
+
+fn encode_state(s: &StrategyState) -> Vec<u8> {
+    postcard::to_stdvec(s).expect("strategy states always serialise")
+}
+
+impl<'s> Search<'s> {
+    /// Start a new experiment named `name` (or `search-N`).
+    pub fn start(store: &'s dyn TrialStore, mut config: SearchConfig, name: Option<String>) -> Result<Self, SearchError> {
+        config.validate()?;
+        config.absolutize();
+        let space = config.search_space();
+        let evaluator = config.evaluator.build(&space).map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
+        let name = match name {
+            Some(n) => n,
+            None => format!("search-{}", store.experiments()?.len() + 1),
+        };
+        let experiment = store.create_experiment(&NewExperiment {
+            name,
+            space: space.name().into(),
+            strategy: format!("{:?}", config.strategy).to_lowercase(),
+            seed: config.seed,
+            config_json: serde_json::to_string(&config).expect("configs serialise"),
+        })?;
+        Ok(Search { store, evaluator, strategy, space, config, experiment, done: 0, best: None })
+    }
+
+    /// Continue the experiment `name` (or the latest one) from its last checkpoint. `samples`
+    /// raises the number of samples to draw in total.
+    pub fn resume(store: &'s dyn TrialStore, name: Option<&str>, samples: Option<u64>) -> Result<Self, SearchError> {
+        let experiment = match name {
+            Some(n) => store
+                .experiment_by_name(n)?
+                .ok_or_else(|| SearchError::Resume(format!("no experiment named {n:?} in this store")))?,
+            None => store
+                .experiments()?
+                .pop()
+                .ok_or_else(|| SearchError::Resume("nothing to resume: the store has no experiment".into()))?,
+        };
+        let mut config: SearchConfig = serde_json::from_str(&experiment.config_json).map_err(|e| {
+            SearchError::Resume(format!("experiment {:?} has an unreadable stored config: {e}", experiment.name))
+        })?;
+        if let Some(n) = samples {
+            config.samples = n;
+        }
+        config.validate()?;
+        let space = config.search_space();
+        let evaluator = config.evaluator.build(&space).map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        let (strategy, done) = match store.checkpoint(experiment.id)? {
+            Some(c) => {
+                let state: StrategyState = postcard::from_bytes(&c.state).map_err(|e| {
+                    SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", experiment.name))
+                })?;
+                (state.restore(&space.token_types())?, c.samples)
+            }
+            None => (config.strategy.build(&config.controller, &space.token_types(), config.seed)?, 0),
+        };
+        let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
+        store.set_experiment_status(experiment.id, "running")?;
+        Ok(Search { store, evaluator, strategy, space, config, experiment, done, best })
+    }
+
+    /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
+    pub fn set_evaluator(&mut self, evaluator: Box<dyn Evaluator>) {
+        self.evaluator = evaluator;
+    }
+
+    /// The experiment being run.
+    pub fn experiment(&self) -> &Experiment {
+        &self.experiment
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    /// Samples already drawn and learnt from.
+    pub fn samples_done(&self) -> u64 {
+        self.done
+    }
+
+    /// The evaluator's one-line description.
+    pub fn evaluator_description(&self) -> String {
+        self.evaluator.describe()
+    }
+
+    /// The current reward baseline.
+    pub fn baseline(&self) -> Option<f64> {
+        self.strategy.baseline()
+    }
+
+    /// The best completed trial so far: (trial id, reward, architecture).
+    pub fn best(&self) -> Option<&(i64, f64, String)> {
+        self.best.as_ref()
+    }
+
+    /// Run until `config.samples` samples are drawn or the observer says stop.
+    pub fn run(&mut self, mut observe: impl FnMut(&Event) -> Control) -> Result<Summary, SearchError> {
+        let target = self.config.samples;
+        while self.done < target {
+            let m = (self.config.batch as u64).min(target - self.done);
+            let mut batch = Vec::with_capacity(m as usize);
+            for k in 0..m {
+                batch.push(self.draw(self.done + k)?);
+            }
+            for p in batch.iter_mut() {
+                let reused = p.reward.is_some();
+                if !reused {
+                    p.reward = Some(self.evaluate(p)?);
+                }
+                if self.report(&mut observe, p, reused)? == Control::Stop {
+                    self.store.set_experiment_status(self.experiment.id, "stopped")?;
+                    return Ok(self.summary(false));
+                }
+            }
+            let feedback: Vec<Feedback> = batch
+                .iter()
+                .map(|p| Feedback { decisions: &p.decisions, actions: &p.sample.actions, reward: p.reward.unwrap_or(0.0) })
+                .collect();
+            let stats = self.strategy.update(&feedback)?;
+            self.done += m;
+            self.store.commit_update(
+                &Checkpoint {
+                    experiment_id: self.experiment.id,
+                    samples: self.done,
+                    policy_version: self.strategy.policy_version(),
+                    baseline: self.strategy.baseline(),
+                    state: encode_state(&self.strategy.state()),
+                },
+                &UpdateRow {
+                    experiment_id: self.experiment.id,
+                    policy_version: stats.policy_version,
+                    samples: self.done,
+                    baseline: self.strategy.baseline(),
+                    mean_reward: stats.mean_reward,
+                    loss: stats.loss,
+                    grad_norm: stats.grad_norm,
+                    mean_entropy: stats.mean_entropy,
+                },
+            )?;
+            if observe(&Event::Update(&stats)) == Control::Stop && self.done < target {
+                self.store.set_experiment_status(self.experiment.id, "stopped")?;
+                return Ok(self.summary(false));
+            }
+        }
+        self.store.set_experiment_status(self.experiment.id, "done")?;
+        Ok(self.summary(true))
+    }
+
+    fn summary(&self, finished: bool) -> Summary {
+        Summary { experiment: self.experiment.name.clone(), samples: self.done, finished, best: self.best.clone() }
+    }
+
+    fn report(
+        &mut self,
+        observe: &mut impl FnMut(&Event) -> Control,
+        p: &Pending,
+        reused: bool,
+    ) -> Result<Control, SearchError> {
+        let t = self.store.trial(p.trial_id)?.expect("trial exists");
+        let reward = p.reward.unwrap_or(0.0);
+        if t.status == TrialStatus::Completed && self.best.as_ref().is_none_or(|b| reward > b.1) {
+            self.best = Some((t.id, reward, t.arch.clone()));
+        }
+        Ok(observe(&Event::Trial { trial_id: t.id, seq: t.seq, arch: &p.arch, status: t.status, reward, reused }))
+    }
+
+    /// Draw the sample with index `seq`, matching it against what the store already has.
+    fn draw(&mut self, seq: u64) -> Result<Pending, SearchError> {
+        let depth = self.config.depth.depth_at(seq);
+        let decisions = self.space.decisions(depth);
+        let sample = self.strategy.sample(&decisions)?;
+        let arch = self.space.decode(&sample.actions).map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
+        let canonical = arch.to_string();
+        let (trial_id, reward) = match self.store.trial_at(self.experiment.id, seq)? {
+            Some(t) if t.arch != canonical => {
+                return Err(SearchError::Resume(format!(
+                    "the store holds {} at sample {seq} of {:?} but this run drew {canonical}: the experiment was \
+                     written by a different version or configuration",
+                    t.arch, self.experiment.name
+                )));
+            }
+            Some(t) if t.status.is_final() => (t.id, Some(t.reward.unwrap_or(0.0))),
+            Some(t) => {
+                self.store.restart_trial(t.id)?;
+                (t.id, None)
+            }
+            None => {
+                let id = self.store.insert_trial(&NewTrial {
+                    experiment_id: self.experiment.id,
+                    seq,
+                    arch: canonical,
+                    arch_json: serde_json::to_string(&arch).expect("architectures serialise"),
+                    tokens_json: serde_json::to_string(&Action::to_ints(&sample.actions)).expect("ints serialise"),
+                    log_prob: sample.log_prob,
+                    entropy: sample.entropy,
+                    policy_version: sample.policy_version,
+                    depth: depth as u32,
+                })?;
+                (id, None)
+            }
+        };
+        Ok(Pending { decisions, sample, arch, trial_id, reward })
+    }
+
+    /// Evaluate a trial and record its result; a failed child earns reward 0.
+    fn evaluate(&mut self, p: &Pending) -> Result<f64, SearchError> {
+        let ctx = EvalContext { trial_id: p.trial_id, seq: self.store.trial(p.trial_id)?.map_or(0, |t| t.seq), seed: self.config.seed };
+        let started = Instant::now();
+        let outcome = self.evaluator.evaluate(&p.arch, &ctx);
+        let secs = started.elapsed().as_secs_f64();
+        let (result, reward) = match outcome {
+            Ok(ev) if ev.reward.is_finite() => (
+                TrialResult {
+                    status: TrialStatus::Completed,
+                    reward: Some(ev.reward),
+                    metrics_json: Some(Value::Object(ev.metrics).to_string()),
+                    failure: None,
+                    eval_seconds: secs,
+                },
+                ev.reward,
+            ),
+            Ok(ev) => (failed(format!("the evaluator returned a non-finite reward ({})", ev.reward), secs), 0.0),
+            Err(EvalError::Failed(reason)) => (failed(reason, secs), 0.0),
+            Err(EvalError::Fatal(msg)) => {
+                self.store.finish_trial(
+                    p.trial_id,
+                    &TrialResult { status: TrialStatus::Aborted, reward: None, metrics_json: None, failure: Some(msg.clone()), eval_seconds: secs },
+                )?;
+                self.store.set_experiment_status(self.experiment.id, "failed")?;
+                return Err(SearchError::Evaluator(msg));
+            }
+        };
+        self.store.finish_trial(p.trial_id, &result)?;
+        Ok(reward)
+    }
+}
+
+fn failed(reason: String, secs: f64) -> TrialResult {
+    TrialResult { status: TrialStatus::Failed, reward: Some(0.0), metrics_json: None, failure: Some(reason), eval_seconds: secs }
+}

@@ -1,0 +1,207 @@
+//! The search loop end to end on the toy and table evaluators: learning, determinism, exact
+//! resume after interruptions at any point, and failure handling.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nas_controller::{ControllerConfig, StrategyKind};
+use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, EvaluatorSpec, ToyEvaluator};
+use nas_runner::{Control, DepthSchedule, Event, Search, SearchConfig};
+use nas_space::{Architecture, SpaceKind};
+use nas_store::{SqliteStore, TrialStatus, TrialStore};
+
+fn config(samples: u64) -> SearchConfig {
+    SearchConfig {
+        samples,
+        batch: 4,
+        seed: 42,
+        depth: DepthSchedule { start: 2, step: 1, every: 10, max: 4 },
+        controller: ControllerConfig { learning_rate: 0.01, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+/// Everything that must be identical between two runs.
+fn fingerprint(store: &SqliteStore, name: &str) -> (Vec<(u64, String, Option<f64>, u64, u64)>, Vec<u8>) {
+    let e = store.experiment_by_name(name).unwrap().unwrap();
+    let trials = store
+        .trials(e.id)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.seq, t.arch, t.reward, t.log_prob.to_bits(), t.policy_version))
+        .collect();
+    (trials, store.checkpoint(e.id).unwrap().unwrap().state)
+}
+
+fn straight(cfg: SearchConfig) -> SqliteStore {
+    let store = SqliteStore::in_memory().unwrap();
+    Search::start(&store, cfg, Some("x".into())).unwrap().run(|_| Control::Continue).unwrap();
+    store
+}
+
+#[test]
+fn same_seed_same_run_bit_for_bit() {
+    let a = straight(config(30));
+    let b = straight(config(30));
+    assert_eq!(fingerprint(&a, "x"), fingerprint(&b, "x"));
+    let c = straight(SearchConfig { seed: 43, ..config(30) });
+    assert_ne!(fingerprint(&a, "x").0, fingerprint(&c, "x").0);
+}
+
+#[test]
+fn resume_after_stopping_anywhere_equals_a_straight_run() {
+    let reference = fingerprint(&straight(config(30)), "x");
+    // Stop after trial k (mid-batch or on a batch boundary), then after k+7, then finish.
+    for k in [1u64, 3, 4, 6, 13] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut seen = 0;
+            let mut s = Search::start(&store, config(30), Some("x".into())).unwrap();
+            let sum = s
+                .run(|e| {
+                    if let Event::Trial { .. } = e {
+                        seen += 1;
+                    }
+                    if seen >= k { Control::Stop } else { Control::Continue }
+                })
+                .unwrap();
+            assert!(!sum.finished);
+        }
+        for extra in [7u64, 1000] {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut s = Search::resume(&store, Some("x"), None).unwrap();
+            let mut seen = 0;
+            s.run(|e| {
+                if let Event::Trial { reused: false, .. } = e {
+                    seen += 1;
+                }
+                if seen >= extra { Control::Stop } else { Control::Continue }
+            })
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(fingerprint(&store, "x"), reference, "stopped after {k}");
+        assert_eq!(store.experiment_by_name("x").unwrap().unwrap().status, "done");
+    }
+}
+
+/// Counts calls; fails (fatally) at one sample index the first time it is reached.
+struct Flaky {
+    calls: Arc<AtomicUsize>,
+    fatal_at: Option<u64>,
+    diverge_at: Option<u64>,
+}
+
+impl Evaluator for Flaky {
+    fn describe(&self) -> String {
+        "flaky".into()
+    }
+    fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fatal_at == Some(ctx.seq) {
+            return Err(EvalError::Fatal("disk on fire".into()));
+        }
+        if self.diverge_at == Some(ctx.seq) {
+            return Err(EvalError::Failed("loss is NaN at epoch 2".into()));
+        }
+        ToyEvaluator.evaluate(arch, ctx)
+    }
+}
+
+#[test]
+fn fatal_errors_abort_and_resume_reevaluates_only_what_is_missing() {
+    let reference = fingerprint(&straight(config(20)), "x");
+    let store = SqliteStore::in_memory().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut s = Search::start(&store, config(20), Some("x".into())).unwrap();
+    s.set_evaluator(Box::new(Flaky { calls: calls.clone(), fatal_at: Some(10), diverge_at: None }));
+    let err = s.run(|_| Control::Continue).unwrap_err().to_string();
+    assert!(err.contains("disk on fire"), "{err}");
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    assert_eq!(e.status, "failed");
+    assert_eq!(store.trial_at(e.id, 10).unwrap().unwrap().status, TrialStatus::Aborted);
+    assert_eq!(calls.load(Ordering::SeqCst), 11);
+
+    let calls2 = Arc::new(AtomicUsize::new(0));
+    let mut s = Search::resume(&store, None, None).unwrap();
+    s.set_evaluator(Box::new(Flaky { calls: calls2.clone(), fatal_at: None, diverge_at: None }));
+    s.run(|_| Control::Continue).unwrap();
+    // Samples 8 and 9 were evaluated before the crash and are reused; 10..20 are new.
+    assert_eq!(calls2.load(Ordering::SeqCst), 10);
+    assert_eq!(fingerprint(&store, "x"), reference);
+}
+
+#[test]
+fn a_diverging_child_is_a_failed_trial_with_reward_zero() {
+    let store = SqliteStore::in_memory().unwrap();
+    let mut s = Search::start(&store, config(8), Some("x".into())).unwrap();
+    s.set_evaluator(Box::new(Flaky { calls: Arc::default(), fatal_at: None, diverge_at: Some(2) }));
+    let sum = s.run(|_| Control::Continue).unwrap();
+    assert!(sum.finished);
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    let t = store.trial_at(e.id, 2).unwrap().unwrap();
+    assert_eq!((t.status, t.reward), (TrialStatus::Failed, Some(0.0)));
+    assert!(t.failure.unwrap().contains("NaN"));
+    assert_eq!(store.trials(e.id).unwrap().len(), 8);
+}
+
+#[test]
+fn reinforce_beats_random_on_the_toy_objective() {
+    let mean_of_last = |strategy| {
+        let store = straight(SearchConfig { strategy, samples: 400, batch: 8, ..config(0) });
+        let e = store.experiment_by_name("x").unwrap().unwrap();
+        let t = store.trials(e.id).unwrap();
+        t[300..].iter().map(|t| t.reward.unwrap()).sum::<f64>() / 100.0
+    };
+    let rl = mean_of_last(StrategyKind::Reinforce);
+    let rs = mean_of_last(StrategyKind::Random);
+    assert!(rl > 0.5 && rs < 0.15, "reinforce {rl}, random {rs}");
+}
+
+#[test]
+fn table_search_records_table_rewards_and_depth_follows_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    let mut text = String::from("arch,accuracy\n");
+    for i in 0..15625u32 {
+        let ops: Vec<String> = (0..6).map(|e| ((i / 5u32.pow(e)) % 5).to_string()).collect();
+        text += &format!("{},{}\n", ops.join("-"), i as f64 / 100.0);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let cfg = SearchConfig {
+        space: SpaceKind::Nb201,
+        evaluator: EvaluatorSpec::Table { path: csv, column: "accuracy".into(), transform: Default::default(), scale: 1.0 },
+        ..config(12)
+    };
+    Search::start(&store, cfg, Some("t".into())).unwrap().run(|_| Control::Continue).unwrap();
+    let e = store.experiment_by_name("t").unwrap().unwrap();
+    for t in store.trials(e.id).unwrap() {
+        let idx: u32 = t.arch.split('-').enumerate().map(|(e, d)| d.parse::<u32>().unwrap() * 5u32.pow(e as u32)).sum();
+        assert_eq!(t.reward, Some(idx as f64 / 100.0));
+    }
+    // CNN depth: 2 layers for samples 0..10, 3 for 10..20, capped at 4.
+    let store = straight(config(40));
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    let depths: Vec<u32> = store.trials(e.id).unwrap().iter().map(|t| t.depth).collect();
+    assert_eq!((depths[0], depths[9], depths[10], depths[25], depths[39]), (2, 2, 3, 4, 4));
+    let t = &store.trials(e.id).unwrap()[39];
+    assert_eq!(t.arch.split(';').count(), 4);
+}
+
+#[test]
+fn missing_table_entries_stop_the_search_naming_the_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, "arch,accuracy\n0-0-0-0-0-0,1\n").unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let cfg = SearchConfig {
+        space: SpaceKind::Nb201,
+        evaluator: EvaluatorSpec::Table { path: csv, column: "accuracy".into(), transform: Default::default(), scale: 1.0 },
+        ..config(12)
+    };
+    let err = Search::start(&store, cfg, None).unwrap().run(|_| Control::Continue).unwrap_err().to_string();
+    assert!(err.contains("is not in the table"), "{err}");
+}
