@@ -1,3 +1,97 @@
-fn main() {
-    println!("Hello, world!");
+//! `nas`: neural architecture search with reinforcement learning (Zoph & Le, 2017).
+//!
+//! A thin command-line layer over the library crates: it parses flags, opens the store and
+//! prints; the work happens in `nas-runner`, `nas-controller`, `nas-evaluator` and `nas-store`.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The default store, in the current directory.
+pub const DEFAULT_STORE: &str = "nas.db";
+
+#[derive(Parser)]
+#[command(
+    name = "nas",
+    version,
+    about = "Neural architecture search with reinforcement learning (Zoph & Le, ICLR 2017)",
+    long_about = "Neural architecture search with reinforcement learning (Zoph & Le, ICLR 2017).\n\n\
+        An LSTM controller samples architectures token by token, each is evaluated, and the controller \
+        learns from the rewards with REINFORCE. Every trial and controller checkpoint is kept in a store \
+        (SQLite by default), so a search can be inspected while it runs and resumed after a crash.\n\n\
+        Start with `nas search` (the embedded default), then `nas top` and `nas show TRIAL`.",
+    after_help = "Examples:\n  \
+        nas search                                   # embedded default, results in ./nas.db\n  \
+        nas search --space nb201 --evaluator table:nb201_cifar10.csv --samples 500\n  \
+        nas search --resume                          # continue the latest experiment\n  \
+        nas top -k 5 --json\n  \
+        nas show 17\n  \
+        nas export-arch 17 > arch.json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for more detail); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run (or resume) a search.
+    Search(commands::search::SearchArgs),
+    /// The best trials of an experiment.
+    Top(commands::inspect::TopArgs),
+    /// Everything about one trial.
+    Show(commands::inspect::ShowArgs),
+    /// Print a trial's architecture as JSON (`nas export-arch 17 > arch.json`).
+    ExportArch(commands::inspect::ExportArgs),
+    /// List the experiments in a store.
+    Experiments(commands::inspect::StoreArg),
+    /// Print the configuration a search would use, as TOML (a starting point for --config).
+    Config(commands::search::ConfigArgs),
+    /// Compare strategies (REINFORCE vs random) at equal budgets over several seeds.
+    Compare(commands::compare::CompareArgs),
+    /// Benchmarks (controller cost per child).
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Search(a) => commands::search::run(a),
+        Command::Top(a) => commands::inspect::top(a),
+        Command::Show(a) => commands::inspect::show(a),
+        Command::ExportArch(a) => commands::inspect::export_arch(a),
+        Command::Experiments(a) => commands::inspect::experiments(a),
+        Command::Config(a) => commands::search::print_config(a),
+        Command::Compare(a) => commands::compare::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `--store` flag shared by every command.
+pub fn store_path(p: &Option<PathBuf>) -> PathBuf {
+    p.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
 }

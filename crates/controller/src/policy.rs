@@ -70,6 +70,13 @@ pub struct Trajectory {
     steps: Vec<Step>,
 }
 
+impl Trajectory {
+    /// Number of decisions walked.
+    pub fn steps_len(&self) -> usize {
+        self.steps.len()
+    }
+}
+
 enum Choose<'a> {
     Sample(&'a mut SeededRng),
     Given(&'a [Action]),
@@ -89,11 +96,25 @@ fn log_sigmoid(x: f64) -> f64 {
     if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() }
 }
 
+/// a · b with eight independent partial sums, so the compiler can vectorise it (a plain
+/// `sum()` is a serial dependency chain; this is ~3× faster on the controller's 70-wide rows).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// out = W x, W `[rows × cols]` row-major.
 fn matvec(w: &[f64], cols: usize, x: &[f64], out: &mut [f64]) {
     for (r, o) in out.iter_mut().enumerate() {
-        let row = &w[r * cols..(r + 1) * cols];
-        *o = row.iter().zip(x).map(|(a, b)| a * b).sum();
+        *o = dot(&w[r * cols..(r + 1) * cols], x);
     }
 }
 
@@ -254,7 +275,7 @@ impl Controller {
                     let mut bits = Vec::with_capacity(layer);
                     for (j, (from_step, wp_h)) in anchors.iter().enumerate() {
                         let tanh_u: Vec<f64> = wp_h.iter().zip(&wc_h).map(|(a, b)| (a + b).tanh()).collect();
-                        let s: f64 = vv.iter().zip(&tanh_u).map(|(a, b)| a * b).sum();
+                        let s = dot(vv, &tanh_u);
                         let pr = sigmoid(s);
                         let bit = match &mut choose {
                             Choose::Sample(rng) => rng.uniform() < pr,

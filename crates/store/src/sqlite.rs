@@ -77,6 +77,17 @@ impl SqliteStore {
         Self::init(conn, shown)
     }
 
+    /// Open a store that must already exist (for commands that only read).
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                reason: "no such store (run `nas search --store PATH` first, or pass the right --store)".into(),
+            });
+        }
+        Self::open(path)
+    }
+
     /// A private in-memory store (for experiments and tests).
     pub fn in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?, ":memory:".into())

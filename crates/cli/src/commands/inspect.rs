@@ -1,0 +1,184 @@
+//! Read-only commands over a store: `top`, `show`, `export-arch`, `experiments`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use nas_store::{Experiment, SqliteStore, TrialRow, TrialStore};
+use serde_json::{Value, json};
+
+use crate::store_path;
+
+#[derive(Args)]
+pub struct StoreArg {
+    /// Store file (SQLite).
+    #[arg(long, value_name = "PATH", env = "NAS_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn open(&self) -> Result<(SqliteStore, PathBuf)> {
+        let p = store_path(&self.store);
+        Ok((SqliteStore::open_existing(&p)?, p))
+    }
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    /// How many trials.
+    #[arg(short, default_value_t = 10)]
+    pub k: usize,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Experiment name, or `all` (default: the latest experiment).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// One JSON object per line: trial, experiment, seq, reward, arch, depth, policy_version, metrics.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Trial id (as printed by `nas top`).
+    pub trial: i64,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The whole trial as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Trial id (as printed by `nas top`).
+    pub trial: i64,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+fn pick_experiment(store: &SqliteStore, name: Option<&str>) -> Result<Option<Experiment>> {
+    match name {
+        Some("all") => Ok(None),
+        Some(n) => Ok(Some(store.experiment_by_name(n)?.ok_or_else(|| anyhow!("no experiment named {n:?}"))?)),
+        None => Ok(Some(store.experiments()?.pop().ok_or_else(|| anyhow!("the store has no experiment yet"))?)),
+    }
+}
+
+fn metrics(t: &TrialRow) -> Value {
+    t.metrics_json.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null)
+}
+
+fn trial_json(t: &TrialRow, experiment: &str) -> Value {
+    json!({
+        "trial": t.id,
+        "experiment": experiment,
+        "seq": t.seq,
+        "status": t.status,
+        "reward": t.reward,
+        "arch": t.arch,
+        "depth": t.depth,
+        "policy_version": t.policy_version,
+        "log_prob": t.log_prob,
+        "entropy": t.entropy,
+        "eval_seconds": t.eval_seconds,
+        "failure": t.failure,
+        "metrics": metrics(t),
+    })
+}
+
+fn experiment_name(store: &SqliteStore, id: i64) -> Result<String> {
+    Ok(store.experiment(id)?.map(|e| e.name).unwrap_or_default())
+}
+
+pub fn top(a: TopArgs) -> Result<()> {
+    let (store, path) = a.store.open()?;
+    let exp = pick_experiment(&store, a.experiment.as_deref())?;
+    let rows = store.top(exp.as_ref().map(|e| e.id), a.k)?;
+    if a.json {
+        for t in &rows {
+            println!("{}", trial_json(t, &experiment_name(&store, t.experiment_id)?));
+        }
+        return Ok(());
+    }
+    let scope = exp.as_ref().map_or("all experiments".to_string(), |e| format!("experiment {:?}", e.name));
+    println!("top {} of {scope} in {}", rows.len(), path.display());
+    println!("{:>7} {:>6} {:>10} {:>5}  arch", "trial", "seq", "reward", "depth");
+    for t in &rows {
+        println!("{:>7} {:>6} {:>10.4} {:>5}  {}", t.id, t.seq, t.reward.unwrap_or(f64::NAN), t.depth, t.arch);
+    }
+    Ok(())
+}
+
+fn get_trial(store: &SqliteStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
+    store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in {}", path.display()))
+}
+
+pub fn show(a: ShowArgs) -> Result<()> {
+    let (store, path) = a.store.open()?;
+    let t = get_trial(&store, &path, a.trial)?;
+    let exp = experiment_name(&store, t.experiment_id)?;
+    if a.json {
+        let mut v = trial_json(&t, &exp);
+        v["arch_json"] = serde_json::from_str(&t.arch_json).context("stored architecture JSON")?;
+        v["tokens"] = serde_json::from_str(&t.tokens_json).context("stored tokens")?;
+        println!("{v}");
+        return Ok(());
+    }
+    println!("trial {} (sample {} of experiment {exp:?})", t.id, t.seq);
+    println!("  status          {}", t.status.as_str());
+    if let Some(r) = t.reward {
+        println!("  reward          {r:.6}");
+    }
+    if let Some(f) = &t.failure {
+        println!("  failure         {f}");
+    }
+    println!("  architecture    {}", t.arch);
+    println!("  depth           {}", t.depth);
+    println!("  policy version  {}", t.policy_version);
+    println!("  log-probability {:.4}", t.log_prob);
+    println!("  entropy         {:.4}", t.entropy);
+    if let Some(s) = t.eval_seconds {
+        println!("  evaluated in    {s:.3} s");
+    }
+    if let Value::Object(m) = metrics(&t) {
+        for (k, v) in m {
+            println!("  metric {k:<9}{v}");
+        }
+    }
+    println!("  tokens          {}", t.tokens_json);
+    Ok(())
+}
+
+pub fn export_arch(a: ExportArgs) -> Result<()> {
+    let (store, path) = a.store.open()?;
+    let t = get_trial(&store, &path, a.trial)?;
+    let arch = nas_space::Architecture::from_json(&t.arch_json)
+        .with_context(|| format!("trial {} holds an unreadable architecture", t.id))?;
+    println!("{}", arch.to_json());
+    Ok(())
+}
+
+pub fn experiments(a: StoreArg) -> Result<()> {
+    let (store, path) = a.open()?;
+    let list = store.experiments()?;
+    if list.is_empty() {
+        bail!("{} has no experiment yet", path.display());
+    }
+    println!("{:>4} {:<20} {:<6} {:<10} {:<8} {:>8} {:>10}", "id", "name", "space", "strategy", "status", "trials", "best");
+    for e in list {
+        let n = store.trials(e.id)?.len();
+        let best = store.top(Some(e.id), 1)?.pop().and_then(|t| t.reward);
+        println!(
+            "{:>4} {:<20} {:<6} {:<10} {:<8} {:>8} {:>10}",
+            e.id,
+            e.name,
+            e.space,
+            e.strategy,
+            e.status,
+            n,
+            best.map_or("-".into(), |b| format!("{b:.4}"))
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! One module per group of sub-commands.
+
+pub mod bench;
+pub mod compare;
+pub mod inspect;
+pub mod search;

@@ -1,0 +1,217 @@
+//! `nas search` and `nas config`: build the configuration from a file and flags, run the loop
+//! with a progress bar, and say where the results are.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nas_controller::StrategyKind;
+use nas_evaluator::EvaluatorSpec;
+use nas_runner::{Control, Event, Search, SearchConfig};
+use nas_space::SpaceKind;
+use nas_store::{SqliteStore, TrialStatus};
+
+use crate::store_path;
+
+/// Flags that shape a configuration (shared by `search`, `config` and `compare`).
+#[derive(Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML configuration file (see `nas config` for every key and its default).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Search space: the paper's CNN space, or the NAS-Bench-201 cell space.
+    #[arg(long, value_enum)]
+    pub space: Option<SpaceArg>,
+    /// Search strategy: the paper's REINFORCE controller, or uniform random search.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// How architectures are rewarded: `toy` (synthetic objective) or `table:FILE[:COLUMN]`
+    /// (CSV with an `arch` column; COLUMN defaults to `accuracy`).
+    #[arg(long, value_name = "SPEC")]
+    pub evaluator: Option<EvaluatorSpec>,
+    /// Architectures to sample in total (paper: 12,800).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u64>,
+    /// Children per controller update, the paper's m (default 8).
+    #[arg(long, value_name = "M")]
+    pub batch: Option<usize>,
+    /// Seed for the controller's initial weights and every random draw.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum SpaceArg {
+    Cnn,
+    Nb201,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum StrategyArg {
+    Reinforce,
+    Random,
+}
+
+impl ConfigArgs {
+    /// Defaults, then the file, then the flags.
+    pub fn resolve(&self) -> Result<SearchConfig> {
+        let mut c = match &self.config {
+            Some(p) => SearchConfig::from_file(p)?,
+            None => SearchConfig::default(),
+        };
+        if let Some(s) = self.space {
+            c.space = match s {
+                SpaceArg::Cnn => SpaceKind::Cnn,
+                SpaceArg::Nb201 => SpaceKind::Nb201,
+            };
+        }
+        if let Some(s) = self.strategy {
+            c.strategy = match s {
+                StrategyArg::Reinforce => StrategyKind::Reinforce,
+                StrategyArg::Random => StrategyKind::Random,
+            };
+        }
+        if let Some(e) = &self.evaluator {
+            c.evaluator = e.clone();
+        }
+        if let Some(n) = self.samples {
+            c.samples = n;
+        }
+        if let Some(m) = self.batch {
+            c.batch = m;
+        }
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn any_set(&self) -> bool {
+        self.config.is_some()
+            || self.space.is_some()
+            || self.strategy.is_some()
+            || self.evaluator.is_some()
+            || self.batch.is_some()
+            || self.seed.is_some()
+    }
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    /// Store file (SQLite). Created if missing.
+    #[arg(long, value_name = "PATH", env = "NAS_STORE")]
+    pub store: Option<PathBuf>,
+    /// Experiment name (default: search-N). With --resume, which experiment to continue.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Continue an experiment from its last checkpoint (the latest one unless --name is given).
+    /// Its stored configuration is used; --samples may raise the total.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `nas config`: print the resolved configuration.
+pub fn print_config(a: ConfigArgs) -> Result<()> {
+    print!("{}", a.resolve()?.to_toml());
+    Ok(())
+}
+
+pub fn run(a: SearchArgs) -> Result<()> {
+    let path = store_path(&a.store);
+    let store = SqliteStore::open(&path)?;
+    let mut search = if a.resume {
+        if a.cfg.any_set() {
+            bail!("--resume continues with the experiment's stored configuration; only --samples may be given with it");
+        }
+        Search::resume(&store, a.name.as_deref(), a.cfg.samples)?
+    } else {
+        Search::start(&store, a.cfg.resolve()?, a.name.clone())?
+    };
+    let cfg = search.config().clone();
+    let exp = search.experiment().clone();
+    eprintln!(
+        "{} experiment {:?} in {}: {} space, {} strategy, {} samples (batch {}), seed {}",
+        if a.resume { "resuming" } else { "starting" },
+        exp.name,
+        path.display(),
+        cfg.search_space().name(),
+        exp.strategy,
+        cfg.samples,
+        cfg.batch,
+        cfg.seed
+    );
+    eprintln!("{}", search.evaluator_description());
+    if matches!(cfg.evaluator, EvaluatorSpec::Toy) {
+        eprintln!("note: the toy evaluator trains nothing; use --evaluator table:FILE for a benchmark table");
+    }
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second Ctrl-C kills the process; nothing is lost either way.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.samples) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} samples  {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(search.samples_done());
+    let mut best = search.best().map(|b| b.1);
+    let mut baseline = search.baseline();
+    let mut failed = 0u64;
+    let summary = search.run(|e| {
+        match e {
+            Event::Trial { seq, status, reward, .. } => {
+                bar.set_position(seq + 1);
+                if *status == TrialStatus::Completed && best.is_none_or(|b| *reward > b) {
+                    best = Some(*reward);
+                }
+                if *status == TrialStatus::Failed {
+                    failed += 1;
+                }
+            }
+            Event::Update(s) => {
+                if s.policy_version > 0 {
+                    baseline = Some(s.baseline);
+                }
+            }
+        }
+        let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
+        bar.set_message(format!("best {}  baseline {}  failed {failed}", fmt(best), fmt(baseline)));
+        if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue }
+    })?;
+    bar.finish_and_clear();
+    match &summary.best {
+        Some((id, reward, arch)) => eprintln!("best: trial {id}, reward {reward:.4}, {arch}"),
+        None => eprintln!("no completed trial yet"),
+    }
+    let store_flag = if a.store.is_some() { format!(" --store {}", path.display()) } else { String::new() };
+    if summary.finished {
+        eprintln!(
+            "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",
+            summary.samples,
+            summary.experiment,
+            path.display()
+        );
+    } else {
+        eprintln!(
+            "stopped after {} samples; continue with `nas search --resume --name {}{store_flag}`",
+            summary.samples, summary.experiment
+        );
+    }
+    Ok(())
+}
