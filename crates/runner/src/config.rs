@@ -66,7 +66,16 @@ impl SearchConfig {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut c: SearchConfig = toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let mut c: SearchConfig = toml::from_str(&text).map_err(|e| {
+            // One line: "line L, column C: message".
+            let at = e.span().map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {col}: ")
+            });
+            err(format!("{}{}", at.unwrap_or_default(), e.message().trim_end().replace('\n', " ")))
+        })?;
         // A relative table path is relative to the config file.
         if let EvaluatorSpec::Table { path: p, .. } = &mut c.evaluator
             && p.is_relative()

@@ -102,29 +102,32 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(|e| open_err(format!("not a SQLite database ({e})")))?;
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let mut store = SqliteStore { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Bring the schema up to date. The version is read inside an IMMEDIATE transaction, so two
+    /// processes opening a fresh store at once cannot both create it.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > VERSION {
             return Err(StoreError::TooNew { path, found: version, supported: VERSION });
         }
         if version == 0 {
             let tables: i64 =
-                conn.query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))?;
+                tx.query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))?;
             if tables > 0 {
-                return Err(open_err("this SQLite file is not a nas store (it has other tables)".into()));
+                return Err(StoreError::Open { path, reason: "this SQLite file is not a nas store (it has other tables)".into() });
             }
         }
-        let mut store = SqliteStore { conn, path };
-        store.migrate(version)?;
-        Ok(store)
-    }
-
-    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-            let tx = self.conn.transaction()?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 

@@ -142,9 +142,8 @@ pub fn show(a: ShowArgs) -> Result<()> {
         println!("  evaluated in    {s:.3} s");
     }
     if let Value::Object(m) = metrics(&t) {
-        for (k, v) in m {
-            println!("  metric {k:<9}{v}");
-        }
+        let list: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  metrics         {}", list.join(", "));
     }
     println!("  tokens          {}", t.tokens_json);
     Ok(())

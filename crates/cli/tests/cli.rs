@@ -1,0 +1,177 @@
+//! The `nas` binary as a user runs it: the CLI contract, error lines, and resume after kill -9.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nas_store::{SqliteStore, TrialStore};
+use serde_json::Value;
+
+fn nas(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NAS_STORE")
+        .output()
+        .expect("nas runs")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn err(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(!out.status.success(), "nas {args:?} should have failed");
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(!e.contains("panicked"), "{e}");
+    // Exactly one error line (clap may add its "try --help" hint after it).
+    assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
+    assert!(e.lines().filter(|l| !l.trim().is_empty()).all(|l| !l.starts_with(' ')), "{e}");
+    e
+}
+
+/// A full NAS-Bench-201-shaped table whose accuracy encodes the architecture.
+fn table(dir: &Path) -> PathBuf {
+    let mut text = String::from("arch,accuracy\n");
+    for i in 0..15625u32 {
+        let ops: Vec<String> = (0..6).map(|e| ((i / 5u32.pow(e)) % 5).to_string()).collect();
+        text += &format!("{},{}\n", ops.join("-"), 50.0 + i as f64 / 1000.0);
+    }
+    let p = dir.join("nb201.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn accuracy_of(arch: &str) -> f64 {
+    let i: u32 = arch.split('-').enumerate().map(|(e, d)| d.parse::<u32>().unwrap() * 5u32.pow(e as u32)).sum();
+    50.0 + i as f64 / 1000.0
+}
+
+#[test]
+fn search_then_top_json_follows_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(dir.path());
+    let spec = format!("table:{}", t.display());
+    ok(dir.path(), &["search", "--space", "nb201", "--strategy", "reinforce", "--evaluator", &spec, "--samples", "40", "--seed", "1", "--store", "s.db", "-q"]);
+    let out = ok(dir.path(), &["top", "-k", "5", "--store", "s.db", "--json"]);
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 5);
+    let mut last = f64::INFINITY;
+    for r in &rows {
+        let reward = r["reward"].as_f64().unwrap();
+        assert!(reward <= last);
+        last = reward;
+        assert_eq!(reward, accuracy_of(r["arch"].as_str().unwrap()));
+        assert!(r["trial"].as_i64().unwrap() >= 1);
+    }
+    // show and export-arch of the best trial.
+    let id = rows[0]["trial"].to_string();
+    let shown: Value = serde_json::from_str(&ok(dir.path(), &["show", &id, "--store", "s.db", "--json"])).unwrap();
+    assert_eq!(shown["arch"], rows[0]["arch"]);
+    let exported = ok(dir.path(), &["export-arch", &id, "--store", "s.db"]);
+    let arch = nas_space::Architecture::from_json(&exported).unwrap();
+    assert_eq!(arch.to_string(), rows[0]["arch"].as_str().unwrap());
+    // Random search and a column name in the spec.
+    ok(dir.path(), &["search", "--space", "nb201", "--strategy", "random", "--evaluator", &format!("{spec}:accuracy"), "--samples", "10", "--store", "s.db", "--name", "rand", "-q"]);
+    assert_eq!(ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "rand", "--json"]).lines().count(), 10);
+    assert_eq!(ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "all", "--json"]).lines().count(), 50);
+    let listing = ok(dir.path(), &["experiments", "--store", "s.db"]);
+    assert!(listing.contains("search-1") && listing.contains("rand"), "{listing}");
+}
+
+#[test]
+fn no_arguments_runs_the_embedded_default_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    // The embedded default with a short budget (the full default is 12,800 samples).
+    let out = nas(dir.path(), &["search", "--samples", "16"]);
+    assert!(out.status.success());
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(e.contains("nas.db") && e.contains("nas top"), "{e}");
+    assert!(dir.path().join("nas.db").exists());
+    assert_eq!(ok(dir.path(), &["top", "-k", "50", "--json"]).lines().count(), 16);
+}
+
+#[test]
+fn errors_are_one_clear_line_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("bad.toml"), "samples = 5\nbatchsize = 3\n").unwrap();
+    let e = err(d, &["search", "--config", "bad.toml"]);
+    assert!(e.contains("bad.toml") && e.contains("batchsize"), "{e}");
+    let e = err(d, &["search", "--evaluator", "table:missing.csv", "--space", "nb201"]);
+    assert!(e.contains("missing.csv"), "{e}");
+    std::fs::write(d.join("small.csv"), "arch,accuracy\n0-0-0-0-0-0,1\n").unwrap();
+    let e = err(d, &["search", "--space", "nb201", "--evaluator", "table:small.csv", "--store", "x.db"]);
+    assert!(e.contains("is not in the table"), "{e}");
+    let e = err(d, &["search", "--evaluator", "bogus"]);
+    assert!(e.contains("unknown evaluator"), "{e}");
+    let e = err(d, &["show", "12345", "--store", "x.db"]);
+    assert!(e.contains("no trial 12345"), "{e}");
+    let e = err(d, &["top", "--store", "nothere.db"]);
+    assert!(e.contains("nothere.db") && !d.join("nothere.db").exists(), "{e}");
+    let e = err(d, &["search", "--resume", "--seed", "3", "--store", "x.db"]);
+    assert!(e.contains("--resume"), "{e}");
+    std::fs::write(d.join("junk.db"), vec![7u8; 4096]).unwrap();
+    let e = err(d, &["top", "--store", "junk.db"]);
+    assert!(e.contains("junk.db"), "{e}");
+}
+
+fn trials(path: &Path) -> Vec<(u64, String, Option<f64>, u64)> {
+    let s = SqliteStore::open_existing(path).unwrap();
+    let e = s.experiments().unwrap().pop().unwrap();
+    s.trials(e.id).unwrap().into_iter().map(|t| (t.seq, t.arch, t.reward, t.log_prob.to_bits())).collect()
+}
+
+#[test]
+fn kill_9_then_resume_equals_a_straight_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = ["search", "--space", "nb201", "--samples", "1500", "--batch", "5", "--seed", "9", "-q", "--store"];
+    let mut a = args.to_vec();
+    a.push("straight.db");
+    ok(d, &a);
+
+    let mut b = args.to_vec();
+    b.push("killed.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(&b)
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some hundreds of trials are in the store.
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let n = SqliteStore::open_existing(&d.join("killed.db"))
+            .ok()
+            .and_then(|s| s.experiments().ok()?.pop().map(|e| s.trials(e.id).unwrap().len()))
+            .unwrap_or(0);
+        if n >= 300 || started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = trials(&d.join("killed.db"));
+    assert!(partial.len() < 1500, "the search finished before it could be killed");
+    ok(d, &["search", "--resume", "--store", "killed.db", "-q"]);
+    assert_eq!(trials(&d.join("killed.db")), trials(&d.join("straight.db")));
+}
+
+#[test]
+fn help_teaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = ok(dir.path(), &["--help"]);
+    assert!(h.contains("Examples") && h.contains("nas search --resume"), "{h}");
+    let s = ok(dir.path(), &["search", "--help"]);
+    for flag in ["--config", "--space", "--strategy", "--evaluator", "--samples", "--seed", "--store", "--resume"] {
+        assert!(s.contains(flag), "{flag} missing from search --help");
+    }
+    let c = ok(dir.path(), &["config", "--space", "nb201"]);
+    assert!(c.contains("space = \"nb201\"") && c.contains("learning_rate = 0.0006"), "{c}");
+}
