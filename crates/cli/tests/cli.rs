@@ -55,7 +55,25 @@ fn search_then_top_json_follows_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(dir.path());
     let spec = format!("table:{}", t.display());
-    ok(dir.path(), &["search", "--space", "nb201", "--strategy", "reinforce", "--evaluator", &spec, "--samples", "40", "--seed", "1", "--store", "s.db", "-q"]);
+    ok(
+        dir.path(),
+        &[
+            "search",
+            "--space",
+            "nb201",
+            "--strategy",
+            "reinforce",
+            "--evaluator",
+            &spec,
+            "--samples",
+            "40",
+            "--seed",
+            "1",
+            "--store",
+            "s.db",
+            "-q",
+        ],
+    );
     let out = ok(dir.path(), &["top", "-k", "5", "--store", "s.db", "--json"]);
     let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 5);
@@ -75,9 +93,33 @@ fn search_then_top_json_follows_the_contract() {
     let arch = nas_space::Architecture::from_json(&exported).unwrap();
     assert_eq!(arch.to_string(), rows[0]["arch"].as_str().unwrap());
     // Random search and a column name in the spec.
-    ok(dir.path(), &["search", "--space", "nb201", "--strategy", "random", "--evaluator", &format!("{spec}:accuracy"), "--samples", "10", "--store", "s.db", "--name", "rand", "-q"]);
-    assert_eq!(ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "rand", "--json"]).lines().count(), 10);
-    assert_eq!(ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "all", "--json"]).lines().count(), 50);
+    ok(
+        dir.path(),
+        &[
+            "search",
+            "--space",
+            "nb201",
+            "--strategy",
+            "random",
+            "--evaluator",
+            &format!("{spec}:accuracy"),
+            "--samples",
+            "10",
+            "--store",
+            "s.db",
+            "--name",
+            "rand",
+            "-q",
+        ],
+    );
+    assert_eq!(
+        ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "rand", "--json"]).lines().count(),
+        10
+    );
+    assert_eq!(
+        ok(dir.path(), &["top", "-k", "100", "--store", "s.db", "--experiment", "all", "--json"]).lines().count(),
+        50
+    );
     let listing = ok(dir.path(), &["experiments", "--store", "s.db"]);
     assert!(listing.contains("search-1") && listing.contains("rand"), "{listing}");
 }

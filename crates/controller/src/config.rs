@@ -57,10 +57,10 @@ impl ControllerConfig {
         if !(0.0..1.0).contains(&self.baseline_decay) {
             return Err(format!("controller.baseline_decay must be in [0, 1), got {}", self.baseline_decay));
         }
-        if !(self.init_range >= 0.0) {
+        if self.init_range.is_nan() || self.init_range < 0.0 {
             return Err(format!("controller.init_range must be >= 0, got {}", self.init_range));
         }
-        if !(self.entropy_weight >= 0.0) {
+        if self.entropy_weight.is_nan() || self.entropy_weight < 0.0 {
             return Err(format!("controller.entropy_weight must be >= 0, got {}", self.entropy_weight));
         }
         Ok(())

@@ -298,12 +298,7 @@ impl Controller {
                     let mut wp_h = vec![0.0; h];
                     matvec(p.at(lay.w_prev, h * h), h, &top, &mut wp_h);
                     anchors.push((t, wp_h));
-                    (
-                        StepKind::Anchor { links },
-                        Action::Skips(bits),
-                        p.at(lay.anchor_emb, h).to_vec(),
-                        Input::Anchor,
-                    )
+                    (StepKind::Anchor { links }, Action::Skips(bits), p.at(lay.anchor_emb, h).to_vec(), Input::Anchor)
                 }
             };
             steps.push(Step { input, layers, h: top, kind });
@@ -353,7 +348,8 @@ impl Controller {
                         let b = if link.bit { 1.0 } else { 0.0 };
                         let ds = coef_logp * (b - pr) - coef_ent * link.s * pr * (1.0 - pr);
                         add_into(&mut grad[lay.v..lay.v + h], &link.tanh_u.iter().map(|u| ds * u).collect::<Vec<_>>());
-                        let du: Vec<f64> = (0..h).map(|k| ds * vv[k] * (1.0 - link.tanh_u[k] * link.tanh_u[k])).collect();
+                        let du: Vec<f64> =
+                            (0..h).map(|k| ds * vv[k] * (1.0 - link.tanh_u[k] * link.tanh_u[k])).collect();
                         let hj = &traj.steps[link.from_step].h;
                         outer_acc(&mut grad[lay.w_prev..lay.w_prev + h * h], h, &du, hj);
                         matvec_t_acc(p.at(lay.w_prev, h * h), h, &du, &mut dh_extra[link.from_step]);
@@ -404,6 +400,7 @@ impl Controller {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // finite differences index parameters by number
 mod tests {
     use super::*;
     use crate::{Layout, Params};

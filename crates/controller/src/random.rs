@@ -45,9 +45,10 @@ impl Strategy for RandomSearch {
         for d in decisions {
             match *d {
                 Decision::Token { token_type } => {
-                    let v = *self.token_choices.get(token_type).ok_or_else(|| {
-                        StrategyError::Mismatch(format!("unknown token type {token_type}"))
-                    })?;
+                    let v = *self
+                        .token_choices
+                        .get(token_type)
+                        .ok_or_else(|| StrategyError::Mismatch(format!("unknown token type {token_type}")))?;
                     actions.push(Action::Token(self.rng.index(v)));
                     log_prob -= (v as f64).ln();
                     entropy += (v as f64).ln();

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng::SavedRng;
 use crate::{
-    Adam, Controller, ControllerConfig, Trajectory, Feedback, Layout, Params, Sample, SeededRng, Strategy, StrategyError,
-    StrategyKind, StrategyState, UpdateStats,
+    Adam, Controller, ControllerConfig, Feedback, Layout, Params, Sample, SeededRng, Strategy, StrategyError,
+    StrategyKind, StrategyState, Trajectory, UpdateStats,
 };
 
 /// The REINFORCE-trained LSTM controller.
@@ -44,13 +44,8 @@ impl Reinforce {
         let choices: Vec<usize> = token_types.iter().map(|t| t.choices).collect();
         let layout = Layout::new(config.hidden, config.layers, &choices);
         let params = Params::uniform(layout, config.init_range, &mut SeededRng::new(seed, 1));
-        let adam = Adam::new(
-            params.values.len(),
-            config.learning_rate,
-            config.adam_beta1,
-            config.adam_beta2,
-            config.adam_eps,
-        );
+        let adam =
+            Adam::new(params.values.len(), config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps);
         Ok(Reinforce {
             config,
             controller: Controller { params },
@@ -105,7 +100,7 @@ impl Reinforce {
                 }
             };
             let adv = fb.reward - b;
-            self.controller.backward(&tr, -adv / m, -beta / m, &mut grad);
+            self.controller.backward(tr, -adv / m, -beta / m, &mut grad);
             loss -= (adv * tr.log_prob + beta * tr.entropy) / m;
             ent += tr.entropy / m;
         }
@@ -120,7 +115,12 @@ impl Strategy for Reinforce {
 
     fn sample(&mut self, decisions: &[Decision]) -> Result<Sample, StrategyError> {
         let tr = self.controller.sample(decisions, &mut self.rng)?;
-        let sample = Sample { actions: tr.actions.clone(), log_prob: tr.log_prob, entropy: tr.entropy, policy_version: self.version };
+        let sample = Sample {
+            actions: tr.actions.clone(),
+            log_prob: tr.log_prob,
+            entropy: tr.entropy,
+            policy_version: self.version,
+        };
         self.recent.push(tr);
         Ok(sample)
     }
@@ -178,6 +178,7 @@ impl Strategy for Reinforce {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // finite differences index parameters by number
 mod tests {
     use super::*;
     use crate::RandomSearch;
@@ -250,7 +251,8 @@ mod tests {
                 }
             }
         }
-        let expected = |c: &Controller| all.iter().map(|(a, r)| c.score(&d, a).unwrap().log_prob.exp() * r).sum::<f64>();
+        let expected =
+            |c: &Controller| all.iter().map(|(a, r)| c.score(&d, a).unwrap().log_prob.exp() * r).sum::<f64>();
         let mut grad = vec![0.0; c.params.values.len()];
         for (a, r) in &all {
             let tr = c.score(&d, a).unwrap();

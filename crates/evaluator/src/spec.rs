@@ -56,22 +56,6 @@ impl std::str::FromStr for EvaluatorSpec {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_forms() {
-        assert_eq!("toy".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Toy);
-        let t: EvaluatorSpec = "table:/data/nb201.csv".parse().unwrap();
-        assert!(matches!(t, EvaluatorSpec::Table { ref path, ref column, .. } if path.ends_with("nb201.csv") && column == "accuracy"));
-        let t: EvaluatorSpec = "table:t.csv:val_acc".parse().unwrap();
-        assert!(matches!(t, EvaluatorSpec::Table { ref path, ref column, .. } if path.to_str() == Some("t.csv") && column == "val_acc"));
-        assert!("table:".parse::<EvaluatorSpec>().is_err());
-        assert!("train".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
-    }
-}
-
 impl EvaluatorSpec {
     /// Build the evaluator for a space.
     pub fn build(&self, space: &nas_space::SearchSpace) -> Result<Box<dyn crate::Evaluator>, crate::EvalError> {
@@ -81,5 +65,25 @@ impl EvaluatorSpec {
                 Box::new(crate::TableEvaluator::load(path, column, space, *transform, *scale)?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_forms() {
+        assert_eq!("toy".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Toy);
+        let t: EvaluatorSpec = "table:/data/nb201.csv".parse().unwrap();
+        assert!(
+            matches!(t, EvaluatorSpec::Table { ref path, ref column, .. } if path.ends_with("nb201.csv") && column == "accuracy")
+        );
+        let t: EvaluatorSpec = "table:t.csv:val_acc".parse().unwrap();
+        assert!(
+            matches!(t, EvaluatorSpec::Table { ref path, ref column, .. } if path.to_str() == Some("t.csv") && column == "val_acc")
+        );
+        assert!("table:".parse::<EvaluatorSpec>().is_err());
+        assert!("train".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
     }
 }

@@ -193,8 +193,9 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.contains(needle) && msg.contains("table "), "{content:?}: {msg}");
         }
-        let e = TableEvaluator::load(Path::new("/nonexistent/t.csv"), "accuracy", &nb(), RewardTransform::Identity, 1.0)
-            .unwrap_err();
+        let e =
+            TableEvaluator::load(Path::new("/nonexistent/t.csv"), "accuracy", &nb(), RewardTransform::Identity, 1.0)
+                .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/t.csv"), "{e}");
     }
 }

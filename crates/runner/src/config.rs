@@ -1,7 +1,7 @@
 //! [`SearchConfig`]: everything a search needs, from a TOML file and/or command-line flags.
 //! Defaults are the paper's (12,800 samples, batches of 8, depth 6 → 20).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nas_controller::{ControllerConfig, StrategyKind};
 use nas_evaluator::EvaluatorSpec;
@@ -118,7 +118,7 @@ impl SearchConfig {
         if let EvaluatorSpec::Table { path, .. } = &mut self.evaluator
             && let Ok(abs) = std::path::absolute(&*path)
         {
-            *path = PathBuf::from(abs);
+            *path = abs;
         }
     }
 

@@ -11,7 +11,9 @@ use std::time::Instant;
 use nas_controller::{Feedback, Sample, Strategy, StrategyError, StrategyState, UpdateStats};
 use nas_evaluator::{EvalContext, EvalError, Evaluator};
 use nas_space::{Action, Architecture, Decision, SearchSpace};
-use nas_store::{Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow};
+use nas_store::{
+    Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
+};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -36,14 +38,7 @@ pub enum SearchError {
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     /// A trial has its result (freshly evaluated or reused from the store).
-    Trial {
-        trial_id: i64,
-        seq: u64,
-        arch: &'a Architecture,
-        status: TrialStatus,
-        reward: f64,
-        reused: bool,
-    },
+    Trial { trial_id: i64, seq: u64, arch: &'a Architecture, status: TrialStatus, reward: f64, reused: bool },
     /// The strategy was updated.
     Update(&'a UpdateStats),
 }
@@ -93,7 +88,11 @@ fn encode_state(s: &StrategyState) -> Vec<u8> {
 
 impl<'s> Search<'s> {
     /// Start a new experiment named `name` (or `search-N`).
-    pub fn start(store: &'s dyn TrialStore, mut config: SearchConfig, name: Option<String>) -> Result<Self, SearchError> {
+    pub fn start(
+        store: &'s dyn TrialStore,
+        mut config: SearchConfig,
+        name: Option<String>,
+    ) -> Result<Self, SearchError> {
         config.validate()?;
         config.absolutize();
         let space = config.search_space();
@@ -204,7 +203,11 @@ impl<'s> Search<'s> {
             }
             let feedback: Vec<Feedback> = batch
                 .iter()
-                .map(|p| Feedback { decisions: &p.decisions, actions: &p.sample.actions, reward: p.reward.unwrap_or(0.0) })
+                .map(|p| Feedback {
+                    decisions: &p.decisions,
+                    actions: &p.sample.actions,
+                    reward: p.reward.unwrap_or(0.0),
+                })
                 .collect();
             let stats = self.strategy.update(&feedback)?;
             self.done += m;
@@ -259,7 +262,10 @@ impl<'s> Search<'s> {
         let depth = self.config.depth.depth_at(seq);
         let decisions = self.space.decisions(depth);
         let sample = self.strategy.sample(&decisions)?;
-        let arch = self.space.decode(&sample.actions).map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
+        let arch = self
+            .space
+            .decode(&sample.actions)
+            .map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
         let canonical = arch.to_string();
         let (trial_id, reward) = match self.store.trial_at(self.experiment.id, seq)? {
             Some(t) if t.arch != canonical => {
@@ -294,7 +300,11 @@ impl<'s> Search<'s> {
 
     /// Evaluate a trial and record its result; a failed child earns reward 0.
     fn evaluate(&mut self, p: &Pending) -> Result<f64, SearchError> {
-        let ctx = EvalContext { trial_id: p.trial_id, seq: self.store.trial(p.trial_id)?.map_or(0, |t| t.seq), seed: self.config.seed };
+        let ctx = EvalContext {
+            trial_id: p.trial_id,
+            seq: self.store.trial(p.trial_id)?.map_or(0, |t| t.seq),
+            seed: self.config.seed,
+        };
         let started = Instant::now();
         let outcome = self.evaluator.evaluate(&p.arch, &ctx);
         let secs = started.elapsed().as_secs_f64();
@@ -314,7 +324,13 @@ impl<'s> Search<'s> {
             Err(EvalError::Fatal(msg)) => {
                 self.store.finish_trial(
                     p.trial_id,
-                    &TrialResult { status: TrialStatus::Aborted, reward: None, metrics_json: None, failure: Some(msg.clone()), eval_seconds: secs },
+                    &TrialResult {
+                        status: TrialStatus::Aborted,
+                        reward: None,
+                        metrics_json: None,
+                        failure: Some(msg.clone()),
+                        eval_seconds: secs,
+                    },
                 )?;
                 self.store.set_experiment_status(self.experiment.id, "failed")?;
                 return Err(SearchError::Evaluator(msg));
@@ -326,5 +342,11 @@ impl<'s> Search<'s> {
 }
 
 fn failed(reason: String, secs: f64) -> TrialResult {
-    TrialResult { status: TrialStatus::Failed, reward: Some(0.0), metrics_json: None, failure: Some(reason), eval_seconds: secs }
+    TrialResult {
+        status: TrialStatus::Failed,
+        reward: Some(0.0),
+        metrics_json: None,
+        failure: Some(reason),
+        eval_seconds: secs,
+    }
 }

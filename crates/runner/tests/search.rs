@@ -21,8 +21,11 @@ fn config(samples: u64) -> SearchConfig {
     }
 }
 
+/// Per trial: seq, architecture, reward, log-probability bits, policy version.
+type TrialPrint = (u64, String, Option<f64>, u64, u64);
+
 /// Everything that must be identical between two runs.
-fn fingerprint(store: &SqliteStore, name: &str) -> (Vec<(u64, String, Option<f64>, u64, u64)>, Vec<u8>) {
+fn fingerprint(store: &SqliteStore, name: &str) -> (Vec<TrialPrint>, Vec<u8>) {
     let e = store.experiment_by_name(name).unwrap().unwrap();
     let trials = store
         .trials(e.id)
@@ -173,7 +176,12 @@ fn table_search_records_table_rewards_and_depth_follows_the_schedule() {
     let store = SqliteStore::in_memory().unwrap();
     let cfg = SearchConfig {
         space: SpaceKind::Nb201,
-        evaluator: EvaluatorSpec::Table { path: csv, column: "accuracy".into(), transform: Default::default(), scale: 1.0 },
+        evaluator: EvaluatorSpec::Table {
+            path: csv,
+            column: "accuracy".into(),
+            transform: Default::default(),
+            scale: 1.0,
+        },
         ..config(12)
     };
     Search::start(&store, cfg, Some("t".into())).unwrap().run(|_| Control::Continue).unwrap();
@@ -199,7 +207,12 @@ fn missing_table_entries_stop_the_search_naming_the_architecture() {
     let store = SqliteStore::in_memory().unwrap();
     let cfg = SearchConfig {
         space: SpaceKind::Nb201,
-        evaluator: EvaluatorSpec::Table { path: csv, column: "accuracy".into(), transform: Default::default(), scale: 1.0 },
+        evaluator: EvaluatorSpec::Table {
+            path: csv,
+            column: "accuracy".into(),
+            transform: Default::default(),
+            scale: 1.0,
+        },
         ..config(12)
     };
     let err = Search::start(&store, cfg, None).unwrap().run(|_| Control::Continue).unwrap_err().to_string();

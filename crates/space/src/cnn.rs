@@ -72,16 +72,10 @@ impl CnnArch {
                 return Err(bad(format!("layer {i}: strides must be positive")));
             }
             if l.inputs.iter().any(|&j| j >= i) {
-                return Err(bad(format!(
-                    "layer {i}: inputs {:?} must name earlier layers (< {i})",
-                    l.inputs
-                )));
+                return Err(bad(format!("layer {i}: inputs {:?} must name earlier layers (< {i})", l.inputs)));
             }
             if l.inputs.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(bad(format!(
-                    "layer {i}: inputs {:?} must be ascending without repeats",
-                    l.inputs
-                )));
+                return Err(bad(format!("layer {i}: inputs {:?} must be ascending without repeats", l.inputs)));
             }
         }
         Ok(())
@@ -150,13 +144,8 @@ fn parse_layer(s: &str) -> Result<CnnLayer, String> {
         None => (kernel, None),
     };
     let pair = |t: &str, what: &str| -> Result<(u32, u32), String> {
-        let (a, b) = t
-            .split_once('x')
-            .ok_or_else(|| format!("{what} {t:?} is not HxW"))?;
-        let p = |v: &str| {
-            v.parse::<u32>()
-                .map_err(|_| format!("{what} {t:?} is not HxW"))
-        };
+        let (a, b) = t.split_once('x').ok_or_else(|| format!("{what} {t:?} is not HxW"))?;
+        let p = |v: &str| v.parse::<u32>().map_err(|_| format!("{what} {t:?} is not HxW"));
         Ok((p(a)?, p(b)?))
     };
     let (filter_h, filter_w) = pair(size, "filter size")?;
@@ -164,9 +153,7 @@ fn parse_layer(s: &str) -> Result<CnnLayer, String> {
         Some(st) => pair(st, "stride")?,
         None => (1, 1),
     };
-    let filters = filters
-        .parse::<u32>()
-        .map_err(|_| format!("number of filters {filters:?} is not an integer"))?;
+    let filters = filters.parse::<u32>().map_err(|_| format!("number of filters {filters:?} is not an integer"))?;
     Ok(CnnLayer { filter_h, filter_w, stride_h, stride_w, filters, pool, inputs })
 }
 
@@ -309,10 +296,7 @@ impl CnnSpace {
     pub fn token_types(&self) -> Vec<TokenType> {
         self.slots()
             .into_iter()
-            .map(|s| TokenType {
-                name: s.name().to_string(),
-                choices: self.vocab(s).len(),
-            })
+            .map(|s| TokenType { name: s.name().to_string(), choices: self.vocab(s).len() })
             .collect()
     }
 
@@ -333,7 +317,7 @@ impl CnnSpace {
     pub fn decode(&self, actions: &[Action]) -> Result<CnnArch, SpaceError> {
         let slots = self.slots();
         let per_layer = slots.len() + self.skips as usize;
-        if actions.is_empty() || actions.len() % per_layer != 0 {
+        if actions.is_empty() || !actions.len().is_multiple_of(per_layer) {
             return Err(SpaceError::Actions(format!(
                 "{} actions is not a whole number of layers of {per_layer} decisions",
                 actions.len()
@@ -398,15 +382,9 @@ impl CnnSpace {
                     Slot::Filters => l.filters,
                     Slot::Pool => (l.pool == Pool::Max) as u32,
                 };
-                let k = self.vocab(slot).iter().position(|&x| x == v).ok_or_else(|| {
-                    SpaceError::NotInSpace {
-                        space: "cnn",
-                        reason: format!(
-                            "layer {i}: {} = {v} is not one of {:?}",
-                            slot.name(),
-                            self.vocab(slot)
-                        ),
-                    }
+                let k = self.vocab(slot).iter().position(|&x| x == v).ok_or_else(|| SpaceError::NotInSpace {
+                    space: "cnn",
+                    reason: format!("layer {i}: {} = {v} is not one of {:?}", slot.name(), self.vocab(slot)),
                 })?;
                 out.push(Action::Token(k));
             }

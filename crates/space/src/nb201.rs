@@ -31,13 +31,8 @@ pub enum Nb201Op {
 
 impl Nb201Op {
     /// All ops in index order.
-    pub const ALL: [Nb201Op; 5] = [
-        Nb201Op::Skip,
-        Nb201Op::None,
-        Nb201Op::Conv3x3,
-        Nb201Op::Conv1x1,
-        Nb201Op::AvgPool3x3,
-    ];
+    pub const ALL: [Nb201Op; 5] =
+        [Nb201Op::Skip, Nb201Op::None, Nb201Op::Conv3x3, Nb201Op::Conv1x1, Nb201Op::AvgPool3x3];
 
     /// The official NAS-Bench-201 name.
     pub fn official_name(self) -> &'static str {
@@ -96,14 +91,10 @@ fn parse_official(s: &str) -> Result<Nb201Arch, String> {
         for item in group.split('|').filter(|x| !x.is_empty()) {
             let (name, from) = item.split_once('~').ok_or(format!("{item:?} is not op~node"))?;
             let from: usize = from.parse().map_err(|_| format!("bad node in {item:?}"))?;
-            let op = Nb201Op::ALL
-                .into_iter()
-                .find(|o| o.official_name() == name)
-                .ok_or(format!("unknown op {name:?}"))?;
-            let e = NB201_EDGES
-                .iter()
-                .position(|&(t, f)| t == to && f == from)
-                .ok_or(format!("no edge {to}<-{from}"))?;
+            let op =
+                Nb201Op::ALL.into_iter().find(|o| o.official_name() == name).ok_or(format!("unknown op {name:?}"))?;
+            let e =
+                NB201_EDGES.iter().position(|&(t, f)| t == to && f == from).ok_or(format!("no edge {to}<-{from}"))?;
             ops[e] = Some(op);
         }
     }
@@ -147,10 +138,7 @@ pub struct Nb201Space {}
 impl Nb201Space {
     /// One token type per edge, named after the edge (`edge_1<-0`).
     pub fn token_types(&self) -> Vec<TokenType> {
-        NB201_EDGES
-            .iter()
-            .map(|(t, f)| TokenType { name: format!("edge_{t}<-{f}"), choices: 5 })
-            .collect()
+        NB201_EDGES.iter().map(|(t, f)| TokenType { name: format!("edge_{t}<-{f}"), choices: 5 }).collect()
     }
 
     /// Six token decisions, one per edge.
@@ -196,10 +184,7 @@ mod tests {
     fn official_string_round_trip() {
         let a: Nb201Arch = "0-1-2-3-4-2".parse().unwrap();
         let off = a.to_official();
-        assert_eq!(
-            off,
-            "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|"
-        );
+        assert_eq!(off, "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|");
         assert_eq!(off.parse::<Nb201Arch>().unwrap(), a);
     }
 

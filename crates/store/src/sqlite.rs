@@ -38,7 +38,11 @@ fn trial_from_row(r: &Row) -> rusqlite::Result<TrialRow> {
         policy_version: r.get::<_, i64>(8)? as u64,
         depth: r.get::<_, i64>(9)? as u32,
         status: TrialStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, format!("status {status:?}").into())
+            rusqlite::Error::FromSqlConversionFailure(
+                10,
+                rusqlite::types::Type::Text,
+                format!("status {status:?}").into(),
+            )
         })?,
         reward: r.get(11)?,
         metrics_json: r.get(12)?,
@@ -120,7 +124,10 @@ impl SqliteStore {
             let tables: i64 =
                 tx.query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))?;
             if tables > 0 {
-                return Err(StoreError::Open { path, reason: "this SQLite file is not a nas store (it has other tables)".into() });
+                return Err(StoreError::Open {
+                    path,
+                    reason: "this SQLite file is not a nas store (it has other tables)".into(),
+                });
             }
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -180,7 +187,11 @@ impl TrialStore for SqliteStore {
     fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?1"), [id], experiment_from_row)
+            .query_row(
+                &format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?1"),
+                [id],
+                experiment_from_row,
+            )
             .optional()?)
     }
 
@@ -277,9 +288,8 @@ impl TrialStore for SqliteStore {
     }
 
     fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY seq"))?;
+        let mut st =
+            self.conn.prepare(&format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY seq"))?;
         Ok(st.query_map([experiment_id], trial_from_row)?.collect::<Result<_, _>>()?)
     }
 

@@ -1,9 +1,17 @@
 //! The store contract, exercised on SQLite files.
 
-use nas_store::{Checkpoint, NewExperiment, NewTrial, SqliteStore, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow};
+use nas_store::{
+    Checkpoint, NewExperiment, NewTrial, SqliteStore, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
+};
 
 fn exp(name: &str) -> NewExperiment {
-    NewExperiment { name: name.into(), space: "nb201".into(), strategy: "random".into(), seed: 3, config_json: "{}".into() }
+    NewExperiment {
+        name: name.into(),
+        space: "nb201".into(),
+        strategy: "random".into(),
+        seed: 3,
+        config_json: "{}".into(),
+    }
 }
 
 fn trial(e: i64, seq: u64) -> NewTrial {
@@ -21,7 +29,13 @@ fn trial(e: i64, seq: u64) -> NewTrial {
 }
 
 fn done(reward: f64) -> TrialResult {
-    TrialResult { status: TrialStatus::Completed, reward: Some(reward), metrics_json: Some("{\"acc\":1}".into()), failure: None, eval_seconds: 0.1 }
+    TrialResult {
+        status: TrialStatus::Completed,
+        reward: Some(reward),
+        metrics_json: Some("{\"acc\":1}".into()),
+        failure: None,
+        eval_seconds: 0.1,
+    }
 }
 
 #[test]
@@ -33,7 +47,17 @@ fn experiments_trials_and_top() {
     for seq in 0..5 {
         let id = s.insert_trial(&trial(e.id, seq)).unwrap();
         if seq == 3 {
-            s.finish_trial(id, &TrialResult { status: TrialStatus::Failed, reward: Some(0.0), metrics_json: None, failure: Some("diverged".into()), eval_seconds: 0.0 }).unwrap();
+            s.finish_trial(
+                id,
+                &TrialResult {
+                    status: TrialStatus::Failed,
+                    reward: Some(0.0),
+                    metrics_json: None,
+                    failure: Some("diverged".into()),
+                    eval_seconds: 0.0,
+                },
+            )
+            .unwrap();
         } else {
             s.finish_trial(id, &done(seq as f64)).unwrap();
         }
@@ -70,8 +94,23 @@ fn checkpoints_and_updates_persist_across_reopen() {
         let s = SqliteStore::open(&path).unwrap();
         let e = s.create_experiment(&exp("x")).unwrap();
         for v in 1..=3u64 {
-            let c = Checkpoint { experiment_id: e.id, samples: v * 8, policy_version: v, baseline: Some(0.5), state: vec![v as u8; 100] };
-            let u = UpdateRow { experiment_id: e.id, policy_version: v, samples: v * 8, baseline: Some(0.5), mean_reward: 0.4, loss: 0.1, grad_norm: 1.0, mean_entropy: 3.0 };
+            let c = Checkpoint {
+                experiment_id: e.id,
+                samples: v * 8,
+                policy_version: v,
+                baseline: Some(0.5),
+                state: vec![v as u8; 100],
+            };
+            let u = UpdateRow {
+                experiment_id: e.id,
+                policy_version: v,
+                samples: v * 8,
+                baseline: Some(0.5),
+                mean_reward: 0.4,
+                loss: 0.1,
+                grad_norm: 1.0,
+                mean_entropy: 3.0,
+            };
             s.commit_update(&c, &u).unwrap();
         }
     }

@@ -55,7 +55,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let fb: Vec<Feedback> = samples
                 .iter()
                 .enumerate()
-                .map(|(i, s)| Feedback { decisions: &d, actions: &s.actions, reward: ((b * batch + i) % 7) as f64 / 7.0 })
+                .map(|(i, s)| Feedback {
+                    decisions: &d,
+                    actions: &s.actions,
+                    reward: ((b * batch + i) % 7) as f64 / 7.0,
+                })
                 .collect();
             rl.update(&fb)?;
             let t2 = Instant::now();

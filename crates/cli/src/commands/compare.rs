@@ -31,9 +31,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
         a.seeds,
         a.at
     );
-    let report = compare_strategies(&base, &[StrategyKind::Reinforce, StrategyKind::Random], &seeds, &a.at, |s, seed| {
-        eprintln!("  {s:?} seed {seed} done");
-    })?;
+    let report =
+        compare_strategies(&base, &[StrategyKind::Reinforce, StrategyKind::Random], &seeds, &a.at, |s, seed| {
+            eprintln!("  {s:?} seed {seed} done");
+        })?;
     print!("{}", report.to_table());
     Ok(())
 }

@@ -164,7 +164,10 @@ pub fn experiments(a: StoreArg) -> Result<()> {
     if list.is_empty() {
         bail!("{} has no experiment yet", path.display());
     }
-    println!("{:>4} {:<20} {:<6} {:<10} {:<8} {:>8} {:>10}", "id", "name", "space", "strategy", "status", "trials", "best");
+    println!(
+        "{:>4} {:<20} {:<6} {:<10} {:<8} {:>8} {:>10}",
+        "id", "name", "space", "strategy", "status", "trials", "best"
+    );
     for e in list {
         let n = store.trials(e.id)?.len();
         let best = store.top(Some(e.id), 1)?.pop().and_then(|t| t.reward);
