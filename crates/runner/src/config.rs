@@ -67,12 +67,14 @@ impl SearchConfig {
         let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let mut c: SearchConfig = toml::from_str(&text).map_err(|e| {
-            // One line: "line L, column C: message".
+            // One line: "line L, column C (`the line`): message".
             let at = e.span().map(|s| {
                 let before = &text[..s.start.min(text.len())];
                 let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("line {line}, column {col}: ")
+                let start = before.rfind('\n').map_or(0, |i| i + 1);
+                let col = before.len() - start + 1;
+                let src = text[start..].lines().next().unwrap_or("").trim();
+                format!("line {line}, column {col} (`{src}`): ")
             });
             err(format!("{}{}", at.unwrap_or_default(), e.message().trim_end().replace('\n', " ")))
         })?;

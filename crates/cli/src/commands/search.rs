@@ -127,14 +127,19 @@ pub fn print_config(a: ConfigArgs) -> Result<()> {
 
 pub fn run(a: SearchArgs) -> Result<()> {
     let path = store_path(&a.store);
-    let store = SqliteStore::open(&path)?;
-    let mut search = if a.resume {
+    // Check the flags before touching the store, so a typo leaves no file behind.
+    let config = if a.resume {
         if a.cfg.any_set() {
             bail!("--resume continues with the experiment's stored configuration; only --samples may be given with it");
         }
-        Search::resume(&store, a.name.as_deref(), a.cfg.samples)?
+        None
     } else {
-        Search::start(&store, a.cfg.resolve()?, a.name.clone())?
+        Some(a.cfg.resolve()?)
+    };
+    let store = SqliteStore::open(&path)?;
+    let mut search = match config {
+        None => Search::resume(&store, a.name.as_deref(), a.cfg.samples)?,
+        Some(c) => Search::start(&store, c, a.name.clone())?,
     };
     let cfg = search.config().clone();
     let exp = search.experiment().clone();
