@@ -65,9 +65,7 @@ mod tests {
     fn records(n: usize, label_bytes: usize, label: impl Fn(usize) -> u8) -> Vec<u8> {
         let mut out = Vec::new();
         for i in 0..n {
-            for _ in 0..label_bytes - 1 {
-                out.push(7);
-            }
+            out.extend(std::iter::repeat_n(7, label_bytes - 1));
             out.push(label(i));
             out.extend((0..PIXELS).map(|p| ((p + i) % 256) as u8));
         }
