@@ -1,0 +1,109 @@
+//! Child-training hyper-parameters; the paper's values are the defaults.
+
+use nas_data::Augment;
+use nas_evaluator::RewardTransform;
+use serde::{Deserialize, Serialize};
+
+/// Learning-rate schedule over the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the base rate to 0 over all steps.
+    Cosine,
+    /// Multiply by `gamma` every `every` epochs.
+    Step { every: usize, gamma: f64 },
+}
+
+/// How a child is trained and rewarded.
+///
+/// Defaults: the paper's optimiser (SGD, Nesterov momentum 0.9, learning rate 0.1, weight decay
+/// 1e-4) and reward ((best validation accuracy of the last 5 epochs)³); 50 epochs and a 5,000-image
+/// validation split as for the paper's CIFAR-10 children. The presets scale these down for CPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Images held out of the training set for validation (fixed by the experiment seed).
+    pub validation: usize,
+    /// Train on a class-balanced subset of this many images (CPU presets); all when absent.
+    pub train_subset: Option<usize>,
+    /// Augmentation; when absent, CIFAR gets crop(4)+flip and MNIST-like data none.
+    pub augment: Option<Augment>,
+    /// The reward uses the best validation accuracy of this many final epochs.
+    pub reward_window: usize,
+    /// Applied to that accuracy (in [0, 1]).
+    pub reward_transform: RewardTransform,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 50,
+            batch_size: 64,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            schedule: Schedule::Constant,
+            validation: 5000,
+            train_subset: None,
+            augment: None,
+            reward_window: 5,
+            reward_transform: RewardTransform::Cube,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The learning rate at `step` of `total` steps (epoch `epoch`).
+    pub fn lr_at(&self, step: usize, total: usize, epoch: usize) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.learning_rate,
+            Schedule::Cosine => {
+                0.5 * self.learning_rate * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
+            }
+            Schedule::Step { every, gamma } => self.learning_rate * gamma.powi((epoch / every.max(1)) as i32),
+        }
+    }
+
+    /// Reject unusable values, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err("train.epochs and train.batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("train.learning_rate must be positive, got {}", self.learning_rate));
+        }
+        if self.reward_window == 0 {
+            return Err("train.reward_window must be at least 1".into());
+        }
+        if self.validation == 0 {
+            return Err("train.validation must be at least 1 image".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        let c = TrainConfig { schedule: Schedule::Cosine, ..Default::default() };
+        assert_eq!(c.lr_at(0, 100, 0), 0.1);
+        assert!((c.lr_at(50, 100, 0) - 0.05).abs() < 1e-12);
+        assert!(c.lr_at(100, 100, 0).abs() < 1e-12);
+        let s = TrainConfig { schedule: Schedule::Step { every: 10, gamma: 0.1 }, ..Default::default() };
+        assert!((s.lr_at(0, 0, 25) - 0.001).abs() < 1e-12);
+        assert_eq!(TrainConfig::default().lr_at(7, 9, 3), 0.1);
+    }
+}

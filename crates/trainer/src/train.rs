@@ -1,0 +1,202 @@
+//! [`train_child`]: SGD training of one child with per-epoch validation, divergence detection and
+//! the paper's reward.
+
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig};
+use burn::prelude::*;
+use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
+use nas_space::CnnArch;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::batches::rng_for;
+use crate::{PreparedData, TrainConfig};
+
+/// Why a child produced no reward (each is recorded as a failed trial).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TrainError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("diverged: training loss is {loss} at epoch {epoch}, step {step}")]
+    Diverged { epoch: usize, step: usize, loss: f32 },
+}
+
+/// What one epoch measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub learning_rate: f64,
+    pub seconds: f64,
+}
+
+/// A trained child's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub reward: f64,
+    /// Best validation accuracy over the reward window.
+    pub val_accuracy: f64,
+    pub epochs: Vec<EpochMetrics>,
+    pub params: u64,
+    pub flops: u64,
+    pub images_per_second: f64,
+}
+
+/// Train `arch` on `data` and score it. Same seed ⇒ same result on CPU.
+pub fn train_child(
+    arch: &CnnArch,
+    data: &PreparedData,
+    cfg: &TrainConfig,
+    child: &ChildConfig,
+    device: &Device,
+    seed: u64,
+    mut on_epoch: impl FnMut(&EpochMetrics),
+) -> Result<TrainOutcome, TrainError> {
+    let t = &data.train;
+    let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
+    let plan = Plan::new(arch, input, child)?;
+    let (params, flops) = (plan.params, plan.flops);
+    device.seed(seed);
+    let mut model = ChildNet::new(plan, child, device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: cfg.nesterov }))
+        .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let steps_per_epoch = t.len().div_ceil(cfg.batch_size);
+    let total = steps_per_epoch * cfg.epochs;
+    let mut order_rng = rng_for(&[seed, 1]);
+    let mut aug_rng = rng_for(&[seed, 2]);
+    let mut epochs = Vec::with_capacity(cfg.epochs);
+    let (mut images, mut train_secs) = (0usize, 0.0);
+    for epoch in 0..cfg.epochs {
+        let started = Instant::now();
+        let order = data.epoch_order(&mut order_rng);
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let mut lr = cfg.learning_rate;
+        for (s, idx) in order.chunks(cfg.batch_size).enumerate() {
+            let step = epoch * steps_per_epoch + s;
+            lr = cfg.lr_at(step, total, epoch);
+            let (x, y) = data.batch(t, idx, Some(&mut aug_rng), device);
+            let loss = loss_fn.forward(model.forward(x), y);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(TrainError::Diverged { epoch, step: s, loss: value });
+            }
+            loss_sum += value as f64 * idx.len() as f64;
+            seen += idx.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+        }
+        images += seen;
+        train_secs += started.elapsed().as_secs_f64();
+        let val_accuracy = accuracy(&model.valid(), data, device);
+        let m = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_accuracy,
+            learning_rate: lr,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        on_epoch(&m);
+        epochs.push(m);
+    }
+    let window = cfg.reward_window.min(epochs.len());
+    let best = epochs[epochs.len() - window..].iter().map(|e| e.val_accuracy).fold(0.0, f64::max);
+    Ok(TrainOutcome {
+        reward: cfg.reward_transform.apply(best),
+        val_accuracy: best,
+        epochs,
+        params,
+        flops,
+        images_per_second: images as f64 / train_secs.max(1e-9),
+    })
+}
+
+/// Fraction of the validation images classified correctly.
+fn accuracy(model: &ChildNet, data: &PreparedData, device: &Device) -> f64 {
+    let v = &data.validation;
+    let idx: Vec<usize> = (0..v.len()).collect();
+    let mut correct = 0i64;
+    for chunk in idx.chunks(256) {
+        let (x, y) = data.batch(v, chunk, None, device);
+        let pred = model.forward(x).argmax(1).reshape([chunk.len()]);
+        correct += pred.equal(y).int().sum().into_scalar::<i64>();
+    }
+    correct as f64 / v.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nas_data::{Augment, ImageSet};
+
+    /// A tiny learnable problem: class = which quadrant of an 8×8 image is bright.
+    fn quadrants(n: usize) -> ImageSet {
+        let mut pixels = Vec::with_capacity(n * 64);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let class = i % 4;
+            labels.push(class as u8);
+            for y in 0..8 {
+                for x in 0..8 {
+                    let q = (y / 4) * 2 + x / 4;
+                    let noise = ((i * 31 + y * 7 + x * 13) % 40) as u8;
+                    pixels.push(if q == class { 180 + noise } else { noise });
+                }
+            }
+        }
+        ImageSet { channels: 1, height: 8, width: 8, classes: 4, pixels, labels }
+    }
+
+    fn data(cfg: &TrainConfig) -> PreparedData {
+        PreparedData::from_set(quadrants(400), cfg, 0, Augment::default(), "quadrants".into()).unwrap()
+    }
+
+    fn cfg() -> TrainConfig {
+        TrainConfig { epochs: 3, batch_size: 32, validation: 80, learning_rate: 0.05, ..Default::default() }
+    }
+
+    #[test]
+    fn a_tiny_run_lowers_the_loss_and_learns() {
+        let c = cfg();
+        let d = data(&c);
+        let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let out = train_child(&arch, &d, &c, &ChildConfig::default(), &device, 1, |_| {}).unwrap();
+        assert!(out.epochs[2].train_loss < out.epochs[0].train_loss, "{:?}", out.epochs);
+        assert!(out.val_accuracy > 0.9, "{:?}", out.epochs);
+        assert!((out.reward - out.val_accuracy.powi(3)).abs() < 1e-12);
+        assert!(out.images_per_second > 0.0);
+    }
+
+    #[test]
+    fn same_seed_same_reward() {
+        let c = TrainConfig { epochs: 1, ..cfg() };
+        let d = data(&c);
+        let arch: CnnArch = "3x3-4;1x1-4<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let run = |seed| train_child(&arch, &d, &c, &ChildConfig::default(), &device, seed, |_| {}).unwrap();
+        let (a, b) = (run(5), run(5));
+        assert_eq!(a.epochs[0].train_loss, b.epochs[0].train_loss);
+        assert_eq!(a.reward, b.reward);
+        assert_ne!(run(6).epochs[0].train_loss, a.epochs[0].train_loss);
+    }
+
+    #[test]
+    fn divergence_and_size_caps_are_reported() {
+        let c = TrainConfig { epochs: 2, learning_rate: 1e30, ..cfg() };
+        let d = data(&c);
+        let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let e = train_child(&arch, &d, &c, &ChildConfig::default(), &device, 1, |_| {}).unwrap_err();
+        assert!(matches!(e, TrainError::Diverged { .. }), "{e}");
+        let capped = ChildConfig { max_params: Some(10), ..Default::default() };
+        let e = train_child(&arch, &d, &cfg(), &capped, &device, 1, |_| {}).unwrap_err();
+        assert!(e.to_string().contains("exceeds the cap"), "{e}");
+    }
+}
