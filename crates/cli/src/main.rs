@@ -22,9 +22,11 @@ pub const DEFAULT_STORE: &str = "nas.db";
         An LSTM controller samples architectures token by token, each is evaluated, and the controller \
         learns from the rewards with REINFORCE. Every trial and controller checkpoint is kept in a store \
         (SQLite by default), so a search can be inspected while it runs and resumed after a crash.\n\n\
-        Start with `nas search` (the embedded default), then `nas top` and `nas show TRIAL`.",
+        Start with `nas search` (the embedded default: real child CNNs trained on a Fashion-MNIST subset \
+        shipped in the binary), then `nas top` and `nas show TRIAL`.",
     after_help = "Examples:\n  \
-        nas search                                   # embedded default, results in ./nas.db\n  \
+        nas search                                   # embedded default (preset tiny), results in ./nas.db\n  \
+        nas search --preset fashion-cpu --store runs/fashion.db\n  \
         nas search --space nb201 --evaluator table:nb201_cifar10.csv --samples 500\n  \
         nas search --resume                          # continue the latest experiment\n  \
         nas top -k 5 --json\n  \

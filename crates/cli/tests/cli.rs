@@ -127,13 +127,22 @@ fn search_then_top_json_follows_the_contract() {
 #[test]
 fn no_arguments_runs_the_embedded_default_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
-    // The embedded default with a short budget (the full default is 12,800 samples).
-    let out = nas(dir.path(), &["search", "--samples", "16"]);
+    // The embedded default (preset tiny: real training on the shipped subset), fewer samples.
+    let out = nas(dir.path(), &["search", "--samples", "3"]);
     assert!(out.status.success());
     let e = String::from_utf8(out.stderr).unwrap();
-    assert!(e.contains("nas.db") && e.contains("nas top"), "{e}");
+    assert!(e.contains("nas.db") && e.contains("nas top") && e.contains("shipped Fashion-MNIST subset"), "{e}");
     assert!(dir.path().join("nas.db").exists());
-    assert_eq!(ok(dir.path(), &["top", "-k", "50", "--json"]).lines().count(), 16);
+    let rows: Vec<Value> =
+        ok(dir.path(), &["top", "-k", "50", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        // Real training: the reward is the cube of a validation accuracy, well above chance (0.1³).
+        let acc = r["metrics"]["val_accuracy"].as_f64().unwrap();
+        assert!((r["reward"].as_f64().unwrap() - acc.powi(3)).abs() < 1e-9, "{r}");
+        assert!(acc > 0.2, "{r}");
+        assert!(r["metrics"]["params"].as_u64().unwrap() > 0);
+    }
 }
 
 #[test]
@@ -145,6 +154,14 @@ fn errors_are_one_clear_line_and_a_non_zero_exit() {
     assert!(e.contains("bad.toml") && e.contains("batchsize"), "{e}");
     let e = err(d, &["search", "--evaluator", "table:missing.csv", "--space", "nb201"]);
     assert!(e.contains("missing.csv"), "{e}");
+    let e = err(d, &["search", "--space", "nb201"]);
+    assert!(e.contains("needs a table evaluator"), "{e}");
+    let e = err(d, &["search", "--preset", "huge"]);
+    assert!(e.contains("unknown preset") && e.contains("fashion-cpu"), "{e}");
+    let e = err(d, &["search", "--dataset", "mnist:/no/such/dir", "--store", "y.db"]);
+    assert!(e.contains("/no/such/dir"), "{e}");
+    let e = err(d, &["search", "--dataset", "cifar10"]);
+    assert!(e.contains("cifar10:DIR"), "{e}");
     std::fs::write(d.join("small.csv"), "arch,accuracy\n0-0-0-0-0-0,1\n").unwrap();
     let e = err(d, &["search", "--space", "nb201", "--evaluator", "table:small.csv", "--store", "x.db"]);
     assert!(e.contains("is not in the table"), "{e}");
@@ -171,7 +188,21 @@ fn trials(path: &Path) -> Vec<(u64, String, Option<f64>, u64)> {
 fn kill_9_then_resume_equals_a_straight_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let args = ["search", "--space", "nb201", "--samples", "1500", "--batch", "5", "--seed", "9", "-q", "--store"];
+    let args = [
+        "search",
+        "--space",
+        "nb201",
+        "--evaluator",
+        "toy",
+        "--samples",
+        "1500",
+        "--batch",
+        "5",
+        "--seed",
+        "9",
+        "-q",
+        "--store",
+    ];
     let mut a = args.to_vec();
     a.push("straight.db");
     ok(d, &a);
@@ -214,6 +245,6 @@ fn help_teaches() {
     for flag in ["--config", "--space", "--strategy", "--evaluator", "--samples", "--seed", "--store", "--resume"] {
         assert!(s.contains(flag), "{flag} missing from search --help");
     }
-    let c = ok(dir.path(), &["config", "--space", "nb201"]);
+    let c = ok(dir.path(), &["config", "--space", "nb201", "--evaluator", "toy"]);
     assert!(c.contains("space = \"nb201\"") && c.contains("learning_rate = 0.0006"), "{c}");
 }

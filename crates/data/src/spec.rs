@@ -9,18 +9,29 @@ use crate::{DataError, Splits, load_cifar10, load_cifar100, load_mnist_dir, ship
 /// Where Debian's `dataset-fashion-mnist` package puts the full set.
 pub const FASHION_MNIST_DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
-/// Which dataset, and where its files are.
+/// Which dataset, and where its files are. In TOML: `[dataset] kind = "cifar10", dir = "…"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "dir", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DatasetSpec {
-    /// Fashion-MNIST from DIR; without DIR the Debian path, else the shipped subset.
-    FashionMnist(Option<PathBuf>),
-    /// MNIST from DIR (IDX files).
-    Mnist(PathBuf),
-    /// CIFAR-10 binary from DIR.
-    Cifar10(PathBuf),
-    /// CIFAR-100 binary from DIR.
-    Cifar100(PathBuf),
+    /// Fashion-MNIST from `dir`; without it the Debian path, else the shipped subset.
+    FashionMnist {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<PathBuf>,
+    },
+    /// Always the shipped subset (4,000 / 1,000 images): the same data on every machine.
+    FashionMnistSubset,
+    /// MNIST from `dir` (IDX files).
+    Mnist { dir: PathBuf },
+    /// CIFAR-10 binary from `dir`.
+    Cifar10 { dir: PathBuf },
+    /// CIFAR-100 binary from `dir`.
+    Cifar100 { dir: PathBuf },
+}
+
+impl Default for DatasetSpec {
+    fn default() -> Self {
+        DatasetSpec::FashionMnist { dir: None }
+    }
 }
 
 impl std::str::FromStr for DatasetSpec {
@@ -33,13 +44,15 @@ impl std::str::FromStr for DatasetSpec {
         };
         let need = |dir: Option<PathBuf>| dir.ok_or_else(|| format!("--dataset {name} needs a directory: {name}:DIR"));
         Ok(match name {
-            "fashion-mnist" => DatasetSpec::FashionMnist(dir),
-            "mnist" => DatasetSpec::Mnist(need(dir)?),
-            "cifar10" => DatasetSpec::Cifar10(need(dir)?),
-            "cifar100" => DatasetSpec::Cifar100(need(dir)?),
+            "fashion-mnist" => DatasetSpec::FashionMnist { dir },
+            "fashion-mnist-subset" => DatasetSpec::FashionMnistSubset,
+            "mnist" => DatasetSpec::Mnist { dir: need(dir)? },
+            "cifar10" => DatasetSpec::Cifar10 { dir: need(dir)? },
+            "cifar100" => DatasetSpec::Cifar100 { dir: need(dir)? },
             other => {
                 return Err(format!(
-                    "unknown dataset {other:?}: expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or cifar100:DIR"
+                    "unknown dataset {other:?}: expected fashion-mnist[:DIR], fashion-mnist-subset, mnist:DIR, \
+                     cifar10:DIR or cifar100:DIR"
                 ));
             }
         })
@@ -49,25 +62,29 @@ impl std::str::FromStr for DatasetSpec {
 impl DatasetSpec {
     /// Load the train and test parts, with a one-line description of what was loaded.
     pub fn load(&self) -> Result<(Splits, String), DataError> {
+        let shipped = || (shipped_fashion_mnist(), "the shipped Fashion-MNIST subset".to_string());
         Ok(match self {
-            DatasetSpec::FashionMnist(Some(d)) => (load_mnist_dir(d)?, format!("Fashion-MNIST from {}", d.display())),
-            DatasetSpec::FashionMnist(None) => {
+            DatasetSpec::FashionMnist { dir: Some(d) } => {
+                (load_mnist_dir(d)?, format!("Fashion-MNIST from {}", d.display()))
+            }
+            DatasetSpec::FashionMnist { dir: None } => {
                 let debian = Path::new(FASHION_MNIST_DEBIAN_DIR);
                 if debian.join("train-images-idx3-ubyte.gz").exists() {
                     (load_mnist_dir(debian)?, format!("Fashion-MNIST from {FASHION_MNIST_DEBIAN_DIR}"))
                 } else {
-                    (shipped_fashion_mnist(), "the shipped Fashion-MNIST subset (4,000 train / 1,000 test)".into())
+                    shipped()
                 }
             }
-            DatasetSpec::Mnist(d) => (load_mnist_dir(d)?, format!("MNIST from {}", d.display())),
-            DatasetSpec::Cifar10(d) => (load_cifar10(d)?, format!("CIFAR-10 from {}", d.display())),
-            DatasetSpec::Cifar100(d) => (load_cifar100(d)?, format!("CIFAR-100 from {}", d.display())),
+            DatasetSpec::FashionMnistSubset => shipped(),
+            DatasetSpec::Mnist { dir } => (load_mnist_dir(dir)?, format!("MNIST from {}", dir.display())),
+            DatasetSpec::Cifar10 { dir } => (load_cifar10(dir)?, format!("CIFAR-10 from {}", dir.display())),
+            DatasetSpec::Cifar100 { dir } => (load_cifar100(dir)?, format!("CIFAR-100 from {}", dir.display())),
         })
     }
 
     /// Whether this is a CIFAR set (augmented by default).
     pub fn is_cifar(&self) -> bool {
-        matches!(self, DatasetSpec::Cifar10(_) | DatasetSpec::Cifar100(_))
+        matches!(self, DatasetSpec::Cifar10 { .. } | DatasetSpec::Cifar100 { .. })
     }
 }
 
@@ -77,11 +94,12 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!("fashion-mnist".parse::<DatasetSpec>().unwrap(), DatasetSpec::FashionMnist(None));
-        assert_eq!("cifar10:/d".parse::<DatasetSpec>().unwrap(), DatasetSpec::Cifar10("/d".into()));
+        assert_eq!("fashion-mnist".parse::<DatasetSpec>().unwrap(), DatasetSpec::FashionMnist { dir: None });
+        assert_eq!("cifar10:/d".parse::<DatasetSpec>().unwrap(), DatasetSpec::Cifar10 { dir: "/d".into() });
+        assert_eq!("fashion-mnist-subset".parse::<DatasetSpec>().unwrap(), DatasetSpec::FashionMnistSubset);
         assert!("mnist".parse::<DatasetSpec>().unwrap_err().contains("mnist:DIR"));
         assert!("imagenet:/x".parse::<DatasetSpec>().unwrap_err().contains("unknown dataset"));
-        let e = DatasetSpec::Mnist("/no/where".into()).load().unwrap_err().to_string();
+        let e = DatasetSpec::Mnist { dir: "/no/where".into() }.load().unwrap_err().to_string();
         assert!(e.contains("/no/where"), "{e}");
     }
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EvaluatorSpec {
+    /// Train each child CNN for real on the configured dataset (built by `nas-runner`, which
+    /// owns the trainer; this crate stays free of tensors).
+    Train,
     /// The synthetic objective ([`crate::ToyEvaluator`]).
     Toy,
     /// A CSV table ([`crate::TableEvaluator`]).
@@ -31,11 +34,13 @@ fn default_scale() -> f64 {
 
 impl std::str::FromStr for EvaluatorSpec {
     type Err = String;
-    /// `toy` or `table:FILE[:COLUMN]` (COLUMN defaults to `accuracy`). A trailing `:NAME` is read
+    /// `train`, `toy` or `table:FILE[:COLUMN]` (COLUMN defaults to `accuracy`). A trailing `:NAME` is read
     /// as the column when NAME has no `/` or `.`, so `table:runs/t.csv` is a file.
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "toy" {
-            return Ok(EvaluatorSpec::Toy);
+        match s {
+            "toy" => return Ok(EvaluatorSpec::Toy),
+            "train" => return Ok(EvaluatorSpec::Train),
+            _ => {}
         }
         if let Some(rest) = s.strip_prefix("table:") {
             let (path, column) = match rest.rsplit_once(':') {
@@ -52,7 +57,7 @@ impl std::str::FromStr for EvaluatorSpec {
                 scale: 1.0,
             });
         }
-        Err(format!("unknown evaluator {s:?}: expected `toy` or `table:FILE[:COLUMN]`"))
+        Err(format!("unknown evaluator {s:?}: expected `train`, `table:FILE[:COLUMN]` or `toy`"))
     }
 }
 
@@ -60,6 +65,11 @@ impl EvaluatorSpec {
     /// Build the evaluator for a space.
     pub fn build(&self, space: &nas_space::SearchSpace) -> Result<Box<dyn crate::Evaluator>, crate::EvalError> {
         Ok(match self {
+            EvaluatorSpec::Train => {
+                return Err(crate::EvalError::Fatal(
+                    "the train evaluator needs a dataset and is built by nas-runner".into(),
+                ));
+            }
             EvaluatorSpec::Toy => Box::new(crate::ToyEvaluator),
             EvaluatorSpec::Table { path, column, transform, scale } => {
                 Box::new(crate::TableEvaluator::load(path, column, space, *transform, *scale)?)
@@ -84,6 +94,7 @@ mod tests {
             matches!(t, EvaluatorSpec::Table { ref path, ref column, .. } if path.to_str() == Some("t.csv") && column == "val_acc")
         );
         assert!("table:".parse::<EvaluatorSpec>().is_err());
-        assert!("train".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
+        assert_eq!("train".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Train);
+        assert!("trian".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
     }
 }

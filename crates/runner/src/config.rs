@@ -3,9 +3,12 @@
 
 use std::path::Path;
 
+use nas_child::ChildConfig;
 use nas_controller::{ControllerConfig, StrategyKind};
+use nas_data::DatasetSpec;
 use nas_evaluator::EvaluatorSpec;
 use nas_space::{CnnSpace, SearchSpace, SpaceKind};
+use nas_trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -21,7 +24,8 @@ pub enum ConfigError {
 }
 
 /// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[depth]`,
-/// `[controller]` and `[evaluator]` sections; every key is optional.
+/// `[controller]`, `[evaluator]`, `[dataset]`, `[train]` and `[child]` sections; every key is
+/// optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
@@ -43,6 +47,12 @@ pub struct SearchConfig {
     pub controller: ControllerConfig,
     /// How architectures are rewarded.
     pub evaluator: EvaluatorSpec,
+    /// The data children are trained on (train evaluator).
+    pub dataset: DatasetSpec,
+    /// How children are trained and rewarded (train evaluator).
+    pub train: TrainConfig,
+    /// How architectures become networks: variants and size caps (train evaluator).
+    pub child: ChildConfig,
 }
 
 impl Default for SearchConfig {
@@ -56,35 +66,41 @@ impl Default for SearchConfig {
             cnn: CnnSpace::default(),
             depth: DepthSchedule::default(),
             controller: ControllerConfig::default(),
-            evaluator: EvaluatorSpec::Toy,
+            evaluator: EvaluatorSpec::Train,
+            dataset: DatasetSpec::default(),
+            train: TrainConfig::default(),
+            child: ChildConfig::default(),
         }
     }
 }
 
 impl SearchConfig {
-    /// Read a TOML file.
+    /// Read a TOML file over the paper's defaults.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut c: SearchConfig = toml::from_str(&text).map_err(|e| {
-            // One line: "line L, column C (`the line`): message".
-            let at = e.span().map(|s| {
-                let before = &text[..s.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let start = before.rfind('\n').map_or(0, |i| i + 1);
-                let col = before.len() - start + 1;
-                let src = text[start..].lines().next().unwrap_or("").trim();
-                format!("line {line}, column {col} (`{src}`): ")
-            });
-            err(format!("{}{}", at.unwrap_or_default(), e.message().trim_end().replace('\n', " ")))
-        })?;
-        // A relative table path is relative to the config file.
-        if let EvaluatorSpec::Table { path: p, .. } = &mut c.evaluator
-            && p.is_relative()
-        {
-            *p = path.parent().unwrap_or(Path::new("")).join(&*p);
+        Self::from_layers(None, Some(path))
+    }
+
+    /// Layers, later ones winning key by key: the paper's defaults, a preset's TOML text, a TOML
+    /// file. Relative paths in the file are taken relative to the file.
+    pub fn from_layers(preset: Option<(&str, &str)>, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut merged = toml::Table::new();
+        if let Some((name, text)) = preset {
+            merge(&mut merged, parse_table(name, text)?);
         }
-        Ok(c)
+        if let Some(path) = file {
+            let err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
+            let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+            let mut table = parse_table(&path.display().to_string(), &text)?;
+            relative_to(&mut table, path.parent().unwrap_or(Path::new("")));
+            merge(&mut merged, table);
+        }
+        let shown = match (preset, file) {
+            (_, Some(p)) => p.display().to_string(),
+            (Some((n, _)), None) => format!("preset {n}"),
+            (None, None) => "defaults".into(),
+        };
+        SearchConfig::deserialize(merged)
+            .map_err(|e| ConfigError::File { path: shown, reason: e.message().trim_end().replace('\n', " ") })
     }
 
     /// The configured space.
@@ -112,21 +128,82 @@ impl SearchConfig {
         {
             return Err(bad(format!("evaluator.scale must be a non-zero number, got {scale}")));
         }
+        if self.evaluator == EvaluatorSpec::Train {
+            if self.space != SpaceKind::Cnn {
+                return Err(bad(format!(
+                    "the train evaluator trains CNNs; the {} space needs a table evaluator (--evaluator table:FILE)",
+                    self.search_space().name()
+                )));
+            }
+            self.train.validate().map_err(bad)?;
+        }
         Ok(())
     }
 
     /// Make file paths absolute so the stored config still works from another directory.
     pub fn absolutize(&mut self) {
-        if let EvaluatorSpec::Table { path, .. } = &mut self.evaluator
-            && let Ok(abs) = std::path::absolute(&*path)
-        {
-            *path = abs;
+        let abs = |p: &mut std::path::PathBuf| {
+            if let Ok(a) = std::path::absolute(&*p) {
+                *p = a;
+            }
+        };
+        if let EvaluatorSpec::Table { path, .. } = &mut self.evaluator {
+            abs(path);
+        }
+        match &mut self.dataset {
+            DatasetSpec::FashionMnist { dir: Some(d) }
+            | DatasetSpec::Mnist { dir: d }
+            | DatasetSpec::Cifar10 { dir: d }
+            | DatasetSpec::Cifar100 { dir: d } => abs(d),
+            DatasetSpec::FashionMnist { dir: None } | DatasetSpec::FashionMnistSubset => {}
         }
     }
 
     /// The TOML form (what `nas config` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("configs always serialise")
+    }
+}
+
+fn parse_table(name: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| {
+        // One line: "line L, column C (`the line`): message".
+        let at = e.span().map(|s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let col = before.len() - start + 1;
+            let src = text[start..].lines().next().unwrap_or("").trim();
+            format!("line {line}, column {col} (`{src}`): ")
+        });
+        ConfigError::File {
+            path: name.to_string(),
+            reason: format!("{}{}", at.unwrap_or_default(), e.message().trim_end().replace('\n', " ")),
+        }
+    })
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced.
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Resolve the relative paths a config file may hold (table file, dataset dir) against `base`.
+fn relative_to(table: &mut toml::Table, base: &Path) {
+    for (section, key) in [("evaluator", "path"), ("dataset", "dir")] {
+        if let Some(toml::Value::Table(t)) = table.get_mut(section)
+            && let Some(toml::Value::String(p)) = t.get_mut(key)
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = base.join(&*p).display().to_string();
+        }
     }
 }
 
@@ -166,13 +243,26 @@ mod tests {
         assert!(e.contains("c.toml") && e.contains("hiden"), "{e}");
         std::fs::write(&p, "samples = \"many\"\n").unwrap();
         let e = SearchConfig::from_file(&p).unwrap_err().to_string();
-        assert!(e.contains("samples"), "{e}");
+        assert!(e.contains("samples") || e.contains("u64"), "{e}");
+        std::fs::write(&p, "samples = \n").unwrap();
+        let e = SearchConfig::from_file(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("samples ="), "{e}");
         let e = SearchConfig::from_file(&dir.path().join("missing.toml")).unwrap_err().to_string();
         assert!(e.contains("missing.toml") && e.contains("cannot read"), "{e}");
         let c = SearchConfig { batch: 0, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("batch"));
         let c = SearchConfig { cnn: CnnSpace { filters: vec![], ..Default::default() }, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("space.cnn.filters"));
+    }
+
+    #[test]
+    fn layers_merge_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "seed = 7\n[train]\nepochs = 2\n").unwrap();
+        let c = SearchConfig::from_layers(Some(("p", "samples = 3\n[train]\nbatch_size = 8\n")), Some(&p)).unwrap();
+        assert_eq!((c.samples, c.seed, c.train.epochs, c.train.batch_size), (3, 7, 2, 8));
+        assert_eq!(c.train.learning_rate, 0.1);
     }
 
     #[test]

@@ -13,9 +13,13 @@
 mod compare;
 mod config;
 mod depth;
+mod evaluators;
+mod presets;
 mod search;
 
 pub use compare::{CompareReport, CompareRow, compare_strategies};
 pub use config::{ConfigError, SearchConfig};
 pub use depth::DepthSchedule;
+pub use evaluators::build_evaluator;
+pub use presets::{PRESETS, preset};
 pub use search::{Control, Event, Search, SearchError, Summary};

@@ -96,7 +96,7 @@ impl<'s> Search<'s> {
         config.validate()?;
         config.absolutize();
         let space = config.search_space();
-        let evaluator = config.evaluator.build(&space).map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        let evaluator = crate::build_evaluator(&config, &space)?;
         let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
         let name = match name {
             Some(n) => n,
@@ -132,7 +132,7 @@ impl<'s> Search<'s> {
         }
         config.validate()?;
         let space = config.search_space();
-        let evaluator = config.evaluator.build(&space).map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        let evaluator = crate::build_evaluator(&config, &space)?;
         let (strategy, done) = match store.checkpoint(experiment.id)? {
             Some(c) => {
                 let state: StrategyState = postcard::from_bytes(&c.state).map_err(|e| {

@@ -17,6 +17,7 @@ fn config(samples: u64) -> SearchConfig {
         seed: 42,
         depth: DepthSchedule { start: 2, step: 1, every: 10, max: 4 },
         controller: ControllerConfig { learning_rate: 0.01, ..Default::default() },
+        evaluator: EvaluatorSpec::Toy,
         ..Default::default()
     }
 }

@@ -25,9 +25,11 @@ impl PreparedData {
     /// set is not kept: a search never sees it.
     pub fn load(spec: &DatasetSpec, train: &TrainConfig, seed: u64) -> Result<Self, String> {
         let (splits, what) = spec.load().map_err(|e| e.to_string())?;
-        let augment = train
-            .augment
-            .unwrap_or(if spec.is_cifar() { Augment { crop_padding: 4, flip: true } } else { Augment::default() });
+        let augment = train.augment.unwrap_or(if spec.is_cifar() {
+            Augment { crop_padding: 4, flip: true }
+        } else {
+            Augment::default()
+        });
         Self::from_set(splits.train, train, seed, augment, what)
     }
 

@@ -5,21 +5,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Result, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nas_controller::StrategyKind;
+use nas_data::DatasetSpec;
 use nas_evaluator::EvaluatorSpec;
-use nas_runner::{Control, Event, Search, SearchConfig};
+use nas_runner::{Control, Event, PRESETS, Search, SearchConfig, preset};
 use nas_space::SpaceKind;
 use nas_store::{SqliteStore, TrialStatus};
 
 use crate::store_path;
 
 /// Flags that shape a configuration (shared by `search`, `config` and `compare`).
+/// Layers, later ones winning: the paper's defaults < the preset < --config < flags.
 #[derive(Args, Clone, Default)]
 pub struct ConfigArgs {
-    /// TOML configuration file (see `nas config` for every key and its default).
+    /// Starting point: `tiny` (the default: seconds per child on the shipped Fashion-MNIST
+    /// subset), `fashion-cpu` (20 children sized for a 2-core CPU), `paper-cifar10` (the paper's
+    /// setting, for GPUs), or a TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub preset: Option<String>,
+    /// TOML configuration file layered over the preset (see `nas config` for every key).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Search space: the paper's CNN space, or the NAS-Bench-201 cell space.
@@ -28,10 +37,16 @@ pub struct ConfigArgs {
     /// Search strategy: the paper's REINFORCE controller, or uniform random search.
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
-    /// How architectures are rewarded: `toy` (synthetic objective) or `table:FILE[:COLUMN]`
-    /// (CSV with an `arch` column; COLUMN defaults to `accuracy`).
+    /// How architectures are rewarded: `train` (train each child on --dataset; the default),
+    /// `table:FILE[:COLUMN]` (CSV with an `arch` column; COLUMN defaults to `accuracy`), or `toy`
+    /// (a synthetic objective, no training).
     #[arg(long, value_name = "SPEC")]
     pub evaluator: Option<EvaluatorSpec>,
+    /// Data for the train evaluator: `fashion-mnist[:DIR]` (without DIR: the Debian package's
+    /// files, else the shipped subset), `fashion-mnist-subset`, `mnist:DIR`, `cifar10:DIR`,
+    /// `cifar100:DIR` (DIR holds the standard file names).
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<DatasetSpec>,
     /// Architectures to sample in total (paper: 12,800).
     #[arg(long, value_name = "N")]
     pub samples: Option<u64>,
@@ -56,12 +71,25 @@ pub enum StrategyArg {
 }
 
 impl ConfigArgs {
-    /// Defaults, then the file, then the flags.
+    /// Defaults, then the preset, then the file, then the flags.
     pub fn resolve(&self) -> Result<SearchConfig> {
-        let mut c = match &self.config {
-            Some(p) => SearchConfig::from_file(p)?,
-            None => SearchConfig::default(),
+        let name = self.preset.as_deref().unwrap_or("tiny");
+        let file_text;
+        let preset_text = match preset(name) {
+            Some(t) => t,
+            None if Path::new(name).is_file() => {
+                file_text = std::fs::read_to_string(name).with_context(|| format!("preset {name}"))?;
+                &file_text
+            }
+            None => {
+                let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+                bail!("unknown preset {name:?}: expected one of {} or a TOML file", names.join(", "));
+            }
         };
+        let mut c = SearchConfig::from_layers(Some((name, preset_text)), self.config.as_deref())?;
+        if let Some(d) = &self.dataset {
+            c.dataset = d.clone();
+        }
         if let Some(s) = self.space {
             c.space = match s {
                 SpaceArg::Cnn => SpaceKind::Cnn,
@@ -91,7 +119,9 @@ impl ConfigArgs {
     }
 
     fn any_set(&self) -> bool {
-        self.config.is_some()
+        self.preset.is_some()
+            || self.dataset.is_some()
+            || self.config.is_some()
             || self.space.is_some()
             || self.strategy.is_some()
             || self.evaluator.is_some()
@@ -156,7 +186,7 @@ pub fn run(a: SearchArgs) -> Result<()> {
     );
     eprintln!("{}", search.evaluator_description());
     if matches!(cfg.evaluator, EvaluatorSpec::Toy) {
-        eprintln!("note: the toy evaluator trains nothing; use --evaluator table:FILE for a benchmark table");
+        eprintln!("note: the toy evaluator trains nothing (a synthetic objective for demos)");
     }
 
     let interrupted = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,42 @@
+//! Named presets, compiled into the binary from `presets/*.toml` so `--preset NAME` works from
+//! any directory. A preset is a partial configuration layered over the paper's defaults.
+
+/// (name, one-line description, TOML text).
+pub const PRESETS: &[(&str, &str, &str)] = &[
+    (
+        "tiny",
+        "embedded default: real training on the shipped Fashion-MNIST subset, seconds per child",
+        include_str!("../../../presets/tiny.toml"),
+    ),
+    (
+        "fashion-cpu",
+        "20 children on Fashion-MNIST sized for a 2-core CPU",
+        include_str!("../../../presets/fashion-cpu.toml"),
+    ),
+    (
+        "paper-cifar10",
+        "the paper's CIFAR-10 setting (12,800 children × 50 epochs; for GPUs)",
+        include_str!("../../../presets/paper-cifar10.toml"),
+    ),
+];
+
+/// The TOML text of a named preset.
+pub fn preset(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|p| p.0 == name).map(|p| p.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SearchConfig;
+
+    #[test]
+    fn every_preset_parses_and_validates() {
+        for (name, _, text) in PRESETS {
+            let c = SearchConfig::from_layers(Some((name, text)), None).unwrap();
+            c.validate().unwrap_or_else(|e| panic!("preset {name}: {e}"));
+        }
+        let paper = SearchConfig::from_layers(Some(("paper-cifar10", preset("paper-cifar10").unwrap())), None).unwrap();
+        assert_eq!((paper.samples, paper.train.epochs, paper.batch), (12_800, 50, 8));
+    }
+}
