@@ -3,11 +3,13 @@
 //! epochs). [`TrainEvaluator`] plugs it into the search as an `Evaluator`.
 
 mod batches;
+mod bench;
 mod config;
 mod evaluator;
 mod train;
 
 pub use batches::PreparedData;
+pub use bench::{StepRate, sgemm_gflops, training_rate};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use train::{EpochMetrics, TrainError, TrainOutcome, train_child};

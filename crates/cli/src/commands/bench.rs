@@ -16,6 +16,23 @@ pub struct BenchArgs {
 
 #[derive(Subcommand)]
 pub enum BenchWhat {
+    /// Child training throughput on three fixed paper-space CNNs (28×28×1 input, 10 classes),
+    /// beside the same children in PyTorch (installed with pip when missing), with GFLOP/s
+    /// against a measured sgemm peak.
+    Child {
+        /// Timed training steps per measurement (after two warm-up steps).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 256])]
+        batch: Vec<usize>,
+        /// Threads for PyTorch.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Skip the PyTorch reference.
+        #[arg(long)]
+        no_pytorch: bool,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -30,7 +47,85 @@ pub enum BenchWhat {
 const BUDGET_MS: f64 = 5.0;
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let BenchWhat::Controller { batches, batch } = a.what;
+    match a.what {
+        BenchWhat::Controller { batches, batch } => controller(batches, batch),
+        BenchWhat::Child { steps, batch, threads, no_pytorch } => child(steps, &batch, threads, no_pytorch),
+    }
+}
+
+/// The three benchmark children: a plain chain, a 6-layer net with skips, a strided/pooled one.
+pub const BENCH_ARCHS: [(&str, &str); 3] = [
+    ("chain3", "3x3-36;3x3-48<0;3x3-64<1"),
+    ("skip6", "5x5-24;3x3-36<0;1x1-48<0,1;7x7-24<1,2;3x3-64<2,3;5x3-36<3,4"),
+    ("stride4", "3x3s2x2-48;5x5-64<0;3x3-64-mp<0,1;3x3-64<2"),
+];
+
+const PYTORCH_SCRIPT: &str = include_str!("../../../../benches/child_pytorch.py");
+
+fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> Result<()> {
+    use nas_child::InputShape;
+    let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
+    let peak_ours = nas_trainer::sgemm_gflops(1024, 5);
+    // PyTorch first, so both run on a machine in the same state.
+    let mut torch: std::collections::HashMap<(String, usize), f64> = Default::default();
+    let mut peak_torch = None;
+    if !no_pytorch {
+        let dir = tempfile::tempdir()?;
+        let script = dir.path().join("child_pytorch.py");
+        std::fs::write(&script, PYTORCH_SCRIPT)?;
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(&script).arg("--steps").arg(steps.to_string()).arg("--threads").arg(threads.to_string());
+        for (_, a) in BENCH_ARCHS {
+            cmd.arg("--arch").arg(a);
+        }
+        for b in batches {
+            cmd.arg("--batch").arg(b.to_string());
+        }
+        match cmd.output() {
+            Ok(out) if out.status.success() => {
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    let v: serde_json::Value = serde_json::from_str(line)?;
+                    if let Some(p) = v["sgemm_gflops"].as_f64() {
+                        peak_torch = Some(p);
+                        println!("PyTorch {} ({} threads)", v["torch"].as_str().unwrap_or("?"), threads);
+                    } else {
+                        let key = (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
+                        torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
+                    }
+                }
+            }
+            Ok(out) => eprintln!("PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+            Err(e) => eprintln!("PyTorch reference not run (python3: {e})"),
+        }
+    }
+    let peak = peak_torch.unwrap_or(peak_ours).max(peak_ours);
+    println!(
+        "sgemm 1024³: burn {peak_ours:.1} GFLOP/s{}; peak used below: {peak:.1}",
+        peak_torch.map_or(String::new(), |p| format!(", PyTorch {p:.1} GFLOP/s"))
+    );
+    println!(
+        "{:<8} {:>6} {:>12} {:>12} {:>8} {:>9} {:>8}",
+        "child", "batch", "ours img/s", "torch img/s", "ratio", "GFLOP/s", "% peak"
+    );
+    for (name, arch) in BENCH_ARCHS {
+        let parsed: nas_space::CnnArch = arch.parse()?;
+        for &b in batches {
+            let r = nas_trainer::training_rate(&parsed, input, b, steps)?;
+            let t = torch.get(&(arch.to_string(), b)).copied();
+            println!(
+                "{name:<8} {b:>6} {:>12.1} {:>12} {:>8} {:>9.1} {:>7.1}%",
+                r.images_per_second,
+                t.map_or("-".into(), |t| format!("{t:.1}")),
+                t.map_or("-".into(), |t| format!("{:.2}", r.images_per_second / t)),
+                r.gflops,
+                100.0 * r.gflops / peak
+            );
+        }
+    }
+    Ok(())
+}
+
+fn controller(batches: usize, batch: usize) -> Result<()> {
     println!("controller: {} layers x {} units, batch m = {batch}, {batches} batches each", 2, 35);
     println!("{:<22} {:>12} {:>12} {:>12} {:>12}", "space", "sample ms", "update ms", "total ms", "vs 5 ms");
     let cases: Vec<(String, SearchSpace, usize)> = vec![

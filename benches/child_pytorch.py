@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `nas bench child`: the same child (same repair rules, padding and layers
+as crates/child), trained with the same SGD step on random data. Prints one JSON line per
+measurement. Installs torch with pip when it is missing (unless --no-install)."""
+import argparse, importlib, json, subprocess, sys, time
+
+
+def ensure_torch(install):
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        if not install:
+            raise
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "torch"])
+        return importlib.import_module("torch")
+
+
+def parse(arch):
+    layers = []
+    for part in arch.split(";"):
+        inputs = []
+        if "<" in part:
+            part, ins = part.split("<")
+            inputs = [int(x) for x in ins.split(",")]
+        pieces = part.split("-")
+        kernel, filters = pieces[0], int(pieces[1])
+        pool = len(pieces) > 2 and pieces[2] == "mp"
+        k, st = kernel.split("s") if "s" in kernel else (kernel, "1x1")
+        kh, kw = map(int, k.split("x"))
+        sh, sw = map(int, st.split("x"))
+        layers.append(dict(k=(kh, kw), s=(sh, sw), f=filters, pool=pool, inputs=inputs))
+    return layers
+
+
+def build(torch, layers, c, h, w, classes):
+    nn, F = torch.nn, torch.nn.functional
+
+    def pad_to(x, size):
+        dh, dw = size[0] - x.shape[2], size[1] - x.shape[3]
+        if dh == 0 and dw == 0:
+            return x
+        return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+
+    class Child(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.plan, shapes = [], []
+            blocks = []
+            feeds = [False] * len(layers)
+            for l in layers:
+                srcs = l["inputs"] or [-1]
+                for j in l["inputs"]:
+                    feeds[j] = True
+                sh = [(c, (h, w)) if j < 0 else shapes[j] for j in srcs]
+                size = (max(s[1][0] for s in sh), max(s[1][1] for s in sh))
+                cin = sum(s[0] for s in sh)
+                (kh, kw), (sy, sx) = l["k"], l["s"]
+                pad = ((kw - 1) // 2, kw - 1 - (kw - 1) // 2, (kh - 1) // 2, kh - 1 - (kh - 1) // 2)
+                conv = ((size[0] - 1) // sy + 1, (size[1] - 1) // sx + 1)
+                pool = l["pool"] and conv[0] >= 2 and conv[1] >= 2
+                out = (conv[0] // 2, conv[1] // 2) if pool else conv
+                blocks.append(nn.Sequential(nn.Conv2d(cin, l["f"], (kh, kw), (sy, sx), bias=False),
+                                            nn.BatchNorm2d(l["f"]), nn.ReLU()))
+                self.plan.append((srcs, size, pad, pool))
+                shapes.append((l["f"], out))
+            self.blocks = nn.ModuleList(blocks)
+            self.sinks = [i for i in range(len(layers)) if not feeds[i]]
+            self.head = (max(shapes[i][1][0] for i in self.sinks), max(shapes[i][1][1] for i in self.sinks))
+            self.fc = nn.Linear(sum(shapes[i][0] for i in self.sinks), classes)
+
+        def forward(self, x):
+            outs = []
+            for (srcs, size, pad, pool), block in zip(self.plan, self.blocks):
+                z = torch.cat([pad_to(x if j < 0 else outs[j], size) for j in srcs], 1)
+                y = block(F.pad(z, pad))
+                outs.append(F.max_pool2d(y, 2) if pool else y)
+            z = torch.cat([pad_to(outs[i], self.head) for i in self.sinks], 1)
+            return self.fc(F.adaptive_avg_pool2d(z, 1).flatten(1))
+
+    return Child()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", action="append", required=True)
+    ap.add_argument("--batch", type=int, action="append", required=True)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--input", default="1x28x28")
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--no-install", action="store_true")
+    a = ap.parse_args()
+    torch = ensure_torch(not a.no_install)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c, h, w = map(int, a.input.split("x"))
+    n = 1024
+    x, y = torch.rand(n, n), torch.rand(n, n)
+    best = min((lambda t0: (torch.mm(x, y), time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+    print(json.dumps({"sgemm_gflops": 2 * n ** 3 / best / 1e9, "torch": torch.__version__, "threads": a.threads}))
+    for arch in a.arch:
+        model = build(torch, parse(arch), c, h, w, a.classes)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        for batch in a.batch:
+            xb = torch.randn(batch, c, h, w)
+            yb = torch.arange(batch) % a.classes
+            for s in range(a.steps + 2):
+                if s == 2:
+                    t0 = time.perf_counter()
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(xb), yb)
+                loss.backward()
+                opt.step()
+                loss.item()
+            secs = time.perf_counter() - t0
+            print(json.dumps({"arch": arch, "batch": batch, "images_per_second": a.steps * batch / secs,
+                              "params": sum(p.numel() for p in model.parameters())}))
+
+
+if __name__ == "__main__":
+    main()

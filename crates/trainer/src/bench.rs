@@ -1,0 +1,69 @@
+//! Throughput measurements for `nas bench child`: training steps per second of a fixed child and
+//! the sgemm rate of the same backend, measured in the same run.
+
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
+use nas_space::CnnArch;
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRate {
+    pub images_per_second: f64,
+    /// Forward FLOPs per image × 3 (forward + backward) × images per second.
+    pub gflops: f64,
+}
+
+/// Time `steps` SGD training steps of `arch` on random images of `input` at `batch`, after two
+/// warm-up steps.
+pub fn training_rate(arch: &CnnArch, input: InputShape, batch: usize, steps: usize) -> Result<StepRate, PlanError> {
+    let device = Device::default().autodiff();
+    device.seed(0);
+    let child = ChildConfig::default();
+    let plan = Plan::new(arch, input, &child)?;
+    let flops = plan.flops as f64;
+    let mut model = ChildNet::new(plan, &child, &device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: true }))
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let x = Tensor::<4>::random(
+        [batch, input.channels, input.height, input.width],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let labels: Vec<i64> = (0..batch).map(|i| (i % input.classes) as i64).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
+    let mut started = Instant::now();
+    for s in 0..steps + 2 {
+        if s == 2 {
+            started = Instant::now();
+        }
+        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        let _: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let ips = (steps * batch) as f64 / secs;
+    Ok(StepRate { images_per_second: ips, gflops: 3.0 * flops * ips / 1e9 })
+}
+
+/// GFLOP/s of an `n × n × n` f32 matrix product on the default backend (best of `reps`).
+pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
+    let device = Device::default();
+    let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
+    let b = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
+    let _: f32 = a.clone().matmul(b.clone()).sum().into_scalar();
+    let mut best = f64::MAX;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let _: f32 = a.clone().matmul(b.clone()).sum().into_scalar();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
