@@ -100,7 +100,7 @@ def main():
     print(json.dumps({"sgemm_gflops": 2 * n ** 3 / best / 1e9, "torch": torch.__version__, "threads": a.threads}))
     for arch in a.arch:
         model = build(torch, parse(arch), c, h, w, a.classes)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
         for batch in a.batch:
             xb = torch.randn(batch, c, h, w)
             yb = torch.arange(batch) % a.classes

@@ -37,6 +37,20 @@ fn fingerprint(store: &SqliteStore, name: &str) -> (Vec<TrialPrint>, Vec<u8>) {
     (trials, store.checkpoint(e.id).unwrap().unwrap().state)
 }
 
+/// NAS-Bench-201 space rewarded by the table at `csv`.
+fn nb201_table(csv: std::path::PathBuf, samples: u64) -> SearchConfig {
+    SearchConfig {
+        space: SpaceKind::Nb201,
+        evaluator: EvaluatorSpec::Table {
+            path: csv,
+            column: "accuracy".into(),
+            transform: Default::default(),
+            scale: 1.0,
+        },
+        ..config(samples)
+    }
+}
+
 fn straight(cfg: SearchConfig) -> SqliteStore {
     let store = SqliteStore::in_memory().unwrap();
     Search::start(&store, cfg, Some("x".into())).unwrap().run(|_| Control::Continue).unwrap();
@@ -175,16 +189,7 @@ fn table_search_records_table_rewards_and_depth_follows_the_schedule() {
     }
     std::fs::write(&csv, text).unwrap();
     let store = SqliteStore::in_memory().unwrap();
-    let cfg = SearchConfig {
-        space: SpaceKind::Nb201,
-        evaluator: EvaluatorSpec::Table {
-            path: csv,
-            column: "accuracy".into(),
-            transform: Default::default(),
-            scale: 1.0,
-        },
-        ..config(12)
-    };
+    let cfg = nb201_table(csv, 12);
     Search::start(&store, cfg, Some("t".into())).unwrap().run(|_| Control::Continue).unwrap();
     let e = store.experiment_by_name("t").unwrap().unwrap();
     for t in store.trials(e.id).unwrap() {
@@ -206,16 +211,7 @@ fn missing_table_entries_stop_the_search_naming_the_architecture() {
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, "arch,accuracy\n0-0-0-0-0-0,1\n").unwrap();
     let store = SqliteStore::in_memory().unwrap();
-    let cfg = SearchConfig {
-        space: SpaceKind::Nb201,
-        evaluator: EvaluatorSpec::Table {
-            path: csv,
-            column: "accuracy".into(),
-            transform: Default::default(),
-            scale: 1.0,
-        },
-        ..config(12)
-    };
+    let cfg = nb201_table(csv, 12);
     let err = Search::start(&store, cfg, None).unwrap().run(|_| Control::Continue).unwrap_err().to_string();
     assert!(err.contains("is not in the table"), "{err}");
 }

@@ -4,8 +4,7 @@
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
 use nas_space::CnnArch;
@@ -27,9 +26,7 @@ pub fn training_rate(arch: &CnnArch, input: InputShape, batch: usize, steps: usi
     let plan = Plan::new(arch, input, &child)?;
     let flops = plan.flops as f64;
     let mut model = ChildNet::new(plan, &child, &device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: true }))
-        .init();
+    let mut optim = crate::train::optimizer(&crate::TrainConfig::default());
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let x = Tensor::<4>::random(
         [batch, input.channels, input.height, input.width],

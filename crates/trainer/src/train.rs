@@ -46,6 +46,15 @@ pub struct TrainOutcome {
     pub images_per_second: f64,
 }
 
+/// The configured SGD: momentum without dampening (as in the paper and PyTorch; burn's default
+/// dampening is 0.1), Nesterov when asked, L2 weight decay.
+pub(crate) fn optimizer(cfg: &TrainConfig) -> burn::optim::ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: cfg.nesterov }))
+        .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+        .init()
+}
+
 /// Train `arch` on `data` and score it. Same seed ⇒ same result on CPU.
 pub fn train_child(
     arch: &CnnArch,
@@ -62,10 +71,7 @@ pub fn train_child(
     let (params, flops) = (plan.params, plan.flops);
     device.seed(seed);
     let mut model = ChildNet::new(plan, child, device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: cfg.nesterov }))
-        .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
-        .init();
+    let mut optim = optimizer(cfg);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let steps_per_epoch = t.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;

@@ -89,12 +89,16 @@ fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> R
                         peak_torch = Some(p);
                         println!("PyTorch {} ({} threads)", v["torch"].as_str().unwrap_or("?"), threads);
                     } else {
-                        let key = (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
+                        let key =
+                            (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
                         torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
                     }
                 }
             }
-            Ok(out) => eprintln!("PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+            Ok(out) => eprintln!(
+                "PyTorch reference failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            ),
             Err(e) => eprintln!("PyTorch reference not run (python3: {e})"),
         }
     }
