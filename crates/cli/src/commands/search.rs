@@ -205,6 +205,8 @@ pub fn run(a: SearchArgs) -> Result<()> {
             .expect("valid template"),
     );
     bar.set_position(search.samples_done());
+    // Children can train for minutes: keep the clock moving between trials.
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let mut best = search.best().map(|b| b.1);
     let mut baseline = search.baseline();
     let mut failed = 0u64;
