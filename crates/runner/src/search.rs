@@ -75,6 +75,7 @@ pub struct Search<'s> {
 }
 
 struct Pending {
+    seq: u64,
     decisions: Vec<Decision>,
     sample: Sample,
     arch: Architecture,
@@ -295,16 +296,12 @@ impl<'s> Search<'s> {
                 (id, None)
             }
         };
-        Ok(Pending { decisions, sample, arch, trial_id, reward })
+        Ok(Pending { seq, decisions, sample, arch, trial_id, reward })
     }
 
     /// Evaluate a trial and record its result; a failed child earns reward 0.
     fn evaluate(&mut self, p: &Pending) -> Result<f64, SearchError> {
-        let ctx = EvalContext {
-            trial_id: p.trial_id,
-            seq: self.store.trial(p.trial_id)?.map_or(0, |t| t.seq),
-            seed: self.config.seed,
-        };
+        let ctx = EvalContext { trial_id: p.trial_id, seq: p.seq, seed: self.config.seed };
         let started = Instant::now();
         let outcome = self.evaluator.evaluate(&p.arch, &ctx);
         let secs = started.elapsed().as_secs_f64();
