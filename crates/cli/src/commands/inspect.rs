@@ -142,8 +142,22 @@ pub fn show(a: ShowArgs) -> Result<()> {
         println!("  evaluated in    {s:.3} s");
     }
     if let Value::Object(m) = metrics(&t) {
-        let list: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let list: Vec<String> = m.iter().filter(|(k, _)| *k != "epochs").map(|(k, v)| format!("{k}={v}")).collect();
         println!("  metrics         {}", list.join(", "));
+        if let Some(Value::Array(epochs)) = m.get("epochs") {
+            println!("  {:>5} {:>11} {:>9} {:>9} {:>8}", "epoch", "train loss", "val acc", "lr", "seconds");
+            for e in epochs {
+                let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "  {:>5} {:>11.4} {:>9.4} {:>9.4} {:>8.2}",
+                    e["epoch"].as_u64().unwrap_or(0),
+                    f("train_loss"),
+                    f("val_accuracy"),
+                    f("learning_rate"),
+                    f("seconds")
+                );
+            }
+        }
     }
     println!("  tokens          {}", t.tokens_json);
     Ok(())
