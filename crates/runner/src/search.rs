@@ -80,7 +80,8 @@ struct Pending {
     sample: Sample,
     arch: Architecture,
     trial_id: i64,
-    reward: Option<f64>,
+    /// Status and reward once evaluated (or found evaluated in the store).
+    outcome: Option<(TrialStatus, f64)>,
 }
 
 fn encode_state(s: &StrategyState) -> Vec<u8> {
@@ -193,9 +194,9 @@ impl<'s> Search<'s> {
                 batch.push(self.draw(self.done + k)?);
             }
             for p in batch.iter_mut() {
-                let reused = p.reward.is_some();
+                let reused = p.outcome.is_some();
                 if !reused {
-                    p.reward = Some(self.evaluate(p)?);
+                    p.outcome = Some(self.evaluate(p)?);
                 }
                 if self.report(&mut observe, p, reused)? == Control::Stop {
                     self.store.set_experiment_status(self.experiment.id, "stopped")?;
@@ -207,7 +208,7 @@ impl<'s> Search<'s> {
                 .map(|p| Feedback {
                     decisions: &p.decisions,
                     actions: &p.sample.actions,
-                    reward: p.reward.unwrap_or(0.0),
+                    reward: p.outcome.map_or(0.0, |o| o.1),
                 })
                 .collect();
             let stats = self.strategy.update(&feedback)?;
@@ -250,12 +251,12 @@ impl<'s> Search<'s> {
         p: &Pending,
         reused: bool,
     ) -> Result<Control, SearchError> {
-        let t = self.store.trial(p.trial_id)?.expect("trial exists");
-        let reward = p.reward.unwrap_or(0.0);
-        if t.status == TrialStatus::Completed && self.best.as_ref().is_none_or(|b| reward > b.1) {
-            self.best = Some((t.id, reward, t.arch.clone()));
+        let (status, reward) = p.outcome.expect("reported trials are evaluated");
+        if status == TrialStatus::Completed && self.best.as_ref().is_none_or(|b| reward > b.1) {
+            self.best = Some((p.trial_id, reward, p.arch.to_string()));
         }
-        Ok(observe(&Event::Trial { trial_id: t.id, seq: t.seq, arch: &p.arch, status: t.status, reward, reused }))
+        let trial = Event::Trial { trial_id: p.trial_id, seq: p.seq, arch: &p.arch, status, reward, reused };
+        Ok(observe(&trial))
     }
 
     /// Draw the sample with index `seq`, matching it against what the store already has.
@@ -268,7 +269,7 @@ impl<'s> Search<'s> {
             .decode(&sample.actions)
             .map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
         let canonical = arch.to_string();
-        let (trial_id, reward) = match self.store.trial_at(self.experiment.id, seq)? {
+        let (trial_id, outcome) = match self.store.trial_at(self.experiment.id, seq)? {
             Some(t) if t.arch != canonical => {
                 return Err(SearchError::Resume(format!(
                     "the store holds {} at sample {seq} of {:?} but this run drew {canonical}: the experiment was \
@@ -276,7 +277,7 @@ impl<'s> Search<'s> {
                     t.arch, self.experiment.name
                 )));
             }
-            Some(t) if t.status.is_final() => (t.id, Some(t.reward.unwrap_or(0.0))),
+            Some(t) if t.status.is_final() => (t.id, Some((t.status, t.reward.unwrap_or(0.0)))),
             Some(t) => {
                 self.store.restart_trial(t.id)?;
                 (t.id, None)
@@ -296,11 +297,11 @@ impl<'s> Search<'s> {
                 (id, None)
             }
         };
-        Ok(Pending { seq, decisions, sample, arch, trial_id, reward })
+        Ok(Pending { seq, decisions, sample, arch, trial_id, outcome })
     }
 
     /// Evaluate a trial and record its result; a failed child earns reward 0.
-    fn evaluate(&mut self, p: &Pending) -> Result<f64, SearchError> {
+    fn evaluate(&mut self, p: &Pending) -> Result<(TrialStatus, f64), SearchError> {
         let ctx = EvalContext { trial_id: p.trial_id, seq: p.seq, seed: self.config.seed };
         let started = Instant::now();
         let outcome = self.evaluator.evaluate(&p.arch, &ctx);
@@ -334,7 +335,7 @@ impl<'s> Search<'s> {
             }
         };
         self.store.finish_trial(p.trial_id, &result)?;
-        Ok(reward)
+        Ok((result.status, reward))
     }
 }
 
