@@ -121,15 +121,7 @@ impl Plan {
             });
         }
         // Rule 2: every layer that feeds nothing goes to the classifier.
-        let mut feeds = vec![false; layers.len()];
-        for l in &layers {
-            for s in &l.inputs {
-                if let Source::Layer(j) = s {
-                    feeds[*j] = true;
-                }
-            }
-        }
-        let sinks: Vec<usize> = (0..layers.len()).filter(|&i| !feeds[i]).collect();
+        let sinks = arch.sinks();
         let head_size = largest(sinks.iter().map(|&i| layers[i].out_size));
         let head_channels: usize = sinks.iter().map(|&i| layers[i].out_channels).sum();
         params += (head_channels * input.classes + input.classes) as u64;

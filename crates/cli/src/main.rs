@@ -31,7 +31,9 @@ pub const DEFAULT_STORE: &str = "nas.db";
         nas search --resume                          # continue the latest experiment\n  \
         nas top -k 5 --json\n  \
         nas show 17\n  \
-        nas export-arch 17 > arch.json"
+        nas export-arch 17 > arch.json\n  \
+        nas draw 17 > arch.svg\n  \
+        nas dashboard                                # live view on http://127.0.0.1:8080/"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,6 +61,10 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Benchmarks (controller cost per child).
     Bench(commands::bench::BenchArgs),
+    /// Live web dashboard over a store (read-only; http://127.0.0.1:8080/ by default).
+    Dashboard(commands::view::DashboardArgs),
+    /// Draw a trial's architecture as SVG on stdout (`nas draw 17 > arch.svg`).
+    Draw(commands::view::DrawArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +90,8 @@ fn main() -> ExitCode {
         Command::Config(a) => commands::search::print_config(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Dashboard(a) => commands::view::dashboard(a),
+        Command::Draw(a) => commands::view::draw(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

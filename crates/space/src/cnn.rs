@@ -85,6 +85,25 @@ impl CnnArch {
     pub fn depth(&self) -> usize {
         self.layers.len()
     }
+
+    /// Layers that read the image because they chose no input (the paper's first repair rule).
+    pub fn image_readers(&self) -> Vec<usize> {
+        (0..self.layers.len()).filter(|&i| self.layers[i].inputs.is_empty()).collect()
+    }
+
+    /// Layers whose output feeds no later layer; the child concatenates them all into the
+    /// classifier (the paper's second repair rule). The last layer is always one.
+    pub fn sinks(&self) -> Vec<usize> {
+        let mut feeds = vec![false; self.layers.len()];
+        for l in &self.layers {
+            for &j in &l.inputs {
+                if let Some(f) = feeds.get_mut(j) {
+                    *f = true;
+                }
+            }
+        }
+        (0..self.layers.len()).filter(|&i| !feeds[i]).collect()
+    }
 }
 
 impl fmt::Display for CnnLayer {
@@ -432,6 +451,14 @@ mod tests {
         assert_eq!(a.layers[2].inputs, vec![0, 1]);
         assert_eq!(a.to_string(), "3x3-36;5x7s2x1-48-mp<0;1x1-24<0,1");
         assert_eq!(a.to_string().parse::<CnnArch>().unwrap(), a);
+    }
+
+    #[test]
+    fn repair_rule_topology() {
+        let a: CnnArch = "3x3-8;5x5-4;1x1-6<0;3x3-2<2".parse().unwrap();
+        assert_eq!(a.image_readers(), vec![0, 1]);
+        assert_eq!(a.sinks(), vec![1, 3]);
+        assert_eq!(sample().sinks(), vec![2]);
     }
 
     #[test]

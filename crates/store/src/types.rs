@@ -117,6 +117,13 @@ pub struct TrialRow {
     pub eval_seconds: Option<f64>,
 }
 
+impl TrialRow {
+    /// The evaluator's metrics as JSON (`null` when there are none or they do not parse).
+    pub fn metrics(&self) -> serde_json::Value {
+        self.metrics_json.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 /// The strategy's state after an update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {

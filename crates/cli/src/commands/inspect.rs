@@ -65,10 +65,6 @@ fn pick_experiment(store: &SqliteStore, name: Option<&str>) -> Result<Option<Exp
     }
 }
 
-fn metrics(t: &TrialRow) -> Value {
-    t.metrics_json.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null)
-}
-
 fn trial_json(t: &TrialRow, experiment: &str) -> Value {
     json!({
         "trial": t.id,
@@ -83,7 +79,7 @@ fn trial_json(t: &TrialRow, experiment: &str) -> Value {
         "entropy": t.entropy,
         "eval_seconds": t.eval_seconds,
         "failure": t.failure,
-        "metrics": metrics(t),
+        "metrics": t.metrics(),
     })
 }
 
@@ -141,7 +137,7 @@ pub fn show(a: ShowArgs) -> Result<()> {
     if let Some(s) = t.eval_seconds {
         println!("  evaluated in    {s:.3} s");
     }
-    if let Value::Object(m) = metrics(&t) {
+    if let Value::Object(m) = t.metrics() {
         let list: Vec<String> = m.iter().filter(|(k, _)| *k != "epochs").map(|(k, v)| format!("{k}={v}")).collect();
         println!("  metrics         {}", list.join(", "));
         if let Some(Value::Array(epochs)) = m.get("epochs") {

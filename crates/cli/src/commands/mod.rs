@@ -4,3 +4,4 @@ pub mod bench;
 pub mod compare;
 pub mod inspect;
 pub mod search;
+pub mod view;
