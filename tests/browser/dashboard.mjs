@@ -7,6 +7,8 @@
 import { chromium } from "playwright-core";
 
 const [base, experiment, outDir] = process.argv.slice(2);
+// Never hang a test run: give up after 5 minutes whatever the browser does.
+setTimeout(() => { console.error("browser test: no result after 300 s"); process.exit(2); }, 300000).unref();
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const browser = await chromium.launch({
   executablePath,

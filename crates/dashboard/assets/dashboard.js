@@ -98,9 +98,10 @@ function liveExperiment(root) {
       { kind: "line", cls: "baseline", points: base },
       { kind: "step", cls: "best", points: bestPts },
     ], { xLabel: "sample", empty: "waiting for the first trial to finish…" });
+    const depths = sorted.some((t) => t.depth > 0) ? sorted.map((t) => [t.seq, t.depth]) : [];
     chart(document.getElementById("depth-chart"), [
-      { kind: "step", cls: "depth", points: sorted.map((t) => [t.seq, t.depth]) },
-    ], { xLabel: "sample", yDigits: 0, y0: 0 });
+      { kind: "step", cls: "depth", points: depths },
+    ], { xLabel: "sample", yDigits: 0, y0: 0, empty: "no depth schedule: this space searches a fixed-size cell" });
     renderTop(done.filter((t) => t.status === "completed"));
   }
 

@@ -1,4 +1,4 @@
-//! Image datasets for child training: readers for the standard formats (IDX for MNIST and
+//! Datasets for child training. Images: readers for the standard formats (IDX for MNIST and
 //! Fashion-MNIST, gzipped or not; CIFAR-10/100 binary), a seeded validation split held out from
 //! the training set, class-balanced subsets for CPU presets, per-channel normalisation statistics
 //! and CIFAR-style augmentation. A small Fashion-MNIST subset is compiled into the crate so the
@@ -12,6 +12,7 @@ mod error;
 mod idx;
 mod set;
 mod spec;
+mod text;
 
 pub use augment::{Augment, augment_into};
 pub use cifar::{load_cifar10, load_cifar100};
@@ -19,3 +20,4 @@ pub use error::DataError;
 pub use idx::{load_mnist_dir, read_idx_images, read_idx_labels, shipped_fashion_mnist, write_idx};
 pub use set::{ImageSet, Normalization, Splits};
 pub use spec::{DatasetSpec, FASHION_MNIST_DEBIAN_DIR};
+pub use text::{Corpus, EOS, TextLevel, TextSpec, Vocab, shipped_tiny_text};

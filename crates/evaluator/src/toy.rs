@@ -1,10 +1,10 @@
 //! A synthetic objective for demos and tests: no training, instant, deterministic.
 //!
 //! CNN space: the fraction of layers with a 3×3 filter. NAS-Bench-201: the fraction of edges
-//! carrying a 3×3 convolution. Both have a known optimum of 1, so a learning strategy visibly
-//! climbs towards it.
+//! carrying a 3×3 convolution. Recurrent cells: the fraction of tree nodes using `tanh`. All have
+//! a known optimum of 1, so a learning strategy visibly climbs towards it.
 
-use nas_space::{Architecture, Nb201Op};
+use nas_space::{Activation, Architecture, Nb201Op};
 use serde_json::{Map, Value};
 
 use crate::{EvalContext, EvalError, Evaluation, Evaluator};
@@ -22,13 +22,16 @@ impl ToyEvaluator {
                 n as f64 / a.layers.len() as f64
             }
             Architecture::Nb201(a) => a.ops.iter().filter(|&&o| o == Nb201Op::Conv3x3).count() as f64 / 6.0,
+            Architecture::Rnn(c) => {
+                c.nodes.iter().filter(|n| n.activation == Activation::Tanh).count() as f64 / c.nodes.len() as f64
+            }
         }
     }
 }
 
 impl Evaluator for ToyEvaluator {
     fn describe(&self) -> String {
-        "toy evaluator (synthetic objective: fraction of 3x3 convolutions; no training)".into()
+        "toy evaluator (synthetic objective: fraction of 3x3 convolutions, or of tanh nodes; no training)".into()
     }
 
     fn evaluate(&mut self, arch: &Architecture, _ctx: &EvalContext) -> Result<Evaluation, EvalError> {

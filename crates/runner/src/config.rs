@@ -7,7 +7,7 @@ use nas_child::ChildConfig;
 use nas_controller::{ControllerConfig, StrategyKind};
 use nas_data::DatasetSpec;
 use nas_evaluator::EvaluatorSpec;
-use nas_space::{CnnSpace, SearchSpace, SpaceKind};
+use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
 use nas_trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -23,13 +23,13 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[depth]`,
+/// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[rnn]`, `[depth]`,
 /// `[controller]`, `[evaluator]`, `[dataset]`, `[train]` and `[child]` sections; every key is
 /// optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
-    /// Search space: `cnn` (the paper's) or `nb201`.
+    /// Search space: `cnn` (the paper's CNNs), `rnn` (its recurrent cells) or `nb201`.
     pub space: SpaceKind,
     /// `reinforce` (the paper's controller) or `random`.
     pub strategy: StrategyKind,
@@ -41,6 +41,8 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Vocabularies of the CNN space.
     pub cnn: CnnSpace,
+    /// Tree base and functions of the recurrent-cell space.
+    pub rnn: RnnSpace,
     /// How the number of layers grows (CNN space only).
     pub depth: DepthSchedule,
     /// Controller and REINFORCE hyper-parameters.
@@ -64,6 +66,7 @@ impl Default for SearchConfig {
             batch: 8,
             seed: 0,
             cnn: CnnSpace::default(),
+            rnn: RnnSpace::default(),
             depth: DepthSchedule::default(),
             controller: ControllerConfig::default(),
             evaluator: EvaluatorSpec::Train,
@@ -107,6 +110,7 @@ impl SearchConfig {
     pub fn search_space(&self) -> SearchSpace {
         match self.space {
             SpaceKind::Cnn => SearchSpace::Cnn(self.cnn.clone()),
+            SpaceKind::Rnn => SearchSpace::Rnn(self.rnn.clone()),
             SpaceKind::Nb201 => SearchSpace::default_for(SpaceKind::Nb201),
         }
     }

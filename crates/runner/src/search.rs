@@ -261,7 +261,8 @@ impl<'s> Search<'s> {
 
     /// Draw the sample with index `seq`, matching it against what the store already has.
     fn draw(&mut self, seq: u64) -> Result<Pending, SearchError> {
-        let depth = self.config.depth.depth_at(seq);
+        // Spaces without a depth (cells) record 0: the schedule does not apply to them.
+        let depth = if self.space.has_depth() { self.config.depth.depth_at(seq) } else { 0 };
         let decisions = self.space.decisions(depth);
         let sample = self.strategy.sample(&decisions)?;
         let arch = self

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::{CnnArch, Nb201Arch, SpaceError};
+use crate::{CnnArch, Nb201Arch, RnnCell, SpaceError};
 
 /// An architecture of any space. JSON form: `{"space":"cnn","layers":[…]}` or
-/// `{"space":"nb201","ops":[…]}`.
+/// `{"space":"nb201","ops":[…]}` or `{"space":"rnn","nodes":[…],…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "space", rename_all = "lowercase")]
 pub enum Architecture {
@@ -14,6 +14,8 @@ pub enum Architecture {
     Cnn(CnnArch),
     /// A NAS-Bench-201 cell.
     Nb201(Nb201Arch),
+    /// A recurrent cell from the paper's tree space.
+    Rnn(RnnCell),
 }
 
 impl Architecture {
@@ -22,6 +24,7 @@ impl Architecture {
         match self {
             Architecture::Cnn(_) => "cnn",
             Architecture::Nb201(_) => "nb201",
+            Architecture::Rnn(_) => "rnn",
         }
     }
 
@@ -30,9 +33,10 @@ impl Architecture {
         match space {
             "cnn" => Ok(Architecture::Cnn(s.parse()?)),
             "nb201" => Ok(Architecture::Nb201(s.parse()?)),
+            "rnn" => Ok(Architecture::Rnn(s.parse()?)),
             other => Err(SpaceError::Parse {
                 input: s.to_string(),
-                reason: format!("unknown space {other:?} (expected cnn or nb201)"),
+                reason: format!("unknown space {other:?} (expected cnn, rnn or nb201)"),
             }),
         }
     }
@@ -57,6 +61,7 @@ impl Architecture {
         match self {
             Architecture::Cnn(a) => a.validate(),
             Architecture::Nb201(_) => Ok(()),
+            Architecture::Rnn(c) => c.validate(),
         }
     }
 }
@@ -66,6 +71,7 @@ impl fmt::Display for Architecture {
         match self {
             Architecture::Cnn(a) => a.fmt(f),
             Architecture::Nb201(a) => a.fmt(f),
+            Architecture::Rnn(c) => c.fmt(f),
         }
     }
 }

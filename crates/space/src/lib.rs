@@ -1,4 +1,5 @@
-//! Search spaces: the typed architectures a search explores, and the description of the
+//! Search spaces (the paper's CNN space, its recurrent-cell space, NAS-Bench-201 cells): the typed
+//! architectures a search explores, and the description of the
 //! decisions a controller makes to produce one.
 //!
 //! A space turns a depth into a *program* of [`Decision`]s (categorical tokens and skip-connection
@@ -13,6 +14,7 @@ mod cnn;
 mod decision;
 mod error;
 mod nb201;
+mod rnn;
 mod space;
 
 pub use arch::Architecture;
@@ -20,4 +22,5 @@ pub use cnn::{CnnArch, CnnLayer, CnnSpace, Pool};
 pub use decision::{Action, Decision, TokenType};
 pub use error::SpaceError;
 pub use nb201::{NB201_EDGES, Nb201Arch, Nb201Op, Nb201Space};
+pub use rnn::{Activation, Combine, NodeInputs, RnnCell, RnnNode, RnnSpace};
 pub use space::{SearchSpace, SpaceKind};

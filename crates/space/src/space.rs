@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, Architecture, CnnSpace, Decision, Nb201Space, SpaceError, TokenType};
+use crate::{Action, Architecture, CnnSpace, Decision, Nb201Space, RnnSpace, SpaceError, TokenType};
 
 /// Which space, by name (for CLI flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpaceKind {
     Cnn,
+    Rnn,
     Nb201,
 }
 
@@ -17,6 +18,7 @@ pub enum SpaceKind {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SearchSpace {
     Cnn(CnnSpace),
+    Rnn(RnnSpace),
     Nb201(Nb201Space),
 }
 
@@ -25,14 +27,16 @@ impl SearchSpace {
     pub fn default_for(kind: SpaceKind) -> Self {
         match kind {
             SpaceKind::Cnn => SearchSpace::Cnn(CnnSpace::default()),
+            SpaceKind::Rnn => SearchSpace::Rnn(RnnSpace::default()),
             SpaceKind::Nb201 => SearchSpace::Nb201(Nb201Space::default()),
         }
     }
 
-    /// `cnn` or `nb201`.
+    /// `cnn`, `rnn` or `nb201`.
     pub fn name(&self) -> &'static str {
         match self {
             SearchSpace::Cnn(_) => "cnn",
+            SearchSpace::Rnn(_) => "rnn",
             SearchSpace::Nb201(_) => "nb201",
         }
     }
@@ -46,6 +50,7 @@ impl SearchSpace {
     pub fn validate(&self) -> Result<(), SpaceError> {
         match self {
             SearchSpace::Cnn(s) => s.validate(),
+            SearchSpace::Rnn(s) => s.validate(),
             SearchSpace::Nb201(_) => Ok(()),
         }
     }
@@ -54,6 +59,7 @@ impl SearchSpace {
     pub fn token_types(&self) -> Vec<TokenType> {
         match self {
             SearchSpace::Cnn(s) => s.token_types(),
+            SearchSpace::Rnn(s) => s.token_types(),
             SearchSpace::Nb201(s) => s.token_types(),
         }
     }
@@ -62,6 +68,7 @@ impl SearchSpace {
     pub fn decisions(&self, depth: usize) -> Vec<Decision> {
         match self {
             SearchSpace::Cnn(s) => s.decisions(depth),
+            SearchSpace::Rnn(s) => s.decisions(),
             SearchSpace::Nb201(s) => s.decisions(),
         }
     }
@@ -70,6 +77,7 @@ impl SearchSpace {
     pub fn decode(&self, actions: &[Action]) -> Result<Architecture, SpaceError> {
         match self {
             SearchSpace::Cnn(s) => s.decode(actions).map(Architecture::Cnn),
+            SearchSpace::Rnn(s) => s.decode(actions).map(Architecture::Rnn),
             SearchSpace::Nb201(s) => s.decode(actions).map(Architecture::Nb201),
         }
     }
@@ -78,6 +86,7 @@ impl SearchSpace {
     pub fn encode(&self, arch: &Architecture) -> Result<Vec<Action>, SpaceError> {
         match (self, arch) {
             (SearchSpace::Cnn(s), Architecture::Cnn(a)) => s.encode(a),
+            (SearchSpace::Rnn(s), Architecture::Rnn(c)) => s.encode(c),
             (SearchSpace::Nb201(s), Architecture::Nb201(a)) => Ok(s.encode(a)),
             (s, a) => Err(SpaceError::NotInSpace {
                 space: s.name(),
@@ -113,7 +122,11 @@ mod tests {
             ("{", "malformed architecture JSON"),
             (r#"{"space":"cnn","layers":[]}"#, "at least one layer"),
             (r#"{"space":"cnn","layers":[{"filter_h":3,"filter_w":3,"filters":8,"inputs":[0]}]}"#, "earlier layers"),
-            (r#"{"space":"rnn"}"#, "unknown variant"),
+            (r#"{"space":"lstm"}"#, "unknown variant"),
+            (
+                r#"{"space":"rnn","nodes":[],"inject":{"combine":"add","activation":"tanh"},"cell_out":0,"inject_into":0}"#,
+                "2b − 1",
+            ),
         ] {
             let e = Architecture::from_json(j).unwrap_err().to_string();
             assert!(e.contains(needle), "{j}: {e}");

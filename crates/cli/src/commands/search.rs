@@ -60,7 +60,11 @@ pub struct ConfigArgs {
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum SpaceArg {
+    /// The paper's CNN space (layers, filters, strides, skip connections).
     Cnn,
+    /// The paper's recurrent-cell space (a tree of combinations and activations).
+    Rnn,
+    /// NAS-Bench-201 cells (6 edges × 5 ops), for table-driven experiments.
     Nb201,
 }
 
@@ -93,6 +97,7 @@ impl ConfigArgs {
         if let Some(s) = self.space {
             c.space = match s {
                 SpaceArg::Cnn => SpaceKind::Cnn,
+                SpaceArg::Rnn => SpaceKind::Rnn,
                 SpaceArg::Nb201 => SpaceKind::Nb201,
             };
         }

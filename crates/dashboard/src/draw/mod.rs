@@ -3,6 +3,7 @@
 
 mod cnn;
 mod nb201;
+mod rnn;
 mod svg;
 
 use nas_space::Architecture;
@@ -14,5 +15,6 @@ pub fn draw(arch: &Architecture) -> String {
     match arch {
         Architecture::Cnn(a) => cnn::draw(a),
         Architecture::Nb201(a) => nb201::draw(a),
+        Architecture::Rnn(c) => rnn::draw(c),
     }
 }

@@ -27,6 +27,8 @@ pub const STYLE: &str = "\
 .arch .edge{fill:none;stroke:#3e5c76;stroke-width:1.4}\
 .arch .edge.skip{stroke:#c0572b}\
 .arch .edge.implicit{stroke:#8a7b57;stroke-dasharray:5 4}\
+.arch .edge.cell{stroke:#7b4fa0;stroke-dasharray:5 4}\
+.arch .node.inject rect{fill:#f3ecfa;stroke:#7b4fa0}\
 .arch .edge.none{stroke:#b8c2cc;stroke-dasharray:3 4}\
 .arch .pad rect{fill:#fde9c8;stroke:#c08a2b}\
 .arch .legend text{font-size:11px;fill:#52606d}\
