@@ -1,4 +1,5 @@
-//! The child compiler: a CNN architecture → a burn module, with the paper's repair rules.
+//! The child compiler: an architecture → a burn module. CNNs with the paper's repair rules; for
+//! the recurrent-cell space, the cell and the language model around it ([`rnn`]).
 //!
 //! [`Plan`] infers every layer's shapes without tensors (and so counts parameters and FLOPs and
 //! enforces size caps before anything is allocated); [`ChildNet`] is the burn module built from a
@@ -13,6 +14,7 @@
 mod config;
 mod model;
 mod plan;
+pub mod rnn;
 
 pub use config::ChildConfig;
 pub use model::ChildNet;

@@ -28,6 +28,8 @@ pub const DEFAULT_STORE: &str = "nas.db";
         nas search                                   # embedded default (preset tiny), results in ./nas.db\n  \
         nas search --preset fashion-cpu --store runs/fashion.db\n  \
         nas search --space nb201 --evaluator table:nb201_cifar10.csv --samples 500\n  \
+        nas search --space rnn --preset ptb-cpu --dataset ptb:DIR   # recurrent cells on Penn Treebank\n  \
+        nas train-lm --cell lstm --match-params --preset ptb-cpu --dataset ptb:DIR\n  \
         nas search --resume                          # continue the latest experiment\n  \
         nas top -k 5 --json\n  \
         nas show 17\n  \
@@ -61,6 +63,9 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Benchmarks (controller cost per child).
     Bench(commands::bench::BenchArgs),
+    /// Train one language model (a searched cell, a cell string or the LSTM baseline); val. and
+    /// test perplexity.
+    TrainLm(commands::lm::TrainLmArgs),
     /// Live web dashboard over a store (read-only; http://127.0.0.1:8080/ by default).
     Dashboard(commands::view::DashboardArgs),
     /// Draw a trial's architecture as SVG on stdout (`nas draw 17 > arch.svg`).
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Command::Config(a) => commands::search::print_config(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::TrainLm(a) => commands::lm::run(a),
         Command::Dashboard(a) => commands::view::dashboard(a),
         Command::Draw(a) => commands::view::draw(a),
     };

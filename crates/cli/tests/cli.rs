@@ -248,3 +248,48 @@ fn help_teaches() {
     let c = ok(dir.path(), &["config", "--space", "nb201", "--evaluator", "toy"]);
     assert!(c.contains("space = \"nb201\"") && c.contains("learning_rate = 0.0006"), "{c}");
 }
+
+#[test]
+fn recurrent_cell_search_then_train_the_best_cell_and_an_lstm() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["search", "--space", "rnn", "--samples", "4", "--batch", "2", "-q"]);
+    let top = ok(dir.path(), &["top", "-k", "1", "--json"]);
+    let best: Value = serde_json::from_str(top.lines().next().unwrap()).unwrap();
+    let ppl = best["metrics"]["val_perplexity"].as_f64().unwrap();
+    assert!(ppl > 1.0 && ppl < 68.0, "better than uniform over the 68-token vocabulary: {ppl}");
+    assert!((best["reward"].as_f64().unwrap() - 80.0 / (ppl * ppl)).abs() < 1e-9);
+    let id = best["trial"].to_string();
+    let svg = ok(dir.path(), &["draw", &id]);
+    assert_eq!(svg.matches(r#"class="node tree-node""#).count(), 15, "base-8 tree");
+
+    let out = ok(dir.path(), &["train-lm", "--cell", &id, "--json"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["test_perplexity"].as_f64().unwrap() > 1.0);
+    assert_eq!(v["val_perplexity"].as_f64().unwrap(), ppl, "same seed, same cell, same training as in the search");
+    let out = ok(dir.path(), &["train-lm", "--cell", "lstm", "--match-params", "--json"]);
+    let lstm: Value = serde_json::from_str(out.trim()).unwrap();
+    let (a, b) = (lstm["params"].as_f64().unwrap(), v["params"].as_f64().unwrap());
+    assert!((a - b).abs() / b < 0.05, "equal parameter counts: lstm {a}, tree {b}");
+}
+
+#[test]
+fn text_corpus_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ptb = dir.path().join("ptb");
+    std::fs::create_dir(&ptb).unwrap();
+    let e = err(dir.path(), &["search", "--space", "rnn", "--dataset", "ptb:ptb"]);
+    assert!(e.contains("ptb.train.txt: no such file"), "{e}");
+    std::fs::write(ptb.join("ptb.train.txt"), " a b c \n").unwrap();
+    std::fs::write(ptb.join("ptb.valid.txt"), " a b \n b zebra \n").unwrap();
+    std::fs::write(ptb.join("ptb.test.txt"), " c \n").unwrap();
+    let e = err(dir.path(), &["search", "--space", "rnn", "--dataset", "ptb:ptb"]);
+    assert!(e.contains("ptb.valid.txt: line 2: token \"zebra\" is not in the training vocabulary"), "{e}");
+    let e = err(dir.path(), &["search", "--dataset", "ptb:ptb"]);
+    assert!(e.contains("--space rnn"), "{e}");
+    let e = err(dir.path(), &["search", "--space", "rnn", "--dataset", "fashion-mnist"]);
+    assert!(e.contains("text corpus"), "{e}");
+    let e = err(dir.path(), &["train-lm", "--cell", "add:tanh | x"]);
+    assert!(e.contains("--cell"), "{e}");
+    let e = err(dir.path(), &["search", "--space", "rnn", "--config", "/dev/null", "--dataset", "ptb"]);
+    assert!(e.contains("ptb:DIR"), "{e}");
+}

@@ -119,7 +119,7 @@ function liveExperiment(root) {
     for (const t of rows.slice(0, 20)) {
       const tr = document.createElement("tr");
       const cells = [
-        [t.seq, null], [fmt(t.reward, 4)], [fmt(t.val_accuracy, 4)], [fmt(t.params)], [fmt(t.flops)],
+        [t.seq, null], [fmt(t.reward, 4)], [fmt(t.val, t.val_accuracy != null ? 4 : 2)], [fmt(t.params)], [fmt(t.flops)],
         [fmt(t.eval_seconds, 1)], [t.arch, "arch"],
       ];
       cells.forEach(([text, cls], i) => {
@@ -144,7 +144,7 @@ function liveExperiment(root) {
   for (const th of document.querySelectorAll("#top th[data-key]")) {
     th.addEventListener("click", () => {
       if (sortKey === th.dataset.key) ascending = !ascending;
-      else { sortKey = th.dataset.key; ascending = ["params", "flops", "eval_seconds", "seq", "arch"].includes(sortKey); }
+      else { sortKey = th.dataset.key; ascending = ["params", "flops", "eval_seconds", "seq", "arch"].includes(sortKey) || (sortKey === "val" && [...trials.values()].some((t) => t.val_perplexity != null)); }
       poll(false);
     });
   }
@@ -156,7 +156,10 @@ function liveExperiment(root) {
         const r = await fetch(`/api/experiments/${id}?after=${cursor()}`);
         if (r.ok) {
           const v = await r.json();
-          for (const t of v.trials) trials.set(t.seq, t);
+          for (const t of v.trials) {
+            t.val = t.val_accuracy ?? t.val_perplexity ?? null;
+            trials.set(t.seq, t);
+          }
           updates = v.updates;
           last = v.experiment;
         }
@@ -174,9 +177,10 @@ function trialCurves() {
   const block = document.getElementById("epochs");
   if (block) {
     const epochs = JSON.parse(block.textContent);
+    const ppl = epochs.length > 0 && epochs[0].val_perplexity !== undefined;
     chart(document.getElementById("accuracy-chart"), [
-      { kind: "line", cls: "val", points: epochs.map((e) => [e.epoch, e.val_accuracy]) },
-    ], { xLabel: "epoch · validation accuracy" });
+      { kind: "line", cls: "val", points: epochs.map((e) => [e.epoch, ppl ? e.val_perplexity : e.val_accuracy]) },
+    ], { xLabel: ppl ? "epoch · validation perplexity" : "epoch · validation accuracy", yDigits: ppl ? 1 : 3 });
     chart(document.getElementById("loss-chart"), [
       { kind: "line", cls: "loss", points: epochs.map((e) => [e.epoch, e.train_loss]) },
     ], { xLabel: "epoch · training loss" });

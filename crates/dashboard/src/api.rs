@@ -63,6 +63,8 @@ pub struct TrialSummary {
     pub policy_version: u64,
     pub arch: String,
     pub val_accuracy: Option<f64>,
+    /// Language-model children (rnn space).
+    pub val_perplexity: Option<f64>,
     pub params: Option<u64>,
     pub flops: Option<u64>,
     pub eval_seconds: Option<f64>,
@@ -98,6 +100,7 @@ fn summary_of(t: &TrialRow) -> TrialSummary {
         policy_version: t.policy_version,
         arch: t.arch.clone(),
         val_accuracy: m.get("val_accuracy").and_then(Value::as_f64),
+        val_perplexity: m.get("val_perplexity").and_then(Value::as_f64),
         params: m.get("params").and_then(Value::as_u64),
         flops: m.get("flops").and_then(Value::as_u64),
         eval_seconds: t.eval_seconds,

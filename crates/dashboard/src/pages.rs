@@ -120,7 +120,7 @@ pub async fn experiment(State(store): State<SharedStore>, Path(raw): Path<String
                 table.grid #top {
                     thead { tr {
                         th data-key="seq" { "sample" } th data-key="reward" { "reward" }
-                        th data-key="val_accuracy" { "val. acc." } th data-key="params" { "params" }
+                        th data-key="val" { "val. acc. / ppl" } th data-key="params" { "params" }
                         th data-key="flops" { "FLOPs" } th data-key="eval_seconds" { "seconds" }
                         th data-key="arch" { "architecture" }
                     } }

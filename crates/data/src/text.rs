@@ -133,7 +133,7 @@ impl Corpus {
 
 /// The tiny synthetic corpus compiled into the crate (2,000 / 250 / 250 sentences, 67 words).
 pub fn shipped_tiny_text(level: TextLevel) -> Corpus {
-    let names = ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"].map(|n| Path::new(n));
+    let names = ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"].map(Path::new);
     Corpus::from_texts(
         names,
         [
@@ -148,7 +148,7 @@ pub fn shipped_tiny_text(level: TextLevel) -> Corpus {
 
 /// Which corpus, and where its files are. `--dataset ptb:DIR`, `ptb-char:DIR`, `text-tiny`; in
 /// TOML `[text] kind = "ptb", dir = "…"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum TextSpec {
     /// Penn Treebank (Mikolov's files) from `dir`, word level.
@@ -156,13 +156,8 @@ pub enum TextSpec {
     /// The same files, character level.
     PtbChar { dir: PathBuf },
     /// The tiny corpus shipped in the binary.
+    #[default]
     TextTiny,
-}
-
-impl Default for TextSpec {
-    fn default() -> Self {
-        TextSpec::TextTiny
-    }
 }
 
 impl TextSpec {

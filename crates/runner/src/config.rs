@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use nas_child::ChildConfig;
+use nas_child::rnn::LmConfig;
 use nas_controller::{ControllerConfig, StrategyKind};
-use nas_data::DatasetSpec;
+use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::EvaluatorSpec;
 use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
-use nas_trainer::TrainConfig;
+use nas_trainer::{LmTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -24,7 +25,8 @@ pub enum ConfigError {
 }
 
 /// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[rnn]`, `[depth]`,
-/// `[controller]`, `[evaluator]`, `[dataset]`, `[train]` and `[child]` sections; every key is
+/// `[controller]`, `[evaluator]`, `[dataset]`, `[train]`, `[child]` (CNN children) and `[text]`,
+/// `[lm]`, `[lm_train]` (language-model children of the rnn space) sections; every key is
 /// optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,6 +57,12 @@ pub struct SearchConfig {
     pub train: TrainConfig,
     /// How architectures become networks: variants and size caps (train evaluator).
     pub child: ChildConfig,
+    /// The corpus language-model children are trained on (rnn space, train evaluator).
+    pub text: TextSpec,
+    /// Size and dropout of the language-model children (rnn space).
+    pub lm: LmConfig,
+    /// How language-model children are trained and rewarded (rnn space).
+    pub lm_train: LmTrainConfig,
 }
 
 impl Default for SearchConfig {
@@ -73,6 +81,9 @@ impl Default for SearchConfig {
             dataset: DatasetSpec::default(),
             train: TrainConfig::default(),
             child: ChildConfig::default(),
+            text: TextSpec::default(),
+            lm: LmConfig::default(),
+            lm_train: LmTrainConfig::default(),
         }
     }
 }
@@ -133,13 +144,20 @@ impl SearchConfig {
             return Err(bad(format!("evaluator.scale must be a non-zero number, got {scale}")));
         }
         if self.evaluator == EvaluatorSpec::Train {
-            if self.space != SpaceKind::Cnn {
-                return Err(bad(format!(
-                    "the train evaluator trains CNNs; the {} space needs a table evaluator (--evaluator table:FILE)",
-                    self.search_space().name()
-                )));
+            match self.space {
+                SpaceKind::Cnn => self.train.validate().map_err(bad)?,
+                SpaceKind::Rnn => {
+                    self.lm.validate().map_err(bad)?;
+                    self.lm_train.validate().map_err(bad)?;
+                }
+                SpaceKind::Nb201 => {
+                    return Err(bad(
+                        "the train evaluator trains CNNs and recurrent cells; the nb201 space needs a table \
+                         evaluator (--evaluator table:FILE)"
+                            .into(),
+                    ));
+                }
             }
-            self.train.validate().map_err(bad)?;
         }
         Ok(())
     }
@@ -201,7 +219,7 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 
 /// Resolve the relative paths a config file may hold (table file, dataset dir) against `base`.
 fn relative_to(table: &mut toml::Table, base: &Path) {
-    for (section, key) in [("evaluator", "path"), ("dataset", "dir")] {
+    for (section, key) in [("evaluator", "path"), ("dataset", "dir"), ("text", "dir")] {
         if let Some(toml::Value::Table(t)) = table.get_mut(section)
             && let Some(toml::Value::String(p)) = t.get_mut(key)
             && Path::new(p.as_str()).is_relative()

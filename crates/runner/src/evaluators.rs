@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use nas_evaluator::{Evaluator, EvaluatorSpec};
 use nas_space::SearchSpace;
-use nas_trainer::{PreparedData, TrainEvaluator};
+use nas_trainer::{LmEvaluator, PreparedData, TrainEvaluator};
 
 use crate::{SearchConfig, SearchError};
 
 /// The evaluator a configuration asks for.
 pub fn build_evaluator(config: &SearchConfig, space: &SearchSpace) -> Result<Box<dyn Evaluator>, SearchError> {
     match &config.evaluator {
+        EvaluatorSpec::Train if matches!(space, SearchSpace::Rnn(_)) => {
+            let (corpus, description) =
+                config.text.load().map_err(|e| SearchError::Evaluator(format!("text corpus: {e}")))?;
+            Ok(Box::new(LmEvaluator::new(Arc::new(corpus), description, config.lm.clone(), config.lm_train.clone())))
+        }
         EvaluatorSpec::Train => {
             let data = PreparedData::load(&config.dataset, &config.train, config.seed)
                 .map_err(|e| SearchError::Evaluator(format!("dataset: {e}")))?;

@@ -18,6 +18,16 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
         "the paper's CIFAR-10 setting (12,800 children × 50 epochs; for GPUs)",
         include_str!("../../../presets/paper-cifar10.toml"),
     ),
+    (
+        "ptb-cpu",
+        "20 recurrent cells as small PTB language models, sized for a 2-core CPU (--dataset ptb:DIR)",
+        include_str!("../../../presets/ptb-cpu.toml"),
+    ),
+    (
+        "paper-ptb",
+        "the paper's recurrent-cell search: 2×650 PTB language models, 35 epochs (for big machines)",
+        include_str!("../../../presets/paper-ptb.toml"),
+    ),
 ];
 
 /// The TOML text of a named preset.
@@ -38,5 +48,8 @@ mod tests {
         }
         let paper = SearchConfig::from_layers(Some(("paper-cifar10", preset("paper-cifar10").unwrap())), None).unwrap();
         assert_eq!((paper.samples, paper.train.epochs, paper.batch), (12_800, 50, 8));
+        let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
+        assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
+        assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));
     }
 }

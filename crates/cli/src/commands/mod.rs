@@ -3,5 +3,6 @@
 pub mod bench;
 pub mod compare;
 pub mod inspect;
+pub mod lm;
 pub mod search;
 pub mod view;

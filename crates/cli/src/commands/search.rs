@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nas_controller::StrategyKind;
-use nas_data::DatasetSpec;
+use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::EvaluatorSpec;
 use nas_runner::{Control, Event, PRESETS, Search, SearchConfig, preset};
 use nas_space::SpaceKind;
@@ -24,14 +24,16 @@ use crate::store_path;
 #[derive(Args, Clone, Default)]
 pub struct ConfigArgs {
     /// Starting point: `tiny` (the default: seconds per child on the shipped Fashion-MNIST
-    /// subset), `fashion-cpu` (20 children sized for a 2-core CPU), `paper-cifar10` (the paper's
-    /// setting, for GPUs), or a TOML file.
+    /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (20 CNNs sized for a
+    /// 2-core CPU), `paper-cifar10` (the paper's CNN setting, for GPUs), `ptb-cpu` (20 recurrent
+    /// cells on PTB sized for a 2-core CPU), `paper-ptb` (the paper's recurrent-cell setting), or
+    /// a TOML file.
     #[arg(long, value_name = "NAME|FILE")]
     pub preset: Option<String>,
     /// TOML configuration file layered over the preset (see `nas config` for every key).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Search space: the paper's CNN space, or the NAS-Bench-201 cell space.
+    /// Search space: the paper's CNNs, its recurrent cells, or NAS-Bench-201 cells.
     #[arg(long, value_enum)]
     pub space: Option<SpaceArg>,
     /// Search strategy: the paper's REINFORCE controller, or uniform random search.
@@ -42,11 +44,13 @@ pub struct ConfigArgs {
     /// (a synthetic objective, no training).
     #[arg(long, value_name = "SPEC")]
     pub evaluator: Option<EvaluatorSpec>,
-    /// Data for the train evaluator: `fashion-mnist[:DIR]` (without DIR: the Debian package's
-    /// files, else the shipped subset), `fashion-mnist-subset`, `mnist:DIR`, `cifar10:DIR`,
-    /// `cifar100:DIR` (DIR holds the standard file names).
+    /// Data for the train evaluator. Images (cnn space): `fashion-mnist[:DIR]` (without DIR: the
+    /// Debian package's files, else the shipped subset), `fashion-mnist-subset`, `mnist:DIR`,
+    /// `cifar10:DIR`, `cifar100:DIR`. Text (rnn space): `ptb:DIR`, `ptb-char:DIR` (DIR holds
+    /// ptb.train.txt, ptb.valid.txt, ptb.test.txt), `text-tiny` (shipped). DIR holds the standard
+    /// file names.
     #[arg(long, value_name = "SPEC")]
-    pub dataset: Option<DatasetSpec>,
+    pub dataset: Option<DataArg>,
     /// Architectures to sample in total (paper: 12,800).
     #[arg(long, value_name = "N")]
     pub samples: Option<u64>,
@@ -66,6 +70,26 @@ pub enum SpaceArg {
     Rnn,
     /// NAS-Bench-201 cells (6 edges × 5 ops), for table-driven experiments.
     Nb201,
+}
+
+/// A `--dataset` value: an image dataset or a text corpus, told apart by name.
+#[derive(Clone, Debug)]
+pub enum DataArg {
+    Images(DatasetSpec),
+    Text(TextSpec),
+}
+
+impl std::str::FromStr for DataArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match TextSpec::parse(s) {
+            Some(t) => t.map(DataArg::Text),
+            None => s
+                .parse::<DatasetSpec>()
+                .map(DataArg::Images)
+                .map_err(|e| format!("{e}, or ptb:DIR, ptb-char:DIR, text-tiny")),
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -91,15 +115,25 @@ impl ConfigArgs {
             }
         };
         let mut c = SearchConfig::from_layers(Some((name, preset_text)), self.config.as_deref())?;
-        if let Some(d) = &self.dataset {
-            c.dataset = d.clone();
-        }
         if let Some(s) = self.space {
             c.space = match s {
                 SpaceArg::Cnn => SpaceKind::Cnn,
                 SpaceArg::Rnn => SpaceKind::Rnn,
                 SpaceArg::Nb201 => SpaceKind::Nb201,
             };
+        }
+        match (&self.dataset, c.space) {
+            (Some(DataArg::Images(_)), SpaceKind::Rnn) => {
+                bail!(
+                    "--dataset: the rnn space trains language models; give a text corpus (ptb:DIR, ptb-char:DIR, text-tiny)"
+                )
+            }
+            (Some(DataArg::Text(_)), SpaceKind::Cnn) => {
+                bail!("--dataset: a text corpus trains recurrent cells; add --space rnn (or give an image dataset)")
+            }
+            (Some(DataArg::Images(d)), _) => c.dataset = d.clone(),
+            (Some(DataArg::Text(t)), _) => c.text = t.clone(),
+            (None, _) => {}
         }
         if let Some(s) = self.strategy {
             c.strategy = match s {

@@ -1,0 +1,220 @@
+//! [`LanguageModel`]: the child of the recurrent-cell search — embedding, N recurrent layers of
+//! one cell kind, dropout, and a decoder (optionally tied to the embedding) over the vocabulary.
+//! Input `[batch, time]` token ids, output logits `[batch·time, vocab]`; the recurrent state
+//! (h, c per layer) is carried between segments by the trainer (truncated BPTT).
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::cell::{CellKind, RecurrentCell};
+
+/// Sizes and regularisation of the child language model. Defaults: Zaremba et al.'s "medium"
+/// PTB model, which the paper's search used for its children (2 layers of 650, dropout 0.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmConfig {
+    /// Embedding width (must equal `hidden` when `tie_weights`). Default 650.
+    pub embed: usize,
+    /// Units per recurrent layer. Default 650.
+    pub hidden: usize,
+    /// Recurrent layers. Default 2.
+    pub layers: usize,
+    /// Dropout on the embedding output. Default 0.5.
+    pub dropout_embedding: f64,
+    /// Dropout between layers and before the decoder. Default 0.5.
+    pub dropout_output: f64,
+    /// Variational dropout on h_{t-1} (one mask per segment). Default 0.
+    pub dropout_recurrent: f64,
+    /// Decoder weights = embedding weights (Press & Wolf). Default false (the paper's era).
+    pub tie_weights: bool,
+    /// Weights are drawn from U(−s, s). Default 0.05.
+    pub init_scale: f64,
+}
+
+impl Default for LmConfig {
+    fn default() -> Self {
+        LmConfig {
+            embed: 650,
+            hidden: 650,
+            layers: 2,
+            dropout_embedding: 0.5,
+            dropout_output: 0.5,
+            dropout_recurrent: 0.0,
+            tie_weights: false,
+            init_scale: 0.05,
+        }
+    }
+}
+
+impl LmConfig {
+    /// Check the sizes; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.embed == 0 || self.hidden == 0 || self.layers == 0 {
+            return Err("lm.embed, lm.hidden and lm.layers must be at least 1".into());
+        }
+        if self.tie_weights && self.embed != self.hidden {
+            return Err(format!("lm.tie_weights needs lm.embed = lm.hidden (got {} and {})", self.embed, self.hidden));
+        }
+        for (name, p) in [
+            ("dropout_embedding", self.dropout_embedding),
+            ("dropout_output", self.dropout_output),
+            ("dropout_recurrent", self.dropout_recurrent),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("lm.{name} = {p}: must be in [0, 1)"));
+            }
+        }
+        if self.init_scale.is_nan() || self.init_scale <= 0.0 {
+            return Err(format!("lm.init_scale = {}: must be positive", self.init_scale));
+        }
+        Ok(())
+    }
+
+    /// Trainable parameters of a model over `vocab` tokens with cells projecting into `slices`.
+    pub fn params(&self, vocab: usize, slices: usize) -> u64 {
+        let mut p = vocab * self.embed + vocab;
+        if !self.tie_weights {
+            p += self.hidden * vocab;
+        }
+        for l in 0..self.layers {
+            let input = if l == 0 { self.embed } else { self.hidden };
+            p += (input + 1) * slices * self.hidden + self.hidden * slices * self.hidden;
+        }
+        p as u64
+    }
+
+    /// This configuration with its hidden size (and embedding, when tied) changed so that a
+    /// model with `slices`-slice cells has as close to `target` parameters as possible: an
+    /// LSTM (4 slices) as large as a tree cell of base 8, say.
+    pub fn matching(&self, vocab: usize, slices: usize, target: u64) -> LmConfig {
+        let resized = |h: usize| {
+            let mut m = self.clone();
+            m.hidden = h;
+            if m.tie_weights {
+                m.embed = h;
+            }
+            m
+        };
+        let best =
+            (1..=16_384).min_by_key(|&h| resized(h).params(vocab, slices).abs_diff(target)).unwrap_or(self.hidden);
+        resized(best)
+    }
+}
+
+/// The recurrent state of every layer: (h, c), each `[batch, hidden]`.
+pub type LmState = Vec<(Tensor<2>, Tensor<2>)>;
+
+/// Embedding → recurrent layers → decoder.
+#[derive(Module, Debug)]
+pub struct LanguageModel {
+    embedding: Embedding,
+    layers: Vec<RecurrentCell>,
+    drop_embedding: Dropout,
+    drop_output: Dropout,
+    drop_recurrent: Dropout,
+    /// `[hidden, vocab]`, absent when tied to the embedding.
+    decoder: Option<Linear>,
+    decoder_bias: Param<Tensor<1>>,
+}
+
+impl LanguageModel {
+    pub fn new(kind: &CellKind, vocab: usize, cfg: &LmConfig, device: &Device) -> Self {
+        let s = cfg.init_scale;
+        let init = Initializer::Uniform { min: -s, max: s };
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let input = if l == 0 { cfg.embed } else { cfg.hidden };
+                RecurrentCell::new(kind.clone(), input, cfg.hidden, &init, device)
+            })
+            .collect();
+        LanguageModel {
+            embedding: EmbeddingConfig::new(vocab, cfg.embed).with_initializer(init.clone()).init(device),
+            layers,
+            drop_embedding: DropoutConfig::new(cfg.dropout_embedding).init(),
+            drop_output: DropoutConfig::new(cfg.dropout_output).init(),
+            drop_recurrent: DropoutConfig::new(cfg.dropout_recurrent).init(),
+            decoder: (!cfg.tie_weights)
+                .then(|| LinearConfig::new(cfg.hidden, vocab).with_bias(false).with_initializer(init).init(device)),
+            decoder_bias: Param::from_tensor(Tensor::zeros([vocab], device)),
+        }
+    }
+
+    /// Zero state for `batch` sequences.
+    pub fn zero_state(&self, batch: usize, device: &Device) -> LmState {
+        self.layers
+            .iter()
+            .map(|l| (Tensor::zeros([batch, l.hidden()], device), Tensor::zeros([batch, l.hidden()], device)))
+            .collect()
+    }
+
+    /// Token ids `[batch, time]` and the state → logits `[batch·time, vocab]` and the new state.
+    pub fn forward(&self, tokens: Tensor<2, Int>, state: LmState) -> (Tensor<2>, LmState) {
+        let [batch, time] = tokens.dims();
+        let mut x = self.drop_embedding.forward(self.embedding.forward(tokens));
+        let mut next_state = Vec::with_capacity(self.layers.len());
+        for (layer, (mut h, mut c)) in self.layers.iter().zip(state) {
+            let xp = layer.project_inputs(x);
+            let width = xp.dims()[2];
+            let mask = self.drop_recurrent.forward(Tensor::ones([batch, layer.hidden()], &h.device()));
+            let mut outs = Vec::with_capacity(time);
+            for t in 0..time {
+                let xp_t = xp.clone().narrow(1, t, 1).reshape([batch, width]);
+                (h, c) = layer.step(xp_t, h * mask.clone(), c);
+                outs.push(h.clone().unsqueeze_dim::<3>(1));
+            }
+            next_state.push((h, c));
+            x = self.drop_output.forward(Tensor::cat(outs, 1));
+        }
+        let hidden = x.dims()[2];
+        let flat = x.reshape([batch * time, hidden]);
+        let logits = match &self.decoder {
+            Some(d) => d.forward(flat),
+            None => flat.matmul(self.embedding.weight.val().transpose()),
+        };
+        (logits + self.decoder_bias.val().unsqueeze_dim(0), next_state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nas_space::RnnCell;
+
+    #[test]
+    fn shapes_and_parameter_count() {
+        let device = Device::default();
+        let cfg = LmConfig { embed: 8, hidden: 6, layers: 2, ..LmConfig::default() };
+        let cell: RnnCell = "add:tanh mul:relu mul:sigmoid | add:relu | c=1 inject=0".parse().unwrap();
+        let kind = CellKind::Tree(cell);
+        let lm = LanguageModel::new(&kind, 11, &cfg, &device);
+        let tokens = Tensor::<2, Int>::from_ints([[1, 2, 3], [4, 5, 6]], &device);
+        let (logits, state) = lm.forward(tokens, lm.zero_state(2, &device));
+        assert_eq!(logits.dims(), [6, 11]);
+        assert_eq!(state.len(), 2);
+        assert_eq!(state[1].0.dims(), [2, 6]);
+        assert_eq!(lm.num_params() as u64, cfg.params(11, 2));
+        let tied = LmConfig { embed: 6, tie_weights: true, ..cfg };
+        let lm = LanguageModel::new(&CellKind::Lstm, 11, &tied, &device);
+        assert_eq!(lm.num_params() as u64, tied.params(11, 4));
+    }
+
+    #[test]
+    fn matching_parameter_counts() {
+        let cfg = LmConfig { embed: 64, hidden: 64, layers: 1, ..LmConfig::default() };
+        let target = cfg.params(10_000, 8);
+        let lstm = cfg.matching(10_000, 4, target);
+        assert!(lstm.hidden > 64, "an LSTM has half the slices, so more units");
+        let err = lstm.params(10_000, 4).abs_diff(target) as f64 / target as f64;
+        assert!(err < 0.001, "{err}");
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let e = LmConfig { tie_weights: true, embed: 10, hidden: 12, ..LmConfig::default() }.validate().unwrap_err();
+        assert!(e.contains("lm.tie_weights"), "{e}");
+        let e = LmConfig { dropout_output: 1.0, ..LmConfig::default() }.validate().unwrap_err();
+        assert!(e.contains("lm.dropout_output"), "{e}");
+    }
+}
