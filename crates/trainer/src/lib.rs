@@ -9,6 +9,7 @@ mod bench;
 mod config;
 mod evaluator;
 mod lm;
+mod lm_bench;
 mod lm_evaluator;
 mod train;
 
@@ -17,5 +18,6 @@ pub use bench::{StepRate, sgemm_gflops, training_rate};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
+pub use lm_bench::{LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use train::{EpochMetrics, TrainError, TrainOutcome, train_child};

@@ -33,6 +33,29 @@ pub enum BenchWhat {
         #[arg(long)]
         no_pytorch: bool,
     },
+    /// Language-model training throughput (tokens/s): a base-8 tree cell and our fused LSTM
+    /// beside burn's nn::Lstm and a PyTorch LSTM of the same size, one layer, batch × bptt
+    /// random tokens over a PTB-sized vocabulary.
+    Cell {
+        /// Hidden sizes (embedding = hidden).
+        #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 200])]
+        hidden: Vec<usize>,
+        #[arg(long, default_value_t = 10_000)]
+        vocab: usize,
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        #[arg(long, default_value_t = 35)]
+        bptt: usize,
+        /// Timed training steps per measurement (after two warm-up steps).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Threads for PyTorch.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Skip the PyTorch reference.
+        #[arg(long)]
+        no_pytorch: bool,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -50,6 +73,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Controller { batches, batch } => controller(batches, batch),
         BenchWhat::Child { steps, batch, threads, no_pytorch } => child(steps, &batch, threads, no_pytorch),
+        BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
+            cell(&hidden, vocab, batch, bptt, steps, threads, no_pytorch)
+        }
     }
 }
 
@@ -61,6 +87,76 @@ pub const BENCH_ARCHS: [(&str, &str); 3] = [
 ];
 
 const PYTORCH_SCRIPT: &str = include_str!("../../../../benches/child_pytorch.py");
+const PYTORCH_LM_SCRIPT: &str = include_str!("../../../../benches/lm_pytorch.py");
+
+/// The tree cell timed by `nas bench cell`: base 8, a mix of every combination and activation.
+pub const BENCH_CELL: &str = "add:tanh mul:sigmoid add:relu add:identity mul:tanh add:sigmoid add:tanh mul:relu \
+     add:tanh mul:sigmoid add:identity add:tanh mul:relu add:sigmoid add:tanh | add:tanh | c=9 inject=4";
+
+fn cell(
+    hidden: &[usize],
+    vocab: usize,
+    batch: usize,
+    bptt: usize,
+    steps: usize,
+    threads: usize,
+    no_pytorch: bool,
+) -> Result<()> {
+    use nas_child::rnn::CellKind;
+    use nas_trainer::{LmBenchModel, lm_training_rate};
+    let mut torch: std::collections::HashMap<usize, f64> = Default::default();
+    if !no_pytorch {
+        let dir = tempfile::tempdir()?;
+        let script = dir.path().join("lm_pytorch.py");
+        std::fs::write(&script, PYTORCH_LM_SCRIPT)?;
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(&script).args(["--vocab", &vocab.to_string(), "--batch", &batch.to_string()]);
+        cmd.args(["--bptt", &bptt.to_string(), "--steps", &steps.to_string(), "--threads", &threads.to_string()]);
+        for h in hidden {
+            cmd.arg("--hidden").arg(h.to_string());
+        }
+        match cmd.output() {
+            Ok(out) if out.status.success() => {
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    let v: serde_json::Value = serde_json::from_str(line)?;
+                    torch.insert(
+                        v["hidden"].as_u64().unwrap_or(0) as usize,
+                        v["tokens_per_second"].as_f64().unwrap_or(f64::NAN),
+                    );
+                    if torch.len() == 1 {
+                        println!("PyTorch {} ({threads} threads)", v["torch"].as_str().unwrap_or("?"));
+                    }
+                }
+            }
+            Ok(out) => eprintln!(
+                "PyTorch reference failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            ),
+            Err(e) => eprintln!("PyTorch reference not run (python3: {e})"),
+        }
+    }
+    let tree: nas_space::RnnCell = BENCH_CELL.parse()?;
+    println!("language-model training, vocabulary {vocab}, batch {batch} × bptt {bptt}, one layer; tokens/s");
+    println!(
+        "{:>7} {:>12} {:>12} {:>12} {:>12}   {:>10} {:>10}",
+        "hidden", "tree (ours)", "lstm (ours)", "burn Lstm", "PyTorch", "tree/PT", "lstm/PT"
+    );
+    for &h in hidden {
+        let t = lm_training_rate(&LmBenchModel::Ours(CellKind::Tree(tree.clone())), vocab, h, batch, bptt, steps);
+        let l = lm_training_rate(&LmBenchModel::Ours(CellKind::Lstm), vocab, h, batch, bptt, steps);
+        let b = lm_training_rate(&LmBenchModel::BurnLstm, vocab, h, batch, bptt, steps);
+        let p = torch.get(&h).copied();
+        let ratio = |x: f64| p.map_or("–".to_string(), |p| format!("{:.2}×", x / p));
+        println!(
+            "{h:>7} {t:>12.0} {l:>12.0} {b:>12.0} {:>12}   {:>10} {:>10}",
+            p.map_or("–".to_string(), |p| format!("{p:.0}")),
+            ratio(t),
+            ratio(l)
+        );
+    }
+    println!("tree cell: {BENCH_CELL}");
+    Ok(())
+}
 
 fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> Result<()> {
     use nas_child::InputShape;
