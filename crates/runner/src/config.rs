@@ -41,6 +41,11 @@ pub struct SearchConfig {
     pub batch: usize,
     /// Seed of the controller's weights and of every draw.
     pub seed: u64,
+    /// Children trained at once on this machine (train evaluator; table and toy evaluators
+    /// always use one). 0 = one per CPU core, the measured best for CPU-sized children here.
+    pub workers: usize,
+    /// CPU threads each worker's child may use. 0 = the cores divided among the workers.
+    pub threads_per_worker: usize,
     /// Vocabularies of the CNN space.
     pub cnn: CnnSpace,
     /// Tree base and functions of the recurrent-cell space.
@@ -73,6 +78,8 @@ impl Default for SearchConfig {
             samples: 12_800,
             batch: 8,
             seed: 0,
+            workers: 0,
+            threads_per_worker: 0,
             cnn: CnnSpace::default(),
             rnn: RnnSpace::default(),
             depth: DepthSchedule::default(),
@@ -124,6 +131,14 @@ impl SearchConfig {
             SpaceKind::Rnn => SearchSpace::Rnn(self.rnn.clone()),
             SpaceKind::Nb201 => SearchSpace::default_for(SpaceKind::Nb201),
         }
+    }
+
+    /// (workers, threads per worker) once the automatic values are resolved for this machine.
+    pub fn parallelism(&self) -> (usize, usize) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = if self.workers == 0 { cores } else { self.workers };
+        let threads = if self.threads_per_worker == 0 { (cores / workers).max(1) } else { self.threads_per_worker };
+        (workers, threads)
     }
 
     /// Check every field; the message names the field.

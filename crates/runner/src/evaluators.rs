@@ -11,17 +11,45 @@ use crate::{SearchConfig, SearchError};
 
 /// The evaluator a configuration asks for.
 pub fn build_evaluator(config: &SearchConfig, space: &SearchSpace) -> Result<Box<dyn Evaluator>, SearchError> {
+    Ok(build_evaluators(config, space, 1)?.remove(0))
+}
+
+/// Up to `n` evaluators for parallel workers, sharing one copy of the data. Only training
+/// evaluators are multiplied; a table or toy evaluator answers in microseconds, so one is built.
+pub fn build_evaluators(
+    config: &SearchConfig,
+    space: &SearchSpace,
+    n: usize,
+) -> Result<Vec<Box<dyn Evaluator>>, SearchError> {
+    let n = n.max(1);
     match &config.evaluator {
         EvaluatorSpec::Train if matches!(space, SearchSpace::Rnn(_)) => {
             let (corpus, description) =
                 config.text.load().map_err(|e| SearchError::Evaluator(format!("text corpus: {e}")))?;
-            Ok(Box::new(LmEvaluator::new(Arc::new(corpus), description, config.lm.clone(), config.lm_train.clone())))
+            let corpus = Arc::new(corpus);
+            Ok((0..n)
+                .map(|_| {
+                    Box::new(LmEvaluator::new(
+                        corpus.clone(),
+                        description.clone(),
+                        config.lm.clone(),
+                        config.lm_train.clone(),
+                    )) as Box<dyn Evaluator>
+                })
+                .collect())
         }
         EvaluatorSpec::Train => {
-            let data = PreparedData::load(&config.dataset, &config.train, config.seed)
-                .map_err(|e| SearchError::Evaluator(format!("dataset: {e}")))?;
-            Ok(Box::new(TrainEvaluator::new(Arc::new(data), config.train.clone(), config.child.clone())))
+            let data = Arc::new(
+                PreparedData::load(&config.dataset, &config.train, config.seed)
+                    .map_err(|e| SearchError::Evaluator(format!("dataset: {e}")))?,
+            );
+            Ok((0..n)
+                .map(|_| {
+                    Box::new(TrainEvaluator::new(data.clone(), config.train.clone(), config.child.clone()))
+                        as Box<dyn Evaluator>
+                })
+                .collect())
         }
-        other => other.build(space).map_err(|e| SearchError::Evaluator(e.to_string())),
+        other => Ok(vec![other.build(space).map_err(|e| SearchError::Evaluator(e.to_string()))?]),
     }
 }

@@ -5,7 +5,15 @@
 //! record. On resume the strategy is restored from that checkpoint and redraws the interrupted
 //! batch — the same draws, since its RNG position is part of the state — while trials already
 //! evaluated in the store are reused rather than evaluated again.
+//!
+//! Parallel children: with `workers` > 1 the unevaluated trials of a batch are trained at once,
+//! each worker with its own evaluator and its own pool of `threads_per_worker` CPU threads (burn's
+//! CPU backend runs on the rayon pool it is called from). Results are written by this thread as
+//! they arrive; the update still sees the batch in sample order, so a run's rewards and
+//! architectures do not depend on the number of workers.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use nas_controller::{Feedback, Sample, Strategy, StrategyError, StrategyState, UpdateStats};
@@ -64,7 +72,10 @@ pub struct Summary {
 /// A search bound to a store, an evaluator and an experiment.
 pub struct Search<'s> {
     store: &'s dyn TrialStore,
-    evaluator: Box<dyn Evaluator>,
+    /// One per worker (a single one for instant evaluators).
+    evaluators: Vec<Box<dyn Evaluator>>,
+    /// CPU threads per worker when there are several.
+    threads: usize,
     strategy: Box<dyn Strategy>,
     space: SearchSpace,
     config: SearchConfig,
@@ -98,7 +109,8 @@ impl<'s> Search<'s> {
         config.validate()?;
         config.absolutize();
         let space = config.search_space();
-        let evaluator = crate::build_evaluator(&config, &space)?;
+        let (workers, threads) = config.parallelism();
+        let evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
         let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
         let name = match name {
             Some(n) => n,
@@ -111,7 +123,7 @@ impl<'s> Search<'s> {
             seed: config.seed,
             config_json: serde_json::to_string(&config).expect("configs serialise"),
         })?;
-        Ok(Search { store, evaluator, strategy, space, config, experiment, done: 0, best: None })
+        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done: 0, best: None })
     }
 
     /// Continue the experiment `name` (or the latest one) from its last checkpoint. `samples`
@@ -134,7 +146,8 @@ impl<'s> Search<'s> {
         }
         config.validate()?;
         let space = config.search_space();
-        let evaluator = crate::build_evaluator(&config, &space)?;
+        let (workers, threads) = config.parallelism();
+        let evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
         let (strategy, done) = match store.checkpoint(experiment.id)? {
             Some(c) => {
                 let state: StrategyState = postcard::from_bytes(&c.state).map_err(|e| {
@@ -146,12 +159,12 @@ impl<'s> Search<'s> {
         };
         let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
         store.set_experiment_status(experiment.id, "running")?;
-        Ok(Search { store, evaluator, strategy, space, config, experiment, done, best })
+        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done, best })
     }
 
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
     pub fn set_evaluator(&mut self, evaluator: Box<dyn Evaluator>) {
-        self.evaluator = evaluator;
+        self.evaluators = vec![evaluator];
     }
 
     /// The experiment being run.
@@ -171,7 +184,11 @@ impl<'s> Search<'s> {
 
     /// The evaluator's one-line description.
     pub fn evaluator_description(&self) -> String {
-        self.evaluator.describe()
+        let one = self.evaluators[0].describe();
+        match self.evaluators.len() {
+            1 => one,
+            n => format!("{one}; {n} children at once, {} thread(s) each", self.threads),
+        }
     }
 
     /// The current reward baseline.
@@ -193,15 +210,17 @@ impl<'s> Search<'s> {
             for k in 0..m {
                 batch.push(self.draw(self.done + k)?);
             }
-            for p in batch.iter_mut() {
-                let reused = p.outcome.is_some();
-                if !reused {
-                    p.outcome = Some(self.evaluate(p)?);
-                }
-                if self.report(&mut observe, p, reused)? == Control::Stop {
-                    self.store.set_experiment_status(self.experiment.id, "stopped")?;
-                    return Ok(self.summary(false));
-                }
+            let mut stop = false;
+            for p in batch.iter().filter(|p| p.outcome.is_some()) {
+                stop = stop || self.report(&mut observe, p, true)? == Control::Stop;
+            }
+            if !stop {
+                let todo: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].outcome.is_none()).collect();
+                stop = self.evaluate_all(&mut batch, &todo, &mut observe)? == Control::Stop;
+            }
+            if stop {
+                self.store.set_experiment_status(self.experiment.id, "stopped")?;
+                return Ok(self.summary(false));
             }
             let feedback: Vec<Feedback> = batch
                 .iter()
@@ -301,12 +320,94 @@ impl<'s> Search<'s> {
         Ok(Pending { seq, decisions, sample, arch, trial_id, outcome })
     }
 
-    /// Evaluate a trial and record its result; a failed child earns reward 0.
-    fn evaluate(&mut self, p: &Pending) -> Result<(TrialStatus, f64), SearchError> {
-        let ctx = EvalContext { trial_id: p.trial_id, seq: p.seq, seed: self.config.seed };
-        let started = Instant::now();
-        let outcome = self.evaluator.evaluate(&p.arch, &ctx);
-        let secs = started.elapsed().as_secs_f64();
+    fn context(&self, p: &Pending) -> EvalContext {
+        EvalContext { trial_id: p.trial_id, seq: p.seq, seed: self.config.seed }
+    }
+
+    /// Evaluate the trials `todo` of `batch`, reporting each as it finishes. One worker: in
+    /// order, on this thread. Several: in parallel (see the module documentation).
+    fn evaluate_all(
+        &mut self,
+        batch: &mut [Pending],
+        todo: &[usize],
+        observe: &mut impl FnMut(&Event) -> Control,
+    ) -> Result<Control, SearchError> {
+        if self.evaluators.len() == 1 || todo.len() <= 1 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build().ok();
+            for &i in todo {
+                let ctx = self.context(&batch[i]);
+                let started = Instant::now();
+                let evaluator = &mut self.evaluators[0];
+                let out = match &pool {
+                    Some(pool) => pool.install(|| evaluator.evaluate(&batch[i].arch, &ctx)),
+                    None => evaluator.evaluate(&batch[i].arch, &ctx),
+                };
+                batch[i].outcome = Some(self.record(&batch[i], out, started.elapsed().as_secs_f64())?);
+                if self.report(observe, &batch[i], false)? == Control::Stop {
+                    return Ok(Control::Stop);
+                }
+            }
+            return Ok(Control::Continue);
+        }
+        let jobs: Vec<(usize, Architecture, EvalContext)> =
+            todo.iter().map(|&i| (i, batch[i].arch.clone(), self.context(&batch[i]))).collect();
+        let mut evaluators = std::mem::take(&mut self.evaluators);
+        let threads = self.threads;
+        let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let outcome = std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel();
+            for ev in evaluators.iter_mut() {
+                let (tx, jobs, next, halt) = (tx.clone(), &jobs, &next, &halt);
+                s.spawn(move || {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
+                    while !halt.load(Ordering::SeqCst) {
+                        let Some((i, arch, ctx)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                        let started = Instant::now();
+                        let out = match &pool {
+                            Some(pool) => pool.install(|| ev.evaluate(arch, ctx)),
+                            None => ev.evaluate(arch, ctx),
+                        };
+                        if tx.send((*i, out, started.elapsed().as_secs_f64())).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // Every result that arrives is recorded, even after a stop or an error, so nothing
+            // trained is lost; workers just take no new trial.
+            let (mut control, mut error) = (Control::Continue, None);
+            for (i, out, secs) in rx {
+                let reported = self.record(&batch[i], out, secs).and_then(|o| {
+                    batch[i].outcome = Some(o);
+                    self.report(observe, &batch[i], false)
+                });
+                match reported {
+                    Ok(Control::Stop) => control = Control::Stop,
+                    Ok(Control::Continue) => {}
+                    Err(e) => error = error.or(Some(e)),
+                }
+                if control == Control::Stop || error.is_some() {
+                    halt.store(true, Ordering::SeqCst);
+                }
+            }
+            match error {
+                Some(e) => Err(e),
+                None => Ok(control),
+            }
+        });
+        self.evaluators = evaluators;
+        outcome
+    }
+
+    /// Record an evaluation's result; a failed child earns reward 0, a fatal error aborts the
+    /// trial and fails the experiment.
+    fn record(
+        &self,
+        p: &Pending,
+        outcome: Result<nas_evaluator::Evaluation, EvalError>,
+        secs: f64,
+    ) -> Result<(TrialStatus, f64), SearchError> {
         let (result, reward) = match outcome {
             Ok(ev) if ev.reward.is_finite() => (
                 TrialResult {

@@ -215,3 +215,20 @@ fn missing_table_entries_stop_the_search_naming_the_architecture() {
     let err = Search::start(&store, cfg, None).unwrap().run(|_| Control::Continue).unwrap_err().to_string();
     assert!(err.contains("is not in the table"), "{err}");
 }
+
+/// Real CNN children on the shipped subset: two workers on one thread each give exactly the
+/// trials, rewards and controller state of one worker, and record every trial once.
+#[test]
+fn parallel_workers_give_the_sequential_result() {
+    let preset = nas_runner::preset("tiny").unwrap();
+    let mut base = SearchConfig::from_layers(Some(("tiny", preset)), None).unwrap();
+    base.samples = 6;
+    base.batch = 3;
+    let one = straight(SearchConfig { workers: 1, threads_per_worker: 1, ..base.clone() });
+    let two = straight(SearchConfig { workers: 2, threads_per_worker: 1, ..base });
+    let (a, b) = (fingerprint(&one, "x"), fingerprint(&two, "x"));
+    assert_eq!(a.0.len(), 6);
+    assert!(a.0.iter().all(|t| t.2.is_some_and(|r| r > 0.0)), "every child trained: {:?}", a.0);
+    assert_eq!(a.0, b.0, "trials");
+    assert!(a.1 == b.1, "controller states differ");
+}

@@ -21,3 +21,28 @@ pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_t
 pub use lm_bench::{LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use train::{EpochMetrics, TrainError, TrainOutcome, train_child};
+
+/// burn's CPU backend keeps one random generator for the whole process, and burn draws a
+/// parameter's initial values lazily, at its first use. Children trained by parallel workers
+/// would draw their weights from each other's streams. Seeding, building and materialising every
+/// parameter under one lock keeps each child's weights a function of its own seed. (Dropout masks
+/// drawn later during training still share that generator: language models with dropout are not
+/// bit-reproducible when several workers train at once.)
+pub(crate) fn seeded<M: burn::module::Module>(
+    device: &burn::prelude::Device,
+    seed: u64,
+    init: impl FnOnce() -> M,
+) -> M {
+    struct Materialise;
+    impl burn::module::ModuleVisitor for Materialise {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::prelude::Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = init();
+    model.visit(&mut Materialise);
+    model
+}

@@ -209,8 +209,7 @@ pub fn train_lm(
     let train = &corpus.train[..cfg.train_tokens.unwrap_or(usize::MAX).min(corpus.train.len())];
     let valid = &corpus.valid[..cfg.valid_tokens.unwrap_or(usize::MAX).min(corpus.valid.len())];
     let rows = Rows::new(train, cfg.batch_size)?;
-    device.seed(seed);
-    let mut model = LanguageModel::new(kind, corpus.vocab.len(), model_cfg, device);
+    let mut model = crate::seeded(device, seed, || LanguageModel::new(kind, corpus.vocab.len(), model_cfg, device));
     let params = model.num_params() as u64;
     let mut optim = SgdConfig::new()
         .with_gradient_clipping((cfg.clip_norm > 0.0).then_some(GradientClippingConfig::Norm(cfg.clip_norm as f32)))

@@ -69,8 +69,7 @@ pub fn train_child(
     let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
     let plan = Plan::new(arch, input, child)?;
     let (params, flops) = (plan.params, plan.flops);
-    device.seed(seed);
-    let mut model = ChildNet::new(plan, child, device);
+    let mut model = crate::seeded(device, seed, || ChildNet::new(plan, child, device));
     let mut optim = optimizer(cfg);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let steps_per_epoch = t.len().div_ceil(cfg.batch_size);

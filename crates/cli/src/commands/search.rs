@@ -60,6 +60,12 @@ pub struct ConfigArgs {
     /// Seed for the controller's initial weights and every random draw.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Children trained at once (default: one per CPU core; 1 = one at a time).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// CPU threads per child (default: the cores divided among the workers).
+    #[arg(long, value_name = "T")]
+    pub threads_per_worker: Option<usize>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -152,6 +158,12 @@ impl ConfigArgs {
         }
         if let Some(s) = self.seed {
             c.seed = s;
+        }
+        if let Some(w) = self.workers {
+            c.workers = w;
+        }
+        if let Some(t) = self.threads_per_worker {
+            c.threads_per_worker = t;
         }
         c.validate()?;
         Ok(c)
