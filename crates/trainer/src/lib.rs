@@ -25,9 +25,9 @@ pub use train::{EpochMetrics, TrainError, TrainOutcome, train_child};
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a
 /// parameter's initial values lazily, at its first use. Children trained by parallel workers
 /// would draw their weights from each other's streams. Seeding, building and materialising every
-/// parameter under one lock keeps each child's weights a function of its own seed. (Dropout masks
-/// drawn later during training still share that generator: language models with dropout are not
-/// bit-reproducible when several workers train at once.)
+/// parameter under one lock keeps each child's weights a function of its own seed. (Nothing else
+/// in training draws from burn's generator: data order, augmentation and dropout masks come from
+/// each trial's own seeded generators.)
 pub(crate) fn seeded<M: burn::module::Module>(
     device: &burn::prelude::Device,
     seed: u64,

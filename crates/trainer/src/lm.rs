@@ -3,7 +3,8 @@
 //! after `decay_after`), validation perplexity every epoch, and the paper's reward
 //! c / (validation perplexity)².
 //!
-//! Clipping is burn's: the norm of each parameter tensor is capped, not the global norm over all
+//! Dropout masks are drawn from the trial's own seeded generator, so a language model's result
+//! depends on its seed only, also when other workers train beside it. Clipping is burn's: the norm of each parameter tensor is capped, not the global norm over all
 //! of them as PyTorch's `clip_grad_norm_` does.
 
 use std::time::Instant;
@@ -15,6 +16,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nas_child::rnn::{CellKind, LanguageModel, LmConfig, LmState};
 use nas_data::Corpus;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -186,7 +188,7 @@ pub fn perplexity(
     let (mut nll, mut n) = (0.0f64, 0usize);
     for (start, len) in rows.segments(bptt) {
         let (x, y) = rows.segment(start, len, device);
-        let (logits, next) = model.forward(x, state);
+        let (logits, next) = model.forward(x, state, None);
         state = next;
         let loss: f32 = loss_fn.forward(logits, y).into_scalar();
         nll += loss as f64 * (batch * len) as f64;
@@ -215,6 +217,10 @@ pub fn train_lm(
         .with_gradient_clipping((cfg.clip_norm > 0.0).then_some(GradientClippingConfig::Norm(cfg.clip_norm as f32)))
         .init();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut mask_rng = crate::batches::rng_for(&[seed, 3]);
+    let mut masks = |n: usize, keep: f64| -> Vec<f32> {
+        (0..n).map(|_| if mask_rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect()
+    };
     let (mut tokens, mut train_secs) = (0usize, 0.0);
     let mut epochs = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
@@ -224,7 +230,7 @@ pub fn train_lm(
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for (segment, (start, len)) in rows.segments(cfg.bptt).enumerate() {
             let (x, y) = rows.segment(start, len, device);
-            let (logits, next) = model.forward(x, detach(state));
+            let (logits, next) = model.forward(x, detach(state), Some(&mut masks));
             state = next;
             let loss = loss_fn.forward(logits, y);
             let value: f32 = loss.clone().into_scalar();
@@ -335,12 +341,15 @@ mod tests {
     #[test]
     fn same_seed_same_result() {
         let corpus = shipped_tiny_text(TextLevel::Word);
-        let (m, mut t) = small();
+        let (plain, mut t) = small();
         t.epochs = 1;
+        let m = LmConfig { dropout_embedding: 0.3, dropout_output: 0.3, dropout_recurrent: 0.2, ..plain.clone() };
         let device = Device::default().autodiff();
         let a = train_lm(&tree(), &corpus, &m, &t, &device, 7, |_| {}).unwrap().1;
         let b = train_lm(&tree(), &corpus, &m, &t, &device, 7, |_| {}).unwrap().1;
-        assert_eq!(a.val_perplexity, b.val_perplexity);
+        assert_eq!(a.val_perplexity, b.val_perplexity, "dropout masks come from the trial's seed");
+        let c = train_lm(&tree(), &corpus, &plain, &t, &device, 7, |_| {}).unwrap().1;
+        assert_ne!(a.epochs[0].train_loss, c.epochs[0].train_loss, "dropout is applied in training");
     }
 
     #[test]

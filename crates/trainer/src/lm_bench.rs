@@ -69,7 +69,7 @@ pub fn lm_training_rate(
                 if s == 2 {
                     started = Instant::now();
                 }
-                let (logits, _) = lm.forward(tokens.clone(), lm.zero_state(batch, &device));
+                let (logits, _) = lm.forward(tokens.clone(), lm.zero_state(batch, &device), None);
                 let loss = loss_fn.forward(logits, targets.clone());
                 let _: f32 = loss.clone().into_scalar();
                 let grads = GradientsParams::from_grads(loss.backward(), &lm);

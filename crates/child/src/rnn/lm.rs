@@ -2,10 +2,15 @@
 //! one cell kind, dropout, and a decoder (optionally tied to the embedding) over the vocabulary.
 //! Input `[batch, time]` token ids, output logits `[batch·time, vocab]`; the recurrent state
 //! (h, c per layer) is carried between segments by the trainer (truncated BPTT).
+//!
+//! Dropout masks come from the caller ([`MaskSource`]) rather than burn's process-wide random
+//! generator, so a model trained beside others in parallel workers still depends on its own
+//! seed only. Without a mask source (evaluation) there is no dropout.
 
 use burn::module::Param;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
 use super::cell::{CellKind, RecurrentCell};
@@ -106,14 +111,26 @@ impl LmConfig {
 /// The recurrent state of every layer: (h, c), each `[batch, hidden]`.
 pub type LmState = Vec<(Tensor<2>, Tensor<2>)>;
 
+/// Dropout masks during training: `(n, keep)` → `n` values, each `1/keep` with probability
+/// `keep`, else 0.
+pub type MaskSource<'a> = &'a mut dyn FnMut(usize, f64) -> Vec<f32>;
+
+/// Inverted dropout with a mask from `masks` (none: identity).
+fn dropout<const D: usize>(x: Tensor<D>, p: f64, masks: &mut Option<MaskSource>) -> Tensor<D> {
+    let Some(source) = masks.as_mut().filter(|_| p > 0.0) else { return x };
+    let dims = x.dims();
+    let mask = source(dims.iter().product(), 1.0 - p);
+    let mask = Tensor::<D>::from_data(TensorData::new(mask, dims), &x.device());
+    x * mask
+}
+
 /// Embedding → recurrent layers → decoder.
 #[derive(Module, Debug)]
 pub struct LanguageModel {
     embedding: Embedding,
     layers: Vec<RecurrentCell>,
-    drop_embedding: Dropout,
-    drop_output: Dropout,
-    drop_recurrent: Dropout,
+    #[module(skip)]
+    dropout: [f64; 3],
     /// `[hidden, vocab]`, absent when tied to the embedding.
     decoder: Option<Linear>,
     decoder_bias: Param<Tensor<1>>,
@@ -132,9 +149,7 @@ impl LanguageModel {
         LanguageModel {
             embedding: EmbeddingConfig::new(vocab, cfg.embed).with_initializer(init.clone()).init(device),
             layers,
-            drop_embedding: DropoutConfig::new(cfg.dropout_embedding).init(),
-            drop_output: DropoutConfig::new(cfg.dropout_output).init(),
-            drop_recurrent: DropoutConfig::new(cfg.dropout_recurrent).init(),
+            dropout: [cfg.dropout_embedding, cfg.dropout_output, cfg.dropout_recurrent],
             decoder: (!cfg.tie_weights)
                 .then(|| LinearConfig::new(cfg.hidden, vocab).with_bias(false).with_initializer(init).init(device)),
             decoder_bias: Param::from_tensor(Tensor::zeros([vocab], device)),
@@ -150,14 +165,21 @@ impl LanguageModel {
     }
 
     /// Token ids `[batch, time]` and the state → logits `[batch·time, vocab]` and the new state.
-    pub fn forward(&self, tokens: Tensor<2, Int>, state: LmState) -> (Tensor<2>, LmState) {
+    /// With `masks` (training), dropout as configured; without, none.
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: LmState,
+        mut masks: Option<MaskSource>,
+    ) -> (Tensor<2>, LmState) {
         let [batch, time] = tokens.dims();
-        let mut x = self.drop_embedding.forward(self.embedding.forward(tokens));
+        let [p_embedding, p_output, p_recurrent] = self.dropout;
+        let mut x = dropout(self.embedding.forward(tokens), p_embedding, &mut masks);
         let mut next_state = Vec::with_capacity(self.layers.len());
         for (layer, (mut h, mut c)) in self.layers.iter().zip(state) {
             let xp = layer.project_inputs(x);
             let width = xp.dims()[2];
-            let mask = self.drop_recurrent.forward(Tensor::ones([batch, layer.hidden()], &h.device()));
+            let mask = dropout(Tensor::ones([batch, layer.hidden()], &h.device()), p_recurrent, &mut masks);
             let mut outs = Vec::with_capacity(time);
             for t in 0..time {
                 let xp_t = xp.clone().narrow(1, t, 1).reshape([batch, width]);
@@ -165,7 +187,7 @@ impl LanguageModel {
                 outs.push(h.clone().unsqueeze_dim::<3>(1));
             }
             next_state.push((h, c));
-            x = self.drop_output.forward(Tensor::cat(outs, 1));
+            x = dropout(Tensor::cat(outs, 1), p_output, &mut masks);
         }
         let hidden = x.dims()[2];
         let flat = x.reshape([batch * time, hidden]);
@@ -190,7 +212,7 @@ mod tests {
         let kind = CellKind::Tree(cell);
         let lm = LanguageModel::new(&kind, 11, &cfg, &device);
         let tokens = Tensor::<2, Int>::from_ints([[1, 2, 3], [4, 5, 6]], &device);
-        let (logits, state) = lm.forward(tokens, lm.zero_state(2, &device));
+        let (logits, state) = lm.forward(tokens, lm.zero_state(2, &device), None);
         assert_eq!(logits.dims(), [6, 11]);
         assert_eq!(state.len(), 2);
         assert_eq!(state[1].0.dims(), [2, 6]);

@@ -5,4 +5,4 @@ mod cell;
 mod lm;
 
 pub use cell::{CellKind, RecurrentCell, tree_step};
-pub use lm::{LanguageModel, LmConfig, LmState};
+pub use lm::{LanguageModel, LmConfig, LmState, MaskSource};

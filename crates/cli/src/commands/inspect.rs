@@ -141,14 +141,20 @@ pub fn show(a: ShowArgs) -> Result<()> {
         let list: Vec<String> = m.iter().filter(|(k, _)| *k != "epochs").map(|(k, v)| format!("{k}={v}")).collect();
         println!("  metrics         {}", list.join(", "));
         if let Some(Value::Array(epochs)) = m.get("epochs") {
-            println!("  {:>5} {:>11} {:>9} {:>9} {:>8}", "epoch", "train loss", "val acc", "lr", "seconds");
+            // CNN children report validation accuracy, language models validation perplexity.
+            let (key, title) = if epochs.first().is_some_and(|e| e.get("val_perplexity").is_some()) {
+                ("val_perplexity", "val ppl")
+            } else {
+                ("val_accuracy", "val acc")
+            };
+            println!("  {:>5} {:>11} {:>9} {:>9} {:>8}", "epoch", "train loss", title, "lr", "seconds");
             for e in epochs {
                 let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
                 println!(
                     "  {:>5} {:>11.4} {:>9.4} {:>9.4} {:>8.2}",
                     e["epoch"].as_u64().unwrap_or(0),
                     f("train_loss"),
-                    f("val_accuracy"),
+                    f(key),
                     f("learning_rate"),
                     f("seconds")
                 );
