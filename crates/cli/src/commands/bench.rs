@@ -56,6 +56,17 @@ pub enum BenchWhat {
         #[arg(long)]
         no_pytorch: bool,
     },
+    /// Trials per hour of a real search (preset tiny: CNN children on the shipped subset) with
+    /// one worker using every core, then one worker per core on one thread each, in one run;
+    /// and the loop's overhead (time not spent training children).
+    Workers {
+        /// Children per run.
+        #[arg(long, default_value_t = 16)]
+        samples: u64,
+        /// Children per controller update.
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -73,6 +84,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Controller { batches, batch } => controller(batches, batch),
         BenchWhat::Child { steps, batch, threads, no_pytorch } => child(steps, &batch, threads, no_pytorch),
+        BenchWhat::Workers { samples, batch } => workers(samples, batch),
         BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
             cell(&hidden, vocab, batch, bptt, steps, threads, no_pytorch)
         }
@@ -88,6 +100,41 @@ pub const BENCH_ARCHS: [(&str, &str); 3] = [
 
 const PYTORCH_SCRIPT: &str = include_str!("../../../../benches/child_pytorch.py");
 const PYTORCH_LM_SCRIPT: &str = include_str!("../../../../benches/lm_pytorch.py");
+
+fn workers(samples: u64, batch: usize) -> Result<()> {
+    use nas_runner::{Control, Search, SearchConfig};
+    use nas_store::{SqliteStore, TrialStore};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut base = SearchConfig::from_layers(Some(("tiny", nas_runner::preset("tiny").expect("tiny"))), None)?;
+    base.samples = samples;
+    base.batch = batch;
+    println!("preset tiny, {samples} CNN children in batches of {batch}, {cores} cores");
+    println!("{:>22} {:>9} {:>12} {:>10} {:>10}", "layout", "wall s", "trials/hour", "vs 1×all", "overhead");
+    let mut first = None;
+    for (w, t) in [(1, cores), (cores, 1)] {
+        let store = SqliteStore::in_memory()?;
+        let cfg = SearchConfig { workers: w, threads_per_worker: t, ..base.clone() };
+        let started = Instant::now();
+        let mut search = Search::start(&store, cfg, Some("bench".into()))?;
+        search.run(|_| Control::Continue)?;
+        let wall = started.elapsed().as_secs_f64();
+        let id = search.experiment().id;
+        let busy: f64 = store.trials(id)?.iter().filter_map(|t| t.eval_seconds).sum();
+        // Worker-seconds not spent inside an evaluation: sampling, updates, store writes, and
+        // workers idle at the end of a batch waiting for the slowest child.
+        let overhead = 1.0 - busy / (wall * w as f64);
+        let per_hour = samples as f64 * 3600.0 / wall;
+        let ratio = first.map_or(1.0, |f: f64| per_hour / f);
+        first.get_or_insert(per_hour);
+        println!(
+            "{:>22} {wall:>9.1} {per_hour:>12.0} {:>9.2}× {:>9.1}%",
+            format!("{w} worker(s) × {t} thread(s)"),
+            ratio,
+            overhead * 100.0
+        );
+    }
+    Ok(())
+}
 
 /// The tree cell timed by `nas bench cell`: base 8, a mix of every combination and activation.
 pub const BENCH_CELL: &str = "add:tanh mul:sigmoid add:relu add:identity mul:tanh add:sigmoid add:tanh mul:relu \
