@@ -4,6 +4,7 @@
 //! NAS-Bench-201 table is one) and [`ToyEvaluator`] computes a synthetic objective for demos
 //! and tests. The child-network trainer implements the same [`Evaluator`] trait in its own crate.
 
+mod penalty;
 mod reward;
 mod spec;
 mod table;
@@ -13,6 +14,7 @@ use nas_space::Architecture;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+pub use penalty::{SizeMetric, SizePenalty};
 pub use reward::RewardTransform;
 pub use spec::EvaluatorSpec;
 pub use table::TableEvaluator;

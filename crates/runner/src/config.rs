@@ -7,7 +7,7 @@ use nas_child::ChildConfig;
 use nas_child::rnn::LmConfig;
 use nas_controller::{ControllerConfig, StrategyKind};
 use nas_data::{DatasetSpec, TextSpec};
-use nas_evaluator::EvaluatorSpec;
+use nas_evaluator::{EvaluatorSpec, SizeMetric, SizePenalty};
 use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
 use nas_trainer::{LmTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -26,8 +26,8 @@ pub enum ConfigError {
 
 /// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[rnn]`, `[depth]`,
 /// `[controller]`, `[evaluator]`, `[dataset]`, `[train]`, `[child]` (CNN children) and `[text]`,
-/// `[lm]`, `[lm_train]` (language-model children of the rnn space) sections; every key is
-/// optional.
+/// `[lm]`, `[lm_train]` (language-model children of the rnn space) and `[penalty]` (hardware-aware
+/// reward) sections; every key is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
@@ -68,6 +68,9 @@ pub struct SearchConfig {
     pub lm: LmConfig,
     /// How language-model children are trained and rewarded (rnn space).
     pub lm_train: LmTrainConfig,
+    /// Hardware-aware reward: × (size / target)^exponent (train evaluator). None by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub penalty: Option<SizePenalty>,
 }
 
 impl Default for SearchConfig {
@@ -91,6 +94,7 @@ impl Default for SearchConfig {
             text: TextSpec::default(),
             lm: LmConfig::default(),
             lm_train: LmTrainConfig::default(),
+            penalty: None,
         }
     }
 }
@@ -157,6 +161,15 @@ impl SearchConfig {
             && !(scale.is_finite() && *scale != 0.0)
         {
             return Err(bad(format!("evaluator.scale must be a non-zero number, got {scale}")));
+        }
+        if let Some(p) = &self.penalty {
+            p.validate().map_err(bad)?;
+            if self.evaluator != EvaluatorSpec::Train {
+                return Err(bad("penalty: the size penalty reads the sizes the train evaluator reports".into()));
+            }
+            if self.space == SpaceKind::Rnn && p.metric == SizeMetric::Flops {
+                return Err(bad("penalty.metric = \"flops\": language-model children report params only".into()));
+            }
         }
         if self.evaluator == EvaluatorSpec::Train {
             match self.space {

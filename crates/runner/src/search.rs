@@ -409,16 +409,23 @@ impl<'s> Search<'s> {
         secs: f64,
     ) -> Result<(TrialStatus, f64), SearchError> {
         let (result, reward) = match outcome {
-            Ok(ev) if ev.reward.is_finite() => (
-                TrialResult {
-                    status: TrialStatus::Completed,
-                    reward: Some(ev.reward),
-                    metrics_json: Some(Value::Object(ev.metrics).to_string()),
-                    failure: None,
-                    eval_seconds: secs,
-                },
-                ev.reward,
-            ),
+            Ok(mut ev) if ev.reward.is_finite() => {
+                // A hardware-aware penalty scales the reward; the raw one stays in the metrics.
+                let reward = match &self.config.penalty {
+                    Some(penalty) => penalty.apply(ev.reward, &mut ev.metrics).map_err(SearchError::Evaluator)?,
+                    None => ev.reward,
+                };
+                (
+                    TrialResult {
+                        status: TrialStatus::Completed,
+                        reward: Some(reward),
+                        metrics_json: Some(Value::Object(ev.metrics).to_string()),
+                        failure: None,
+                        eval_seconds: secs,
+                    },
+                    reward,
+                )
+            }
             Ok(ev) => (failed(format!("the evaluator returned a non-finite reward ({})", ev.reward), secs), 0.0),
             Err(EvalError::Failed(reason)) => (failed(reason, secs), 0.0),
             Err(EvalError::Fatal(msg)) => {

@@ -216,14 +216,17 @@ fn missing_table_entries_stop_the_search_naming_the_architecture() {
     assert!(err.contains("is not in the table"), "{err}");
 }
 
+/// The tiny preset (real CNN children on the shipped subset) with this many samples and batch.
+fn tiny(samples: u64, batch: usize) -> SearchConfig {
+    let preset = nas_runner::preset("tiny").unwrap();
+    SearchConfig { samples, batch, ..SearchConfig::from_layers(Some(("tiny", preset)), None).unwrap() }
+}
+
 /// Real CNN children on the shipped subset: two workers on one thread each give exactly the
 /// trials, rewards and controller state of one worker, and record every trial once.
 #[test]
 fn parallel_workers_give_the_sequential_result() {
-    let preset = nas_runner::preset("tiny").unwrap();
-    let mut base = SearchConfig::from_layers(Some(("tiny", preset)), None).unwrap();
-    base.samples = 6;
-    base.batch = 3;
+    let base = tiny(6, 3);
     let one = straight(SearchConfig { workers: 1, threads_per_worker: 1, ..base.clone() });
     let two = straight(SearchConfig { workers: 2, threads_per_worker: 1, ..base });
     let (a, b) = (fingerprint(&one, "x"), fingerprint(&two, "x"));
@@ -231,4 +234,40 @@ fn parallel_workers_give_the_sequential_result() {
     assert!(a.0.iter().all(|t| t.2.is_some_and(|r| r > 0.0)), "every child trained: {:?}", a.0);
     assert_eq!(a.0, b.0, "trials");
     assert!(a.1 == b.1, "controller states differ");
+}
+
+/// A size penalty scales each stored reward by (params / target)^exponent and keeps the raw
+/// reward and the factor in the metrics; the architectures drawn are unchanged at first.
+#[test]
+fn size_penalty_changes_rewards_as_specified() {
+    let base = tiny(2, 2);
+    let penalty = nas_evaluator::SizePenalty {
+        metric: nas_evaluator::SizeMetric::Params,
+        target: 500.0,
+        exponent: -0.5,
+        only_above: false,
+    };
+    let plain = straight(base.clone());
+    let penalised = straight(SearchConfig { penalty: Some(penalty), ..base });
+    let (a, b) = (plain.trials(1).unwrap(), penalised.trials(1).unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.arch, y.arch);
+        let m: serde_json::Value = serde_json::from_str(y.metrics_json.as_deref().unwrap()).unwrap();
+        let params = m["params"].as_f64().unwrap();
+        let factor = (params / 500.0).powf(-0.5);
+        assert_eq!(m["raw_reward"].as_f64(), x.reward);
+        assert!((m["size_factor"].as_f64().unwrap() - factor).abs() < 1e-12);
+        assert!((y.reward.unwrap() - x.reward.unwrap() * factor).abs() < 1e-12);
+    }
+    // Table evaluators report no sizes: refused at validation.
+    let bad = SearchConfig {
+        penalty: Some(nas_evaluator::SizePenalty {
+            metric: nas_evaluator::SizeMetric::Params,
+            target: 1.0,
+            exponent: -0.07,
+            only_above: false,
+        }),
+        ..config(4)
+    };
+    assert!(bad.validate().unwrap_err().to_string().contains("penalty"));
 }
