@@ -25,7 +25,6 @@ pub fn training_rate(arch: &CnnArch, input: InputShape, batch: usize, steps: usi
     let child = ChildConfig::default();
     let plan = Plan::new(arch, input, &child)?;
     let flops = plan.flops as f64;
-    let mut model = ChildNet::new(plan, &child, &device);
     let mut optim = crate::train::optimizer(&crate::TrainConfig::default());
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let x = Tensor::<4>::random(
@@ -35,19 +34,32 @@ pub fn training_rate(arch: &CnnArch, input: InputShape, batch: usize, steps: usi
     );
     let labels: Vec<i64> = (0..batch).map(|i| (i % input.classes) as i64).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
+    let model = ChildNet::new(plan, &child, &device);
+    let secs = time_steps(model, &mut optim, 0.01, steps, |m| loss_fn.forward(m.forward(x.clone()), y.clone()));
+    let ips = (steps * batch) as f64 / secs;
+    Ok(StepRate { images_per_second: ips, gflops: 3.0 * flops * ips / 1e9 })
+}
+
+/// Seconds taken by `steps` SGD steps (rate `lr`) of `model` on the loss `loss` computes, after
+/// two warm-up steps. The loss is read back every step, as a training loop does.
+pub(crate) fn time_steps<M: burn::module::Module>(
+    mut model: M,
+    optim: &mut burn::optim::ModuleOptimizer,
+    lr: f64,
+    steps: usize,
+    loss: impl Fn(&M) -> Tensor<1>,
+) -> f64 {
     let mut started = Instant::now();
     for s in 0..steps + 2 {
         if s == 2 {
             started = Instant::now();
         }
-        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
-        let _: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(0.01, model, grads);
+        let l = loss(&model);
+        let _: f32 = l.clone().into_scalar();
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        model = optim.step(lr, model, grads);
     }
-    let secs = started.elapsed().as_secs_f64();
-    let ips = (steps * batch) as f64 / secs;
-    Ok(StepRate { images_per_second: ips, gflops: 3.0 * flops * ips / 1e9 })
+    started.elapsed().as_secs_f64()
 }
 
 /// GFLOP/s of an `n × n × n` f32 matrix product on the default backend (best of `reps`).

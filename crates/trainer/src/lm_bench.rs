@@ -2,14 +2,14 @@
 //! (both [`LanguageModel`]s) beside burn's built-in `nn::Lstm` in the same model, on random
 //! tokens, one layer, no dropout.
 
-use std::time::Instant;
-
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfig};
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::SgdConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use nas_child::rnn::{CellKind, LanguageModel, LmConfig};
+
+use crate::bench::time_steps;
 
 /// Which model to time.
 #[derive(Debug, Clone)]
@@ -53,8 +53,7 @@ pub fn lm_training_rate(
     let targets = Tensor::<1, Int>::random([batch * bptt], Distribution::Uniform(0.0, vocab as f64), &device);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = SgdConfig::new().init();
-    let mut started = Instant::now();
-    match model {
+    let secs = match model {
         LmBenchModel::Ours(kind) => {
             let cfg = LmConfig {
                 embed: hidden,
@@ -64,36 +63,21 @@ pub fn lm_training_rate(
                 dropout_output: 0.0,
                 ..LmConfig::default()
             };
-            let mut lm = LanguageModel::new(kind, vocab, &cfg, &device);
-            for s in 0..steps + 2 {
-                if s == 2 {
-                    started = Instant::now();
-                }
-                let (logits, _) = lm.forward(tokens.clone(), lm.zero_state(batch, &device), None);
-                let loss = loss_fn.forward(logits, targets.clone());
-                let _: f32 = loss.clone().into_scalar();
-                let grads = GradientsParams::from_grads(loss.backward(), &lm);
-                lm = optim.step(0.1, lm, grads);
-            }
+            let lm = LanguageModel::new(kind, vocab, &cfg, &device);
+            time_steps(lm, &mut optim, 0.1, steps, |lm| {
+                loss_fn.forward(lm.forward(tokens.clone(), lm.zero_state(batch, &device), None).0, targets.clone())
+            })
         }
         LmBenchModel::BurnLstm => {
-            let mut lm = BurnLstmLm {
+            let lm = BurnLstmLm {
                 embedding: EmbeddingConfig::new(vocab, hidden).init(&device),
                 lstm: LstmConfig::new(hidden, hidden, true).init(&device),
                 decoder: LinearConfig::new(hidden, vocab).init(&device),
             };
-            for s in 0..steps + 2 {
-                if s == 2 {
-                    started = Instant::now();
-                }
-                let loss = loss_fn.forward(lm.forward(tokens.clone()), targets.clone());
-                let _: f32 = loss.clone().into_scalar();
-                let grads = GradientsParams::from_grads(loss.backward(), &lm);
-                lm = optim.step(0.1, lm, grads);
-            }
+            time_steps(lm, &mut optim, 0.1, steps, |lm| loss_fn.forward(lm.forward(tokens.clone()), targets.clone()))
         }
-    }
-    (steps * batch * bptt) as f64 / started.elapsed().as_secs_f64()
+    };
+    (steps * batch * bptt) as f64 / secs
 }
 
 #[cfg(test)]
