@@ -101,6 +101,30 @@ pub const BENCH_ARCHS: [(&str, &str); 3] = [
 const PYTORCH_SCRIPT: &str = include_str!("../../../../benches/child_pytorch.py");
 const PYTORCH_LM_SCRIPT: &str = include_str!("../../../../benches/lm_pytorch.py");
 
+/// Run an embedded PyTorch reference script with `args` and parse its JSON output lines. A
+/// missing python3 or a failing script is reported on stderr and gives no lines: the benchmark
+/// then prints its own numbers without the reference.
+fn pytorch_reference(name: &str, script: &str, args: &[String]) -> Result<Vec<serde_json::Value>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(name);
+    std::fs::write(&path, script)?;
+    match std::process::Command::new("python3").arg(&path).args(args).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).map_err(|e| anyhow::anyhow!("{name} printed {l:?}: {e}")))
+            .collect(),
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            eprintln!("PyTorch reference failed: {}", why.lines().last().unwrap_or(""));
+            Ok(vec![])
+        }
+        Err(e) => {
+            eprintln!("PyTorch reference not run (python3: {e})");
+            Ok(vec![])
+        }
+    }
+}
+
 fn workers(samples: u64, batch: usize) -> Result<()> {
     use nas_runner::{Control, Search, SearchConfig};
     use nas_store::{SqliteStore, TrialStore};
@@ -153,33 +177,21 @@ fn cell(
     use nas_trainer::{LmBenchModel, lm_training_rate};
     let mut torch: std::collections::HashMap<usize, f64> = Default::default();
     if !no_pytorch {
-        let dir = tempfile::tempdir()?;
-        let script = dir.path().join("lm_pytorch.py");
-        std::fs::write(&script, PYTORCH_LM_SCRIPT)?;
-        let mut cmd = std::process::Command::new("python3");
-        cmd.arg(&script).args(["--vocab", &vocab.to_string(), "--batch", &batch.to_string()]);
-        cmd.args(["--bptt", &bptt.to_string(), "--steps", &steps.to_string(), "--threads", &threads.to_string()]);
+        let mut args: Vec<String> =
+            ["--vocab", &vocab.to_string(), "--batch", &batch.to_string()].iter().map(|a| a.to_string()).collect();
+        args.extend(["--bptt".into(), bptt.to_string(), "--steps".into(), steps.to_string()]);
+        args.extend(["--threads".into(), threads.to_string()]);
         for h in hidden {
-            cmd.arg("--hidden").arg(h.to_string());
+            args.extend(["--hidden".into(), h.to_string()]);
         }
-        match cmd.output() {
-            Ok(out) if out.status.success() => {
-                for line in String::from_utf8_lossy(&out.stdout).lines() {
-                    let v: serde_json::Value = serde_json::from_str(line)?;
-                    torch.insert(
-                        v["hidden"].as_u64().unwrap_or(0) as usize,
-                        v["tokens_per_second"].as_f64().unwrap_or(f64::NAN),
-                    );
-                    if torch.len() == 1 {
-                        println!("PyTorch {} ({threads} threads)", v["torch"].as_str().unwrap_or("?"));
-                    }
-                }
+        for v in pytorch_reference("lm_pytorch.py", PYTORCH_LM_SCRIPT, &args)? {
+            torch.insert(
+                v["hidden"].as_u64().unwrap_or(0) as usize,
+                v["tokens_per_second"].as_f64().unwrap_or(f64::NAN),
+            );
+            if torch.len() == 1 {
+                println!("PyTorch {} ({threads} threads)", v["torch"].as_str().unwrap_or("?"));
             }
-            Ok(out) => eprintln!(
-                "PyTorch reference failed: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-            ),
-            Err(e) => eprintln!("PyTorch reference not run (python3: {e})"),
         }
     }
     let tree: nas_space::RnnCell = BENCH_CELL.parse()?;
@@ -213,36 +225,21 @@ fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> R
     let mut torch: std::collections::HashMap<(String, usize), f64> = Default::default();
     let mut peak_torch = None;
     if !no_pytorch {
-        let dir = tempfile::tempdir()?;
-        let script = dir.path().join("child_pytorch.py");
-        std::fs::write(&script, PYTORCH_SCRIPT)?;
-        let mut cmd = std::process::Command::new("python3");
-        cmd.arg(&script).arg("--steps").arg(steps.to_string()).arg("--threads").arg(threads.to_string());
+        let mut args = vec!["--steps".to_string(), steps.to_string(), "--threads".into(), threads.to_string()];
         for (_, a) in BENCH_ARCHS {
-            cmd.arg("--arch").arg(a);
+            args.extend(["--arch".into(), a.to_string()]);
         }
         for b in batches {
-            cmd.arg("--batch").arg(b.to_string());
+            args.extend(["--batch".into(), b.to_string()]);
         }
-        match cmd.output() {
-            Ok(out) if out.status.success() => {
-                for line in String::from_utf8_lossy(&out.stdout).lines() {
-                    let v: serde_json::Value = serde_json::from_str(line)?;
-                    if let Some(p) = v["sgemm_gflops"].as_f64() {
-                        peak_torch = Some(p);
-                        println!("PyTorch {} ({} threads)", v["torch"].as_str().unwrap_or("?"), threads);
-                    } else {
-                        let key =
-                            (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
-                        torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
-                    }
-                }
+        for v in pytorch_reference("child_pytorch.py", PYTORCH_SCRIPT, &args)? {
+            if let Some(p) = v["sgemm_gflops"].as_f64() {
+                peak_torch = Some(p);
+                println!("PyTorch {} ({} threads)", v["torch"].as_str().unwrap_or("?"), threads);
+            } else {
+                let key = (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
+                torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
             }
-            Ok(out) => eprintln!(
-                "PyTorch reference failed: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-            ),
-            Err(e) => eprintln!("PyTorch reference not run (python3: {e})"),
         }
     }
     let peak = peak_torch.unwrap_or(peak_ours).max(peak_ours);
