@@ -59,8 +59,18 @@ enum Command {
     Experiments(commands::inspect::StoreArg),
     /// Print the configuration a search would use, as TOML (a starting point for --config).
     Config(commands::search::ConfigArgs),
-    /// Compare strategies (REINFORCE vs random) at equal budgets over several seeds.
+    /// Compare strategies (REINFORCE vs random) at equal budgets over several seeds; writes the
+    /// paper's Figure 6 (top-k mean reward every N samples) as CSV, PNG and SVG.
     Compare(commands::compare::CompareArgs),
+    /// Plot one experiment: reward per sample, moving baseline, best so far (PNG, SVG, CSV).
+    Plot(commands::plot::PlotArgs),
+    /// The paper's final step: grid over lr / weight decay / BN ε / decay epoch on the validation
+    /// split, retrain the best on train + validation, test accuracy once; writes a model bundle.
+    Train(commands::model::TrainArgs),
+    /// Test accuracy of a model bundle (`nas eval models/trial-7`).
+    Eval(commands::model::EvalArgs),
+    /// Classify PNG images or IDX image files with a model bundle.
+    Predict(commands::model::PredictArgs),
     /// Benchmarks (controller cost per child).
     Bench(commands::bench::BenchArgs),
     /// Train one language model (a searched cell, a cell string or the LSTM baseline); val. and
@@ -94,6 +104,10 @@ fn main() -> ExitCode {
         Command::Experiments(a) => commands::inspect::experiments(a),
         Command::Config(a) => commands::search::print_config(a),
         Command::Compare(a) => commands::compare::run(a),
+        Command::Plot(a) => commands::plot::run(a),
+        Command::Train(a) => commands::model::train(a),
+        Command::Eval(a) => commands::model::eval(a),
+        Command::Predict(a) => commands::model::predict(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::TrainLm(a) => commands::lm::run(a),
         Command::Dashboard(a) => commands::view::dashboard(a),

@@ -82,6 +82,29 @@ impl DatasetSpec {
         })
     }
 
+    /// The names of the classes, by label, where the dataset has standard ones.
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        let names: &[&str] = match self {
+            DatasetSpec::FashionMnist { .. } | DatasetSpec::FashionMnistSubset => &[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            DatasetSpec::Cifar10 { .. } => {
+                &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
+            DatasetSpec::Mnist { .. } | DatasetSpec::Cifar100 { .. } => return None,
+        };
+        Some(names.iter().map(|s| s.to_string()).collect())
+    }
+
     /// Whether this is a CIFAR set (augmented by default).
     pub fn is_cifar(&self) -> bool {
         matches!(self, DatasetSpec::Cifar10 { .. } | DatasetSpec::Cifar100 { .. })

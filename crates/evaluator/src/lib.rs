@@ -59,4 +59,8 @@ pub trait Evaluator: Send {
     fn describe(&self) -> String;
     /// Evaluate one architecture.
     fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError>;
+    /// Learn from a trial completed before this evaluator existed (a resumed search replays its
+    /// stored trials here), e.g. the curves the median-stopping rule compares against.
+    /// Evaluators that keep no such memory ignore it.
+    fn observe_completed(&mut self, _metrics: &Map<String, Value>) {}
 }

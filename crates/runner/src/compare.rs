@@ -1,12 +1,46 @@
-//! Strategy comparison at equal budgets over several seeds (the paper's RL-vs-random control):
-//! the best reward found after N samples, as mean and spread over seeds.
+//! Strategy comparison at equal budgets over several seeds (the paper's RL-vs-random control,
+//! its Figure 6): the best reward found after N samples, and the mean reward of the top-k
+//! architectures found so far every N samples, as mean and spread over seeds.
 
 use nas_controller::StrategyKind;
-use nas_store::{SqliteStore, TrialStatus, TrialStore};
+use nas_store::{TrialStatus, TrialStore};
 
 use crate::{Search, SearchConfig, SearchError};
 
-/// One cell of the comparison: a strategy after `samples` samples, over all seeds.
+/// One run of one strategy with one seed, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRun {
+    pub strategy: StrategyKind,
+    pub seed: u64,
+    pub experiment_id: i64,
+    /// Reward of every sample in order; a failed child counts as 0 (its stored reward).
+    pub rewards: Vec<f64>,
+    /// Which samples completed (a failed child never counts as the best).
+    pub completed: Vec<bool>,
+}
+
+impl CompareRun {
+    /// Mean reward of the `k` best of the first `n` samples (fewer when fewer were drawn).
+    pub fn top_k_mean(&self, n: usize, k: usize) -> f64 {
+        let mut first: Vec<f64> = self.rewards.iter().take(n).copied().collect();
+        first.sort_by(|a, b| b.total_cmp(a));
+        let k = k.min(first.len()).max(1);
+        first.iter().take(k).sum::<f64>() / k as f64
+    }
+
+    /// Best reward of a completed child among the first `n` samples (−∞ when none completed).
+    pub fn best(&self, n: usize) -> f64 {
+        self.rewards
+            .iter()
+            .zip(&self.completed)
+            .take(n)
+            .filter(|(_, c)| **c)
+            .map(|(r, _)| *r)
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// One cell of the budget table: a strategy after `samples` samples, over all seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareRow {
     pub strategy: StrategyKind,
@@ -17,19 +51,27 @@ pub struct CompareRow {
     pub top5_mean: f64,
 }
 
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Sample standard deviation (0 for fewer than two values).
+fn std(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
 impl CompareRow {
     /// Mean of the per-seed best rewards.
     pub fn mean(&self) -> f64 {
-        self.best.iter().sum::<f64>() / self.best.len() as f64
+        mean(&self.best)
     }
     /// Sample standard deviation of the per-seed best rewards.
     pub fn std(&self) -> f64 {
-        let n = self.best.len() as f64;
-        if n < 2.0 {
-            return 0.0;
-        }
-        let m = self.mean();
-        (self.best.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        std(&self.best)
     }
     pub fn min(&self) -> f64 {
         self.best.iter().cloned().fold(f64::INFINITY, f64::min)
@@ -39,14 +81,61 @@ impl CompareRow {
     }
 }
 
+/// A point of a Figure-6 curve: the top-`k` mean reward after `samples` samples, over seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurvePoint {
+    pub strategy: StrategyKind,
+    pub k: usize,
+    pub samples: u64,
+    pub mean: f64,
+    pub std: f64,
+    pub seeds: usize,
+}
+
 /// The full comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareReport {
+    pub runs: Vec<CompareRun>,
     pub rows: Vec<CompareRow>,
 }
 
 impl CompareReport {
-    /// A plain-text table.
+    /// Build the budget table from stored runs.
+    pub fn from_runs(runs: Vec<CompareRun>, at: &[u64]) -> Self {
+        let mut rows = Vec::new();
+        let strategies = strategies_of(&runs);
+        for strategy in strategies {
+            let mine: Vec<&CompareRun> = runs.iter().filter(|r| r.strategy == strategy).collect();
+            for &n in at {
+                let best = mine.iter().map(|r| r.best(n as usize)).collect();
+                let top5 = mine.iter().map(|r| r.top_k_mean(n as usize, 5)).collect::<Vec<_>>();
+                rows.push(CompareRow { strategy, samples: n, best, top5_mean: mean(&top5) });
+            }
+        }
+        CompareReport { runs, rows }
+    }
+
+    /// The paper's Figure 6: top-`k` mean reward every `every` samples, for each `k`.
+    pub fn curves(&self, every: u64, ks: &[usize]) -> Vec<CurvePoint> {
+        let mut out = Vec::new();
+        for strategy in strategies_of(&self.runs) {
+            let mine: Vec<&CompareRun> = self.runs.iter().filter(|r| r.strategy == strategy).collect();
+            let longest = mine.iter().map(|r| r.rewards.len() as u64).max().unwrap_or(0);
+            let mut marks: Vec<u64> = (1..).map(|i| i * every.max(1)).take_while(|&n| n <= longest).collect();
+            if marks.last() != Some(&longest) && longest > 0 {
+                marks.push(longest);
+            }
+            for &k in ks {
+                for &n in &marks {
+                    let v: Vec<f64> = mine.iter().map(|r| r.top_k_mean(n as usize, k)).collect();
+                    out.push(CurvePoint { strategy, k, samples: n, mean: mean(&v), std: std(&v), seeds: v.len() });
+                }
+            }
+        }
+        out
+    }
+
+    /// A plain-text table of the budgets.
     pub fn to_table(&self) -> String {
         let mut s = format!(
             "{:<10} {:>7} {:>10} {:>8} {:>10} {:>10} {:>10}\n",
@@ -55,7 +144,7 @@ impl CompareReport {
         for r in &self.rows {
             s += &format!(
                 "{:<10} {:>7} {:>10.4} {:>8.4} {:>10.4} {:>10.4} {:>10.4}\n",
-                format!("{:?}", r.strategy).to_lowercase(),
+                strategy_name(r.strategy),
                 r.samples,
                 r.mean(),
                 r.std(),
@@ -68,42 +157,94 @@ impl CompareReport {
     }
 }
 
-/// Run every strategy with every seed for `max(at)` samples (in memory) and report the best
-/// reward found after each budget in `at`. `progress` is called after each run.
+/// `reinforce` / `random`.
+pub fn strategy_name(s: StrategyKind) -> String {
+    format!("{s:?}").to_lowercase()
+}
+
+fn strategies_of(runs: &[CompareRun]) -> Vec<StrategyKind> {
+    let mut out: Vec<StrategyKind> = Vec::new();
+    for r in runs {
+        if !out.contains(&r.strategy) {
+            out.push(r.strategy);
+        }
+    }
+    out
+}
+
+/// Read one stored experiment's rewards in sample order.
+pub fn stored_run(
+    store: &dyn TrialStore,
+    strategy: StrategyKind,
+    seed: u64,
+    id: i64,
+) -> Result<CompareRun, SearchError> {
+    let trials = store.trials(id)?;
+    Ok(CompareRun {
+        strategy,
+        seed,
+        experiment_id: id,
+        rewards: trials.iter().map(|t| t.reward.unwrap_or(0.0)).collect(),
+        completed: trials.iter().map(|t| t.status == TrialStatus::Completed).collect(),
+    })
+}
+
+/// Run every strategy with every seed for `budget` samples, each as an experiment of `store`
+/// (named `compare<N>-<strategy>-s<seed>`), and report the best reward found after each budget
+/// in `at`. `progress` is called after each run.
 pub fn compare_strategies(
+    store: &dyn TrialStore,
     base: &SearchConfig,
     strategies: &[StrategyKind],
     seeds: &[u64],
+    budget: u64,
     at: &[u64],
     mut progress: impl FnMut(StrategyKind, u64),
 ) -> Result<CompareReport, SearchError> {
-    let budget = at.iter().copied().max().unwrap_or(0);
-    let mut rows = Vec::new();
+    let tag = store.experiments()?.len() + 1;
+    let mut runs = Vec::new();
     for &strategy in strategies {
-        let mut per_budget: Vec<(Vec<f64>, f64)> = vec![(Vec::new(), 0.0); at.len()];
         for &seed in seeds {
-            let store = SqliteStore::in_memory()?;
             let config = SearchConfig { strategy, seed, samples: budget, ..base.clone() };
-            let mut search = Search::start(&store, config, Some("compare".into()))?;
+            let name = format!("compare{tag}-{}-s{seed}", strategy_name(strategy));
+            let mut search = Search::start(store, config, Some(name))?;
             let id = search.experiment().id;
             search.run(|_| crate::Control::Continue)?;
-            let rewards: Vec<f64> = store
-                .trials(id)?
-                .into_iter()
-                .map(|t| if t.status == TrialStatus::Completed { t.reward.unwrap_or(0.0) } else { f64::NEG_INFINITY })
-                .collect();
-            for (i, &n) in at.iter().enumerate() {
-                let mut first: Vec<f64> = rewards.iter().take(n as usize).cloned().collect();
-                first.sort_by(|a, b| b.total_cmp(a));
-                per_budget[i].0.push(first[0]);
-                let k = first.len().min(5);
-                per_budget[i].1 += first[..k].iter().sum::<f64>() / k as f64 / seeds.len() as f64;
-            }
+            runs.push(stored_run(store, strategy, seed, id)?);
             progress(strategy, seed);
         }
-        for (i, (best, top5_mean)) in per_budget.into_iter().enumerate() {
-            rows.push(CompareRow { strategy, samples: at[i], best, top5_mean });
+    }
+    Ok(CompareReport::from_runs(runs, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(strategy: StrategyKind, rewards: &[f64]) -> CompareRun {
+        CompareRun {
+            strategy,
+            seed: 0,
+            experiment_id: 1,
+            rewards: rewards.to_vec(),
+            completed: vec![true; rewards.len()],
         }
     }
-    Ok(CompareReport { rows })
+
+    #[test]
+    fn top_k_curves_average_the_best_so_far_over_seeds() {
+        let a = run(StrategyKind::Reinforce, &[0.1, 0.5, 0.3, 0.9]);
+        let b = run(StrategyKind::Reinforce, &[0.2, 0.2, 0.8, 0.4]);
+        assert_eq!(a.top_k_mean(2, 1), 0.5);
+        assert!((a.top_k_mean(4, 2) - 0.7).abs() < 1e-12);
+        assert!((a.top_k_mean(1, 15) - 0.1).abs() < 1e-12, "fewer samples than k: all of them");
+        let report = CompareReport::from_runs(vec![a, b], &[4]);
+        let c = report.curves(2, &[1, 2]);
+        let at = |k, n| c.iter().find(|p| p.k == k && p.samples == n).unwrap().clone();
+        assert_eq!(c.len(), 4);
+        assert!((at(1, 2).mean - 0.35).abs() < 1e-12, "(0.5 + 0.2) / 2");
+        assert!((at(1, 4).mean - 0.85).abs() < 1e-12, "(0.9 + 0.8) / 2");
+        assert!((at(2, 4).mean - 0.65).abs() < 1e-12, "((0.9+0.5)/2 + (0.8+0.4)/2) / 2");
+        assert_eq!(report.rows[0].best, vec![0.9, 0.8]);
+    }
 }

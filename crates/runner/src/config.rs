@@ -8,6 +8,7 @@ use nas_child::rnn::LmConfig;
 use nas_controller::{ControllerConfig, StrategyKind};
 use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::{EvaluatorSpec, SizeMetric, SizePenalty};
+use nas_retrain::RetrainConfig;
 use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
 use nas_trainer::{LmTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,8 @@ pub struct SearchConfig {
     /// Hardware-aware reward: × (size / target)^exponent (train evaluator). None by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub penalty: Option<SizePenalty>,
+    /// The final step after a search (`nas train`): hyper-parameter grid and retrain budget.
+    pub retrain: RetrainConfig,
 }
 
 impl Default for SearchConfig {
@@ -95,6 +98,7 @@ impl Default for SearchConfig {
             lm: LmConfig::default(),
             lm_train: LmTrainConfig::default(),
             penalty: None,
+            retrain: RetrainConfig::default(),
         }
     }
 }
@@ -173,7 +177,10 @@ impl SearchConfig {
         }
         if self.evaluator == EvaluatorSpec::Train {
             match self.space {
-                SpaceKind::Cnn => self.train.validate().map_err(bad)?,
+                SpaceKind::Cnn => {
+                    self.train.validate().map_err(bad)?;
+                    self.retrain.validate().map_err(bad)?;
+                }
                 SpaceKind::Rnn => {
                     self.lm.validate().map_err(bad)?;
                     self.lm_train.validate().map_err(bad)?;

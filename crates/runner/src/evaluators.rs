@@ -43,12 +43,12 @@ pub fn build_evaluators(
                 PreparedData::load(&config.dataset, &config.train, config.seed)
                     .map_err(|e| SearchError::Evaluator(format!("dataset: {e}")))?,
             );
-            Ok((0..n)
-                .map(|_| {
-                    Box::new(TrainEvaluator::new(data.clone(), config.train.clone(), config.child.clone()))
-                        as Box<dyn Evaluator>
-                })
-                .collect())
+            // Siblings share the data and the median-stopping rule's memory.
+            let first = TrainEvaluator::new(data, config.train.clone(), config.child.clone());
+            let mut all: Vec<Box<dyn Evaluator>> =
+                (1..n).map(|_| Box::new(first.sibling()) as Box<dyn Evaluator>).collect();
+            all.insert(0, Box::new(first));
+            Ok(all)
         }
         other => Ok(vec![other.build(space).map_err(|e| SearchError::Evaluator(e.to_string()))?]),
     }

@@ -17,7 +17,7 @@ mod evaluators;
 mod presets;
 mod search;
 
-pub use compare::{CompareReport, CompareRow, compare_strategies};
+pub use compare::{CompareReport, CompareRow, CompareRun, CurvePoint, compare_strategies, stored_run, strategy_name};
 pub use config::{ConfigError, SearchConfig};
 pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;

@@ -147,7 +147,13 @@ impl<'s> Search<'s> {
         config.validate()?;
         let space = config.search_space();
         let (workers, threads) = config.parallelism();
-        let evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
+        let mut evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
+        for t in store.trials(experiment.id)? {
+            if let (TrialStatus::Completed, Value::Object(m)) = (t.status, t.metrics()) {
+                // Shared memory (median stopping) is reached through the first evaluator.
+                evaluators[0].observe_completed(&m);
+            }
+        }
         let (strategy, done) = match store.checkpoint(experiment.id)? {
             Some(c) => {
                 let state: StrategyState = postcard::from_bytes(&c.state).map_err(|e| {

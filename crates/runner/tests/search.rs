@@ -271,3 +271,37 @@ fn size_penalty_changes_rewards_as_specified() {
     };
     assert!(bad.validate().unwrap_err().to_string().contains("penalty"));
 }
+
+#[test]
+fn median_stopping_stops_children_below_the_median_and_says_so() {
+    let mut base = tiny(8, 4);
+    base.workers = 1;
+    base.train.epochs = 3;
+    base.train.median_stopping = Some(nas_trainer::MedianStopping { grace_epochs: 1, min_trials: 2 });
+    let store = straight(base.clone());
+    let trials = store.trials(1).unwrap();
+    let metrics: Vec<serde_json::Value> =
+        trials.iter().map(|t| serde_json::from_str(t.metrics_json.as_deref().unwrap_or("{}")).unwrap()).collect();
+    let stopped: Vec<&serde_json::Value> = metrics.iter().filter(|m| m.get("stopped_early").is_some()).collect();
+    assert!(!stopped.is_empty(), "some of 8 children fall below the median");
+    // Nobody stops before two children completed (min_trials) or during the grace epoch.
+    for m in &metrics[..2] {
+        assert!(m.get("stopped_early").is_none());
+    }
+    for m in &stopped {
+        let epochs = m["epochs"].as_array().unwrap();
+        assert!((2..3).contains(&epochs.len()), "stopped after epoch 2 (the only one past grace and before the end)");
+        let why = m["stopped_early"].as_str().unwrap();
+        assert!(why.starts_with("median stopping: validation accuracy"), "{why}");
+        // The reason's numbers are the child's own accuracy and a median it is below.
+        let acc = epochs.last().unwrap()["val_accuracy"].as_f64().unwrap();
+        assert!(why.contains(&format!("{acc:.4}")), "{why}");
+    }
+    // Without the rule every child trains all its epochs.
+    base.train.median_stopping = None;
+    let plain = straight(base);
+    for t in plain.trials(1).unwrap() {
+        let m: serde_json::Value = serde_json::from_str(t.metrics_json.as_deref().unwrap()).unwrap();
+        assert_eq!(m["epochs"].as_array().unwrap().len(), 3);
+    }
+}

@@ -25,12 +25,40 @@ impl PreparedData {
     /// set is not kept: a search never sees it.
     pub fn load(spec: &DatasetSpec, train: &TrainConfig, seed: u64) -> Result<Self, String> {
         let (splits, what) = spec.load().map_err(|e| e.to_string())?;
-        let augment = train.augment.unwrap_or(if spec.is_cifar() {
+        Self::from_set(splits.train, train, seed, Self::augment_for(spec, train), what)
+    }
+
+    /// The configured augmentation, else the dataset's usual one: crop(4)+flip for CIFAR, none
+    /// for MNIST-like data.
+    pub fn augment_for(spec: &DatasetSpec, train: &TrainConfig) -> Augment {
+        train.augment.unwrap_or(if spec.is_cifar() {
             Augment { crop_padding: 4, flip: true }
         } else {
             Augment::default()
-        });
-        Self::from_set(splits.train, train, seed, augment, what)
+        })
+    }
+
+    /// Train on all of `full` (a final retrain on train + validation), subset to `subset`
+    /// images when given; nothing is held out (`validation` is empty).
+    pub fn whole(
+        full: ImageSet,
+        subset: Option<usize>,
+        seed: u64,
+        augment: Augment,
+        what: String,
+    ) -> Result<Self, String> {
+        let train = match subset {
+            Some(n) if n < full.len() => full.subset(n, seed).map_err(|e| e.to_string())?,
+            _ => full,
+        };
+        let norm = train.normalization();
+        let validation = train.select(&[]);
+        let description = format!(
+            "{what}: {} training images (no validation split){}",
+            train.len(),
+            if augment.is_active() { ", augmented" } else { "" }
+        );
+        Ok(PreparedData { train, validation, norm, augment, description })
     }
 
     /// Prepare from an in-memory training set.
@@ -71,27 +99,44 @@ impl PreparedData {
         augment: Option<&mut ChaCha8Rng>,
         device: &Device,
     ) -> (Tensor<4>, Tensor<1, Int>) {
-        let (c, h, w) = (set.channels, set.height, set.width);
-        let size = c * h * w;
-        let mut x = vec![0f32; indices.len() * size];
-        let mut scratch = vec![0u8; size];
-        let mut rng = augment;
-        for (k, &i) in indices.iter().enumerate() {
-            let img = match rng.as_deref_mut() {
-                Some(r) if self.augment.is_active() => {
-                    augment_into(set.image(i), c, h, w, &self.augment, r, &mut scratch);
-                    &scratch[..]
+        match augment {
+            Some(rng) if self.augment.is_active() => {
+                let size = set.image_size();
+                let mut scratch = vec![0u8; size];
+                let mut x = vec![0f32; indices.len() * size];
+                for (k, &i) in indices.iter().enumerate() {
+                    augment_into(set.image(i), set.channels, set.height, set.width, &self.augment, rng, &mut scratch);
+                    self.norm.apply(&scratch, set.height * set.width, &mut x[k * size..(k + 1) * size]);
                 }
-                _ => set.image(i),
-            };
-            self.norm.apply(img, h * w, &mut x[k * size..(k + 1) * size]);
+                (images_tensor(x, set, indices.len(), device), labels_tensor(set, indices, device))
+            }
+            _ => image_batch(set, indices, &self.norm, device),
         }
-        let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
-        (
-            Tensor::from_data(TensorData::new(x, [indices.len(), c, h, w]), device),
-            Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-        )
     }
+}
+
+/// Images `[n, c, h, w]` of `set` at `indices`, normalised with `norm`, and their labels `[n]`.
+pub fn image_batch(
+    set: &ImageSet,
+    indices: &[usize],
+    norm: &Normalization,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let size = set.image_size();
+    let mut x = vec![0f32; indices.len() * size];
+    for (k, &i) in indices.iter().enumerate() {
+        norm.apply(set.image(i), set.height * set.width, &mut x[k * size..(k + 1) * size]);
+    }
+    (images_tensor(x, set, indices.len(), device), labels_tensor(set, indices, device))
+}
+
+fn images_tensor(x: Vec<f32>, set: &ImageSet, n: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(x, [n, set.channels, set.height, set.width]), device)
+}
+
+fn labels_tensor(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
+    let labels: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
+    Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
 }
 
 /// A generator seeded from several numbers.

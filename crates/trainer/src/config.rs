@@ -4,9 +4,11 @@ use nas_data::Augment;
 use nas_evaluator::RewardTransform;
 use serde::{Deserialize, Serialize};
 
+use crate::MedianStopping;
+
 /// Learning-rate schedule over the whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// The same rate throughout.
     Constant,
@@ -14,6 +16,9 @@ pub enum Schedule {
     Cosine,
     /// Multiply by `gamma` every `every` epochs.
     Step { every: usize, gamma: f64 },
+    /// Multiply by `gamma` once, from epoch `at` on (the decay epoch the paper's final
+    /// retraining tunes).
+    DecayAt { at: usize, gamma: f64 },
 }
 
 /// How a child is trained and rewarded.
@@ -41,6 +46,10 @@ pub struct TrainConfig {
     pub reward_window: usize,
     /// Applied to that accuracy (in [0, 1]).
     pub reward_transform: RewardTransform,
+    /// Stop children whose validation accuracy falls below the median of completed children at
+    /// the same epoch. Off (absent) by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_stopping: Option<MedianStopping>,
 }
 
 impl Default for TrainConfig {
@@ -58,6 +67,7 @@ impl Default for TrainConfig {
             augment: None,
             reward_window: 5,
             reward_transform: RewardTransform::Cube,
+            median_stopping: None,
         }
     }
 }
@@ -71,6 +81,7 @@ impl TrainConfig {
                 0.5 * self.learning_rate * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
             }
             Schedule::Step { every, gamma } => self.learning_rate * gamma.powi((epoch / every.max(1)) as i32),
+            Schedule::DecayAt { at, gamma } => self.learning_rate * if epoch >= at { gamma } else { 1.0 },
         }
     }
 
@@ -105,5 +116,9 @@ mod tests {
         let s = TrainConfig { schedule: Schedule::Step { every: 10, gamma: 0.1 }, ..Default::default() };
         assert!((s.lr_at(0, 0, 25) - 0.001).abs() < 1e-12);
         assert_eq!(TrainConfig::default().lr_at(7, 9, 3), 0.1);
+        let d = TrainConfig { schedule: Schedule::DecayAt { at: 4, gamma: 0.1 }, ..Default::default() };
+        assert_eq!(d.lr_at(0, 0, 3), 0.1);
+        assert!((d.lr_at(0, 0, 4) - 0.01).abs() < 1e-12);
+        assert!((d.lr_at(0, 0, 9) - 0.01).abs() < 1e-12);
     }
 }

@@ -1,5 +1,6 @@
 //! [`TrainEvaluator`]: the `Evaluator` that trains each sampled CNN for real.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use burn::prelude::Device;
@@ -8,7 +9,7 @@ use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator};
 use nas_space::Architecture;
 use serde_json::{Map, Value, json};
 
-use crate::{PreparedData, TrainConfig, TrainError, train_child};
+use crate::{EpochMetrics, EvalEvery, MedianStopper, PreparedData, TrainConfig, TrainError, fit};
 
 /// Trains every child on the prepared data; reward from validation accuracy.
 pub struct TrainEvaluator {
@@ -16,13 +17,36 @@ pub struct TrainEvaluator {
     train: TrainConfig,
     child: ChildConfig,
     device: Device,
+    /// The median-stopping rule's memory, shared with sibling evaluators, when the rule is on.
+    stopper: Option<Arc<MedianStopper>>,
 }
 
 impl TrainEvaluator {
     /// An evaluator on burn's default CPU backend (or the GPU backend built in).
     pub fn new(data: Arc<PreparedData>, train: TrainConfig, child: ChildConfig) -> Self {
-        TrainEvaluator { data, train, child, device: Device::default().autodiff() }
+        let stopper = train.median_stopping.map(|rule| Arc::new(MedianStopper::new(rule)));
+        TrainEvaluator { data, train, child, device: Device::default().autodiff(), stopper }
     }
+
+    /// Another evaluator for a parallel worker: same data, same median-stopping memory.
+    pub fn sibling(&self) -> Self {
+        TrainEvaluator {
+            data: self.data.clone(),
+            train: self.train.clone(),
+            child: self.child.clone(),
+            device: self.device.clone(),
+            stopper: self.stopper.clone(),
+        }
+    }
+}
+
+/// The validation curve of a trial's stored metrics, if it trained all its epochs.
+fn completed_curve(metrics: &Map<String, Value>) -> Option<Vec<f64>> {
+    if metrics.contains_key("stopped_early") {
+        return None;
+    }
+    let epochs: Vec<EpochMetrics> = serde_json::from_value(metrics.get("epochs")?.clone()).ok()?;
+    epochs.iter().map(|e| e.val_accuracy).collect()
 }
 
 impl Evaluator for TrainEvaluator {
@@ -47,17 +71,37 @@ impl Evaluator for TrainEvaluator {
         };
         // Each trial's seed depends on the experiment seed and its sample index only.
         let seed = ctx.seed.wrapping_mul(1_000_003).wrapping_add(ctx.seq);
-        match train_child(cnn, &self.data, &self.train, &self.child, &self.device, seed, |_| {}) {
+        let stopper = self.stopper.clone();
+        let on_epoch = |m: &EpochMetrics| match (&stopper, m.val_accuracy) {
+            (Some(s), Some(acc)) => s.check(m.epoch, acc).map_or(ControlFlow::Continue(()), ControlFlow::Break),
+            _ => ControlFlow::Continue(()),
+        };
+        let data = &self.data;
+        let trained =
+            fit(cnn, data, &data.validation, EvalEvery::Epoch, &self.train, &self.child, &self.device, seed, on_epoch);
+        match trained.map(|t| t.outcome) {
             Ok(out) => {
+                if let (Some(s), None) = (&self.stopper, &out.stopped_early) {
+                    s.record(out.epochs.iter().filter_map(|e| e.val_accuracy).collect());
+                }
                 let mut metrics = Map::new();
                 metrics.insert("val_accuracy".into(), json!(out.val_accuracy));
                 metrics.insert("params".into(), json!(out.params));
                 metrics.insert("flops".into(), json!(out.flops));
                 metrics.insert("images_per_second".into(), json!(out.images_per_second));
                 metrics.insert("epochs".into(), serde_json::to_value(&out.epochs).unwrap_or(Value::Null));
+                if let Some(reason) = out.stopped_early {
+                    metrics.insert("stopped_early".into(), json!(reason));
+                }
                 Ok(Evaluation { reward: out.reward, metrics })
             }
             Err(e @ (TrainError::Plan(_) | TrainError::Diverged { .. })) => Err(EvalError::Failed(e.to_string())),
+        }
+    }
+
+    fn observe_completed(&mut self, metrics: &Map<String, Value>) {
+        if let (Some(s), Some(curve)) = (&self.stopper, completed_curve(metrics)) {
+            s.record(curve);
         }
     }
 }

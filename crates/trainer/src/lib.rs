@@ -11,16 +11,18 @@ mod evaluator;
 mod lm;
 mod lm_bench;
 mod lm_evaluator;
+mod median;
 mod train;
 
-pub use batches::PreparedData;
+pub use batches::{PreparedData, image_batch};
 pub use bench::{StepRate, sgemm_gflops, training_rate};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
 pub use lm_bench::{LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
-pub use train::{EpochMetrics, TrainError, TrainOutcome, train_child};
+pub use median::{MedianStopper, MedianStopping};
+pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
 
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a
 /// parameter's initial values lazily, at its first use. Children trained by parallel workers

@@ -1,6 +1,7 @@
 //! [`train_child`]: SGD training of one child with per-epoch validation, divergence detection and
 //! the paper's reward.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -8,11 +9,12 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig};
 use burn::prelude::*;
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
+use nas_data::{ImageSet, Normalization};
 use nas_space::CnnArch;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::batches::rng_for;
+use crate::batches::{image_batch, rng_for};
 use crate::{PreparedData, TrainConfig};
 
 /// Why a child produced no reward (each is recorded as a failed trial).
@@ -29,7 +31,10 @@ pub enum TrainError {
 pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
-    pub val_accuracy: f64,
+    /// Accuracy on the evaluation images; absent for epochs that were not evaluated (a final
+    /// retrain looks at its test set once, after the last epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
     pub learning_rate: f64,
     pub seconds: f64,
 }
@@ -44,6 +49,24 @@ pub struct TrainOutcome {
     pub params: u64,
     pub flops: u64,
     pub images_per_second: f64,
+    /// Why training ended before its last epoch (the median-stopping rule), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
+}
+
+/// When [`fit`] measures accuracy on its evaluation images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalEvery {
+    /// After every epoch (a search child: the reward window needs the curve).
+    Epoch,
+    /// Once, after the last epoch (a final retrain scored on the test set).
+    End,
+}
+
+/// A trained network with its results.
+pub struct Trained {
+    pub model: ChildNet,
+    pub outcome: TrainOutcome,
 }
 
 /// The configured SGD: momentum without dampening (as in the paper and PyTorch; burn's default
@@ -55,7 +78,7 @@ pub(crate) fn optimizer(cfg: &TrainConfig) -> burn::optim::ModuleOptimizer {
         .init()
 }
 
-/// Train `arch` on `data` and score it. Same seed ⇒ same result on CPU.
+/// Train `arch` on `data` and score it on the validation split. Same seed ⇒ same result on CPU.
 pub fn train_child(
     arch: &CnnArch,
     data: &PreparedData,
@@ -65,6 +88,28 @@ pub fn train_child(
     seed: u64,
     mut on_epoch: impl FnMut(&EpochMetrics),
 ) -> Result<TrainOutcome, TrainError> {
+    fit(arch, data, &data.validation, EvalEvery::Epoch, cfg, child, device, seed, |m| {
+        on_epoch(m);
+        ControlFlow::Continue(())
+    })
+    .map(|t| t.outcome)
+}
+
+/// Train `arch` on `data.train`, measuring accuracy on `eval` as `every` says, and return the
+/// network with its results. `on_epoch` may stop training early by returning `Break(reason)`;
+/// the reward then comes from the epochs trained.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    arch: &CnnArch,
+    data: &PreparedData,
+    eval: &ImageSet,
+    every: EvalEvery,
+    cfg: &TrainConfig,
+    child: &ChildConfig,
+    device: &Device,
+    seed: u64,
+    mut on_epoch: impl FnMut(&EpochMetrics) -> ControlFlow<String>,
+) -> Result<Trained, TrainError> {
     let t = &data.train;
     let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
     let plan = Plan::new(arch, input, child)?;
@@ -78,6 +123,7 @@ pub fn train_child(
     let mut aug_rng = rng_for(&[seed, 2]);
     let mut epochs = Vec::with_capacity(cfg.epochs);
     let (mut images, mut train_secs) = (0usize, 0.0);
+    let mut stopped_early = None;
     for epoch in 0..cfg.epochs {
         let started = Instant::now();
         let order = data.epoch_order(&mut order_rng);
@@ -99,7 +145,9 @@ pub fn train_child(
         }
         images += seen;
         train_secs += started.elapsed().as_secs_f64();
-        let val_accuracy = accuracy(&model.valid(), data, device);
+        let last = epoch + 1 == cfg.epochs;
+        let val_accuracy =
+            (every == EvalEvery::Epoch || last).then(|| accuracy(&model.valid(), eval, &data.norm, device));
         let m = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -107,32 +155,45 @@ pub fn train_child(
             learning_rate: lr,
             seconds: started.elapsed().as_secs_f64(),
         };
-        on_epoch(&m);
+        let control = on_epoch(&m);
         epochs.push(m);
+        if let ControlFlow::Break(reason) = control {
+            if !last {
+                if every == EvalEvery::End {
+                    // Stopped before the one evaluation: evaluate now so the outcome has a score.
+                    let acc = accuracy(&model.valid(), eval, &data.norm, device);
+                    epochs.last_mut().expect("one epoch").val_accuracy = Some(acc);
+                }
+                stopped_early = Some(reason);
+            }
+            break;
+        }
     }
     let window = cfg.reward_window.min(epochs.len());
-    let best = epochs[epochs.len() - window..].iter().map(|e| e.val_accuracy).fold(0.0, f64::max);
-    Ok(TrainOutcome {
+    let best = epochs[epochs.len() - window..].iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max);
+    let outcome = TrainOutcome {
         reward: cfg.reward_transform.apply(best),
         val_accuracy: best,
         epochs,
         params,
         flops,
         images_per_second: images as f64 / train_secs.max(1e-9),
-    })
+        stopped_early,
+    };
+    Ok(Trained { model, outcome })
 }
 
-/// Fraction of the validation images classified correctly.
-fn accuracy(model: &ChildNet, data: &PreparedData, device: &Device) -> f64 {
-    let v = &data.validation;
-    let idx: Vec<usize> = (0..v.len()).collect();
+/// Fraction of `set`'s images that `model` (an inference module) classifies correctly, the
+/// images normalised with `norm`.
+pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
+    let idx: Vec<usize> = (0..set.len()).collect();
     let mut correct = 0i64;
     for chunk in idx.chunks(256) {
-        let (x, y) = data.batch(v, chunk, None, device);
+        let (x, y) = image_batch(set, chunk, norm, device);
         let pred = model.forward(x).argmax(1).reshape([chunk.len()]);
         correct += pred.equal(y).int().sum().into_scalar::<i64>();
     }
-    correct as f64 / v.len().max(1) as f64
+    correct as f64 / set.len().max(1) as f64
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub struct StoreArg {
 }
 
 impl StoreArg {
-    fn open(&self) -> Result<(SqliteStore, PathBuf)> {
+    pub(crate) fn open(&self) -> Result<(SqliteStore, PathBuf)> {
         let p = store_path(&self.store);
         Ok((SqliteStore::open_existing(&p)?, p))
     }
@@ -57,7 +57,7 @@ pub struct ExportArgs {
     pub store: StoreArg,
 }
 
-fn pick_experiment(store: &SqliteStore, name: Option<&str>) -> Result<Option<Experiment>> {
+pub(crate) fn pick_experiment(store: &SqliteStore, name: Option<&str>) -> Result<Option<Experiment>> {
     match name {
         Some("all") => Ok(None),
         Some(n) => Ok(Some(store.experiment_by_name(n)?.ok_or_else(|| anyhow!("no experiment named {n:?}"))?)),
@@ -106,7 +106,7 @@ pub fn top(a: TopArgs) -> Result<()> {
     Ok(())
 }
 
-fn get_trial(store: &SqliteStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
+pub(crate) fn get_trial(store: &SqliteStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
     store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in {}", path.display()))
 }
 

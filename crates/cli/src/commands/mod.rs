@@ -4,5 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod inspect;
 pub mod lm;
+pub mod model;
+pub mod plot;
 pub mod search;
 pub mod view;

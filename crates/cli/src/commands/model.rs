@@ -1,0 +1,259 @@
+//! From search to model: `nas train` (the paper's final grid + retrain, written as a model
+//! bundle), `nas eval` (test accuracy of a bundle) and `nas predict` (classes of images).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nas_data::DatasetSpec;
+use nas_retrain::{
+    Manifest, ModelMetrics, Phase, RetrainConfig, RetrainInputs, load_bundle, read_inputs, retrain, save_bundle,
+};
+use nas_runner::SearchConfig;
+use nas_space::{Architecture, CnnArch};
+use nas_store::TrialStore;
+use nas_trainer::PreparedData;
+
+use super::inspect::{StoreArg, get_trial};
+use super::search::{ConfigArgs, DataArg};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Retrain this trial's architecture, with the settings of the experiment it came from.
+    #[arg(long, value_name = "ID", conflicts_with = "arch", required_unless_present = "arch")]
+    pub trial: Option<i64>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// …or an architecture: a JSON file (`nas export-arch`, a bundle's arch.json) or a CNN
+    /// string such as "3x3-32;5x5-64<0". Settings then come from --preset/--config. (With
+    /// --trial, --preset/--config supply only the [retrain] grid and budgets.)
+    #[arg(long, value_name = "FILE|STRING")]
+    pub arch: Option<String>,
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    /// Epochs of the final run (overrides retrain.epochs).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Epochs of each grid run (overrides retrain.grid_epochs).
+    #[arg(long, value_name = "N")]
+    pub grid_epochs: Option<usize>,
+    /// Train the final run on this many images (class-balanced); all by default.
+    #[arg(long, value_name = "N")]
+    pub train_subset: Option<usize>,
+    /// Skip the grid: retrain once with the search's own learning rate, weight decay and ε.
+    #[arg(long)]
+    pub no_grid: bool,
+    /// Bundle directory (default: models/trial-ID, or models/arch for --arch).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The architecture and settings `nas train` was pointed at.
+fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
+    let (arch, mut config, trial) = if let Some(id) = a.trial {
+        let (store, path) = a.store.open()?;
+        let t = get_trial(&store, &path, id)?;
+        let exp = store.experiment(t.experiment_id)?.ok_or_else(|| anyhow!("trial {id} has no experiment"))?;
+        let config: SearchConfig = serde_json::from_str(&exp.config_json)
+            .with_context(|| format!("experiment {:?} has an unreadable stored config", exp.name))?;
+        let arch = Architecture::from_json(&t.arch_json).with_context(|| format!("trial {id}'s architecture"))?;
+        (arch, config, Some(id))
+    } else {
+        let text = a.arch.as_deref().expect("clap requires --trial or --arch");
+        let arch = if std::path::Path::new(text).is_file() {
+            let json = std::fs::read_to_string(text).with_context(|| format!("reading {text}"))?;
+            Architecture::from_json(&json).with_context(|| format!("{text}: not an architecture"))?
+        } else {
+            Architecture::Cnn(text.parse::<CnnArch>().map_err(|e| anyhow!("--arch {text:?}: {e}"))?)
+        };
+        (arch, a.cfg.resolve()?, None)
+    };
+    let Architecture::Cnn(cnn) = arch else {
+        bail!("nas train retrains CNNs; this is a {} architecture (recurrent cells: nas train-lm)", arch.space_name());
+    };
+    if trial.is_some() {
+        // Flags still apply over a stored configuration.
+        match &a.cfg.dataset {
+            Some(DataArg::Images(d)) => config.dataset = d.clone(),
+            Some(DataArg::Text(_)) => bail!("--dataset: nas train trains image classifiers"),
+            None => {}
+        }
+        if let Some(s) = a.cfg.seed {
+            config.seed = s;
+        }
+        if a.cfg.preset.is_some() || a.cfg.config.is_some() {
+            // The stored search keeps its data and training settings; the grid comes from here.
+            config.retrain = a.cfg.resolve()?.retrain;
+        }
+    }
+    if let Some(e) = a.epochs {
+        config.retrain.epochs = e;
+    }
+    if a.grid_epochs.is_some() {
+        config.retrain.grid_epochs = a.grid_epochs;
+    }
+    if a.train_subset.is_some() {
+        config.retrain.train_subset = a.train_subset;
+    }
+    if a.no_grid {
+        config.retrain = RetrainConfig {
+            learning_rate: vec![config.train.learning_rate],
+            weight_decay: vec![config.train.weight_decay],
+            bn_epsilon: vec![config.child.bn_epsilon],
+            decay_at: vec![1.0],
+            ..config.retrain
+        };
+    }
+    config.retrain.validate().map_err(|e| anyhow!(e))?;
+    Ok((cnn, config, trial))
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let (arch, config, trial) = source(&a)?;
+    let out = a.out.clone().unwrap_or_else(|| match trial {
+        Some(id) => PathBuf::from(format!("models/trial-{id}")),
+        None => PathBuf::from("models/arch"),
+    });
+    let (splits, what) = config.dataset.load().context("dataset")?;
+    let r = &config.retrain;
+    let cells = r.cells().len();
+    let grid_epochs = r.grid_epochs.unwrap_or(config.train.epochs);
+    eprintln!("retraining {arch} on {what}");
+    eprintln!(
+        "grid: {cells} cell(s) × {grid_epochs} epoch(s) scored on the validation split; then {} epoch(s) on \
+         training + validation images; test accuracy once at the end",
+        r.epochs
+    );
+    let total = (cells * grid_epochs + r.epochs) as u64;
+    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} epochs (eta {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let inputs = RetrainInputs {
+        splits: &splits,
+        dataset: what.clone(),
+        augment: PreparedData::augment_for(&config.dataset, &config.train),
+        train: &config.train,
+        child: &config.child,
+        retrain: r,
+        seed: config.seed,
+    };
+    let cell_list = r.cells();
+    let started = Instant::now();
+    let result = retrain(&arch, &inputs, &nas_retrain::training_device(), |phase, m| {
+        let label = match phase {
+            Phase::Grid { index, of } => format!("grid {}/{of}: {}", index + 1, cell_list[index]),
+            Phase::Final => "final run".to_string(),
+        };
+        match m {
+            None => {
+                // A cell that diverged early skipped its remaining epochs.
+                let done = match phase {
+                    Phase::Grid { index, .. } => index * grid_epochs,
+                    Phase::Final => cells * grid_epochs,
+                };
+                bar.set_position(done as u64);
+                bar.set_message(label);
+            }
+            Some(m) => {
+                bar.inc(1);
+                let acc = m.val_accuracy.map_or(String::new(), |v| format!(", acc {v:.4}"));
+                bar.set_message(format!("{label} — epoch {} loss {:.4}{acc}", m.epoch + 1, m.train_loss));
+            }
+        }
+    });
+    bar.finish_and_clear();
+    let done = result?;
+    println!("{:>4}  {:<46} {:>8}", "cell", "settings", "val acc");
+    for (i, g) in done.grid.iter().enumerate() {
+        let mark = if g.cell == done.chosen { " ← chosen" } else { "" };
+        let score = g
+            .val_accuracy
+            .map_or_else(|| format!("failed: {}", g.failure.clone().unwrap_or_default()), |v| format!("{v:.4}"));
+        println!("{:>4}  {:<46} {:>8}{mark}", i + 1, g.cell.to_string(), score);
+    }
+    let (nas_version, commit) = Manifest::build_info();
+    let model = done.trained.model.clone();
+    let manifest = Manifest {
+        format: nas_retrain::FORMAT,
+        nas_version,
+        commit,
+        architecture: Architecture::Cnn(arch.clone()),
+        input: model.plan().input,
+        child: done.child.clone(),
+        dataset: done.data.description.clone(),
+        dataset_spec: Some(config.dataset.clone()),
+        class_names: config.dataset.class_names(),
+        normalization: done.data.norm.clone(),
+        seed: config.seed,
+        train: done.train.clone(),
+        params: done.trained.outcome.params,
+        flops: done.trained.outcome.flops,
+        metrics: ModelMetrics {
+            test_accuracy: done.test_accuracy,
+            chosen: Some(done.chosen),
+            grid: done.grid.clone(),
+            epochs: done.trained.outcome.epochs.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        source_trial: trial,
+    };
+    save_bundle(&out, &manifest, &model)?;
+    println!(
+        "final run: {} epochs with {}; test accuracy {:.4} ({} test images) in {:.0} s",
+        done.train.epochs,
+        done.chosen,
+        done.test_accuracy,
+        splits.test.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("model written to {} (manifest.json, arch.json, model.bpk, model.safetensors)", out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model bundle directory (written by `nas train`).
+    pub model: PathBuf,
+    /// Dataset whose test part to score (default: the one the model was trained on).
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<DatasetSpec>,
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let model = load_bundle(&a.model, &nas_retrain::inference_device())?;
+    let spec = match (&a.data, &model.manifest.dataset_spec) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => bail!("{}: the manifest names no dataset; pass --data", a.model.display()),
+    };
+    let (splits, what) = spec.load().context("--data")?;
+    model.check(&splits.test, &what)?;
+    let acc = model.accuracy(&splits.test);
+    println!("test accuracy {acc:.4} on {} test images of {what}", splits.test.len());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model bundle directory (written by `nas train`).
+    pub model: PathBuf,
+    /// PNG images, or IDX image files (gzipped or not; every image in them).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let model = load_bundle(&a.model, &nas_retrain::inference_device())?;
+    let inputs = read_inputs(&a.images, &model.manifest.input)?;
+    for (name, p) in inputs.names.iter().zip(model.classify(&inputs.set)) {
+        println!("{name}\t{}\t{}\t{:.4}", p.class, model.class_name(p.class), p.probability);
+    }
+    Ok(())
+}

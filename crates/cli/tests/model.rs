@@ -1,0 +1,171 @@
+//! From search to model as a user runs it: `nas train` → bundle → `nas eval` / `nas predict`,
+//! and the files `nas compare` and `nas plot` write hold exactly what the store holds.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use nas_store::{SqliteStore, TrialStatus, TrialStore};
+
+fn nas(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NAS_STORE")
+        .output()
+        .expect("nas runs")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn err(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(!out.status.success(), "nas {args:?} should have failed");
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
+    e
+}
+
+#[test]
+fn train_a_searched_architecture_then_eval_and_predict_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["search", "--samples", "4", "--store", "s.db", "-q"]);
+    let store = SqliteStore::open_existing(&d.join("s.db")).unwrap();
+    let best = store.top(None, 1).unwrap().pop().unwrap();
+    let id = best.id.to_string();
+    // The tiny preset's grid: 2 learning rates × 2 epochs, then 4 epochs on train + validation.
+    let out = ok(d, &["train", "--trial", &id, "--store", "s.db", "-q", "--out", "m"]);
+    assert!(out.contains("← chosen"), "{out}");
+    let grid_rows = out.lines().filter(|l| l.trim_start().starts_with(char::is_numeric) && l.contains("lr 0.")).count();
+    assert_eq!(grid_rows, 2, "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("m/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["source_trial"], best.id);
+    assert_eq!(manifest["architecture"]["space"], "cnn");
+    assert_eq!(manifest["metrics"]["epochs"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest["class_names"][9], "Ankle boot");
+    let test_acc = manifest["metrics"]["test_accuracy"].as_f64().unwrap();
+    assert!(test_acc > 0.3, "ten classes, trained: {test_acc}");
+    for f in ["arch.json", "model.bpk", "model.safetensors"] {
+        assert!(d.join("m").join(f).exists(), "{f}");
+    }
+
+    // nas eval reproduces the test accuracy measured at the end of training.
+    let eval = ok(d, &["eval", "m"]);
+    assert!(eval.contains(&format!("test accuracy {test_acc:.4} on 1000 test images")), "{eval}");
+
+    // nas predict on an IDX file of three test images: one line per image with a class name.
+    let splits = nas_data::shipped_fashion_mnist();
+    nas_data::write_idx(&d.join("three-idx3-ubyte"), &[3, 28, 28], &splits.test.pixels[..3 * 784]).unwrap();
+    let pred = ok(d, &["predict", "m", "three-idx3-ubyte"]);
+    assert_eq!(pred.lines().count(), 3, "{pred}");
+    for line in pred.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let class: usize = cols[1].parse().unwrap();
+        assert_eq!(cols[2], manifest["class_names"][class], "{line}");
+        let p: f64 = cols[3].parse().unwrap();
+        assert!((0.1..=1.0).contains(&p), "{line}");
+    }
+
+    // Errors name the file at fault, one line each.
+    let e = err(d, &["eval", "nowhere"]);
+    assert!(e.contains("nowhere/manifest.json"), "{e}");
+    std::fs::write(d.join("m/model.bpk"), b"junk").unwrap();
+    let e = err(d, &["predict", "m", "three-idx3-ubyte"]);
+    assert!(e.contains("m/model.bpk"), "{e}");
+    let e = err(d, &["train", "--arch", "3x3-8;oops", "-q"]);
+    assert!(e.contains("--arch"), "{e}");
+}
+
+#[test]
+fn compare_and_plot_write_files_that_match_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ok(
+        d,
+        &[
+            "compare",
+            "--evaluator",
+            "toy",
+            "--seeds",
+            "2",
+            "--at",
+            "6,12",
+            "--every",
+            "4",
+            "--top",
+            "1,3",
+            "--batch",
+            "3",
+            "--store",
+            "c.db",
+            "--out",
+            "fig",
+        ],
+    );
+    assert!(out.contains("reinforce") && out.contains("random"), "{out}");
+    for f in ["compare.csv", "compare-budgets.csv", "compare.svg"] {
+        assert!(d.join("fig").join(f).metadata().unwrap().len() > 0, "{f}");
+    }
+    assert_eq!(&std::fs::read(d.join("fig/compare.png")).unwrap()[1..4], b"PNG");
+
+    // Recompute every curve point from the stored trials.
+    let store = SqliteStore::open_existing(&d.join("c.db")).unwrap();
+    let exps = store.experiments().unwrap();
+    assert_eq!(exps.len(), 4, "2 strategies × 2 seeds kept in the store");
+    let csv = std::fs::read_to_string(d.join("fig/compare.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("strategy,k,samples,mean,std,seeds"));
+    let mut checked = 0;
+    for line in lines {
+        let c: Vec<&str> = line.split(',').collect();
+        let (k, n): (usize, usize) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+        let mut means = Vec::new();
+        for e in exps.iter().filter(|e| e.strategy == c[0]) {
+            let mut r: Vec<f64> = store.trials(e.id).unwrap().iter().take(n).map(|t| t.reward.unwrap_or(0.0)).collect();
+            r.sort_by(|a, b| b.total_cmp(a));
+            means.push(r.iter().take(k).sum::<f64>() / k.min(r.len()) as f64);
+        }
+        let want = means.iter().sum::<f64>() / means.len() as f64;
+        let got: f64 = c[3].parse().unwrap();
+        assert!((got - want).abs() < 1e-5, "{line}: want {want}");
+        checked += 1;
+    }
+    // Marks 4, 8, 12 for k = 1 and 3, both strategies.
+    assert_eq!(checked, 2 * 2 * 3);
+
+    // nas plot of one stored experiment: the CSV's rewards are the stored ones, in order.
+    let name = &exps[0].name;
+    let out = ok(d, &["plot", name, "--store", "c.db", "-o", "one"]);
+    assert!(out.contains("one.png") && out.contains("12 samples"), "{out}");
+    assert!(std::fs::read_to_string(d.join("one.svg")).unwrap().contains("best so far"));
+    let csv = std::fs::read_to_string(d.join("one.csv")).unwrap();
+    let stored: Vec<f64> = store
+        .trials(exps[0].id)
+        .unwrap()
+        .iter()
+        .filter(|t| t.status == TrialStatus::Completed)
+        .map(|t| t.reward.unwrap())
+        .collect();
+    let plotted: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("reward,"))
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(plotted.len(), stored.len());
+    for (p, s) in plotted.iter().zip(&stored) {
+        assert!((p - s).abs() < 1e-6);
+    }
+    let baselines = csv.lines().filter(|l| l.starts_with("baseline,")).count();
+    let stored_baselines = store.updates(exps[0].id).unwrap().iter().filter(|u| u.baseline.is_some()).count();
+    assert!(stored_baselines > 0);
+    assert_eq!(baselines, stored_baselines);
+    let e = err(d, &["plot", "nope", "--store", "c.db"]);
+    assert!(e.contains("nope"), "{e}");
+}

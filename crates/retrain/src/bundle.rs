@@ -1,0 +1,222 @@
+//! Model bundles: a directory holding what a retrain produced, loadable without the store.
+//!
+//! ```text
+//! DIR/manifest.json      what the model is: architecture, input shape, normalisation, class
+//!                        names, dataset, the final training settings and metrics, commit, seed
+//! DIR/arch.json          the architecture alone (`nas draw --arch`, `nas train --arch`)
+//! DIR/model.bpk          weights as a burn record (burnpack; `Module::load_file`)
+//! DIR/model.safetensors  the same weights as safetensors, for other tools
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+use nas_child::{ChildConfig, ChildNet, InputShape, Plan};
+use nas_data::{DatasetSpec, ImageSet, Normalization};
+use nas_space::Architecture;
+use nas_trainer::{EpochMetrics, TrainConfig, accuracy, image_batch};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{GridCell, GridResult};
+
+/// The manifest's format version; bumped on incompatible changes.
+pub const FORMAT: u32 = 1;
+pub const MANIFEST: &str = "manifest.json";
+pub const ARCH: &str = "arch.json";
+pub const RECORD: &str = "model.bpk";
+pub const SAFETENSORS: &str = "model.safetensors";
+
+/// How the model was trained and what it scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetrics {
+    /// Test accuracy, measured once after the final run.
+    pub test_accuracy: f64,
+    /// The grid cell the final run used, and every cell's score.
+    pub chosen: Option<GridCell>,
+    pub grid: Vec<GridResult>,
+    /// The final run, epoch by epoch.
+    pub epochs: Vec<EpochMetrics>,
+    pub seconds: f64,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub nas_version: String,
+    /// The git commit `nas` was built from.
+    pub commit: String,
+    pub architecture: Architecture,
+    pub input: InputShape,
+    pub child: ChildConfig,
+    /// What the final run trained on.
+    pub dataset: String,
+    /// The dataset as `--dataset` names it, so `nas eval` finds its test part by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_spec: Option<DatasetSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
+    /// Applied to every image before the network sees it (pixel / 255, then (x − mean) / std).
+    pub normalization: Normalization,
+    pub seed: u64,
+    pub train: TrainConfig,
+    pub params: u64,
+    pub flops: u64,
+    pub metrics: ModelMetrics,
+    /// The trial the architecture came from, when it came from a store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_trial: Option<i64>,
+}
+
+impl Manifest {
+    /// The version and commit of this build.
+    pub fn build_info() -> (String, String) {
+        (env!("CARGO_PKG_VERSION").to_string(), env!("NAS_COMMIT").to_string())
+    }
+}
+
+/// Why a bundle could not be written or read; each names the file.
+#[derive(Debug, Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a model manifest: {why}")]
+    Manifest { path: PathBuf, why: String },
+    #[error("{path}: manifest format {found}, this nas reads format {FORMAT}; retrain or upgrade nas")]
+    Format { path: PathBuf, found: u32 },
+    #[error("{path}: holds a {space} architecture; nas eval and nas predict take image classifiers (cnn)")]
+    Space { path: PathBuf, space: String },
+    #[error("{path}: {why}")]
+    Weights { path: PathBuf, why: String },
+    #[error("{0}")]
+    Data(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
+    move |source| BundleError::Io { path: path.to_path_buf(), source }
+}
+
+/// Write `model` (in inference mode) and its manifest into `dir` (created if missing).
+pub fn save_bundle(dir: &Path, manifest: &Manifest, model: &ChildNet) -> Result<(), BundleError> {
+    let model = model.valid();
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = serde_json::to_string_pretty(manifest).expect("manifests serialise");
+    let path = dir.join(MANIFEST);
+    std::fs::write(&path, json + "\n").map_err(io(&path))?;
+    let path = dir.join(ARCH);
+    std::fs::write(&path, manifest.architecture.to_json() + "\n").map_err(io(&path))?;
+    let path = dir.join(RECORD);
+    model.clone().save_file(&path).map_err(|e| BundleError::Weights { path: path.clone(), why: e.to_string() })?;
+    let path = dir.join(SAFETENSORS);
+    let _ = std::fs::remove_file(&path);
+    let mut store = SafetensorsStore::from_file(&path).metadata("nas_arch", manifest.architecture.to_json());
+    model.save_into(&mut store).map_err(|e| BundleError::Weights { path: path.clone(), why: e.to_string() })?;
+    Ok(())
+}
+
+/// A loaded model, ready to classify.
+pub struct Model {
+    pub manifest: Manifest,
+    pub net: ChildNet,
+    pub device: Device,
+}
+
+/// Read `dir/manifest.json` alone.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, BundleError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| BundleError::Manifest { path: path.clone(), why: e.to_string() })?;
+    if let Some(found) = value.get("format").and_then(|f| f.as_u64())
+        && found != FORMAT as u64
+    {
+        return Err(BundleError::Format { path, found: found as u32 });
+    }
+    if let Some(space) = value.pointer("/architecture/space").and_then(|s| s.as_str())
+        && space != "cnn"
+    {
+        return Err(BundleError::Space { path, space: space.to_string() });
+    }
+    serde_json::from_value(value).map_err(|e| BundleError::Manifest { path, why: e.to_string() })
+}
+
+/// Load the bundle in `dir` on `device` (an inference device, not autodiff).
+pub fn load_bundle(dir: &Path, device: &Device) -> Result<Model, BundleError> {
+    let manifest = read_manifest(dir)?;
+    let mpath = dir.join(MANIFEST);
+    let Architecture::Cnn(arch) = &manifest.architecture else {
+        return Err(BundleError::Space { path: mpath, space: manifest.architecture.space_name().into() });
+    };
+    let plan = Plan::new(arch, manifest.input, &manifest.child)
+        .map_err(|e| BundleError::Manifest { path: mpath.clone(), why: e.to_string() })?;
+    if plan.params != manifest.params {
+        return Err(BundleError::Manifest {
+            path: mpath,
+            why: format!(
+                "the architecture compiles to {} parameters, the manifest says {}",
+                plan.params, manifest.params
+            ),
+        });
+    }
+    let path = dir.join(RECORD);
+    if !path.exists() {
+        return Err(BundleError::Weights { path, why: "missing".into() });
+    }
+    let net = ChildNet::new(plan, &manifest.child, device).try_load_file(&path).map_err(|e| BundleError::Weights {
+        path: path.clone(),
+        why: format!("corrupt or not this model's weights ({e})"),
+    })?;
+    Ok(Model { manifest, net, device: device.clone() })
+}
+
+/// One classified image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub class: usize,
+    /// Softmax probability of that class.
+    pub probability: f64,
+}
+
+impl Model {
+    /// Refuse images of another shape or label range than the model's, naming `what`.
+    pub fn check(&self, set: &ImageSet, what: &str) -> Result<(), BundleError> {
+        let i = &self.manifest.input;
+        if (set.channels, set.height, set.width) != (i.channels, i.height, i.width) {
+            return Err(BundleError::Data(format!(
+                "{what}: images are {}×{}×{} (channels × height × width); the model takes {}×{}×{}",
+                set.channels, set.height, set.width, i.channels, i.height, i.width
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fraction of `set` classified correctly.
+    pub fn accuracy(&self, set: &ImageSet) -> f64 {
+        accuracy(&self.net, set, &self.manifest.normalization, &self.device)
+    }
+
+    /// The most likely class of every image of `set`.
+    pub fn classify(&self, set: &ImageSet) -> Vec<Prediction> {
+        let idx: Vec<usize> = (0..set.len()).collect();
+        let mut out = Vec::with_capacity(set.len());
+        for chunk in idx.chunks(256) {
+            let (x, _) = image_batch(set, chunk, &self.manifest.normalization, &self.device);
+            let probs = burn::tensor::activation::softmax(self.net.forward(x), 1);
+            let values: Vec<f32> = probs.into_data().try_to_vec().expect("f32 probabilities");
+            for row in values.chunks(self.manifest.input.classes) {
+                let (class, p) =
+                    row.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+                out.push(Prediction { class, probability: p as f64 });
+            }
+        }
+        out
+    }
+
+    /// The name of `class`, or its number.
+    pub fn class_name(&self, class: usize) -> String {
+        self.manifest.class_names.as_ref().and_then(|n| n.get(class).cloned()).unwrap_or_else(|| class.to_string())
+    }
+}

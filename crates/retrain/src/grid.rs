@@ -1,0 +1,199 @@
+//! [`retrain`]: score every grid cell on the validation split, then train the best cell on
+//! training + validation images and measure test accuracy once, at the end.
+
+use std::ops::ControlFlow;
+
+use burn::prelude::Device;
+use nas_child::ChildConfig;
+use nas_data::{Augment, Splits};
+use nas_space::CnnArch;
+use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, Trained, fit};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{GridCell, RetrainConfig, decay_epoch};
+
+/// What one grid cell scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridResult {
+    pub cell: GridCell,
+    /// Best validation accuracy of the reward window; absent when training failed.
+    pub val_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub epochs: Vec<EpochMetrics>,
+}
+
+/// Score every cell with `score` and return the results with the index of the best one (the
+/// first of equals; `None` when every cell failed).
+pub fn grid_search(
+    cells: &[GridCell],
+    mut score: impl FnMut(usize, &GridCell) -> Result<(f64, Vec<EpochMetrics>), String>,
+) -> (Vec<GridResult>, Option<usize>) {
+    let mut results = Vec::with_capacity(cells.len());
+    let mut best: Option<(usize, f64)> = None;
+    for (i, cell) in cells.iter().enumerate() {
+        let r = match score(i, cell) {
+            Ok((acc, epochs)) => {
+                if best.is_none_or(|(_, b)| acc > b) {
+                    best = Some((i, acc));
+                }
+                GridResult { cell: *cell, val_accuracy: Some(acc), failure: None, epochs }
+            }
+            Err(why) => GridResult { cell: *cell, val_accuracy: None, failure: Some(why), epochs: Vec::new() },
+        };
+        results.push(r);
+    }
+    (results, best.map(|(i, _)| i))
+}
+
+/// Where a retrain is.
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    /// Grid cell `index` of `of`.
+    Grid { index: usize, of: usize },
+    /// The final run.
+    Final,
+}
+
+/// Everything [`retrain`] needs besides the architecture.
+pub struct RetrainInputs<'a> {
+    /// The dataset's train and test parts (the test part is looked at once, at the very end).
+    pub splits: &'a Splits,
+    /// One line saying what the data is.
+    pub dataset: String,
+    pub augment: Augment,
+    /// The search's training settings: the validation split, subset, batch size, momentum and
+    /// reward window come from here.
+    pub train: &'a TrainConfig,
+    pub child: &'a ChildConfig,
+    pub retrain: &'a RetrainConfig,
+    pub seed: u64,
+}
+
+/// A retrained network and how it was chosen.
+pub struct Retrained {
+    pub trained: Trained,
+    pub grid: Vec<GridResult>,
+    pub chosen: GridCell,
+    /// The settings of the final run.
+    pub train: TrainConfig,
+    pub child: ChildConfig,
+    /// Accuracy on the test part, measured once after the last epoch.
+    pub test_accuracy: f64,
+    /// What the final run trained on (its normalisation is the model's).
+    pub data: PreparedData,
+}
+
+/// Why no model came out.
+#[derive(Debug, Error)]
+pub enum RetrainError {
+    #[error("retrain: {0}")]
+    Config(String),
+    #[error("data: {0}")]
+    Data(String),
+    #[error("every grid cell failed; first failure: {0}")]
+    AllFailed(String),
+    #[error("final run: {0}")]
+    Final(nas_trainer::TrainError),
+}
+
+/// The training settings of `cell` for a run of `epochs` epochs.
+pub fn cell_settings(
+    cell: &GridCell,
+    epochs: usize,
+    base: &TrainConfig,
+    child: &ChildConfig,
+    gamma: f64,
+) -> (TrainConfig, ChildConfig) {
+    let train = TrainConfig {
+        epochs,
+        learning_rate: cell.learning_rate,
+        weight_decay: cell.weight_decay,
+        schedule: Schedule::DecayAt { at: decay_epoch(cell.decay_at, epochs), gamma },
+        median_stopping: None,
+        ..base.clone()
+    };
+    (train, ChildConfig { bn_epsilon: cell.bn_epsilon, ..child.clone() })
+}
+
+/// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each
+/// epoch end.
+pub fn retrain(
+    arch: &CnnArch,
+    inp: &RetrainInputs,
+    device: &Device,
+    mut progress: impl FnMut(Phase, Option<&EpochMetrics>),
+) -> Result<Retrained, RetrainError> {
+    inp.retrain.validate().map_err(RetrainError::Config)?;
+    let cells = inp.retrain.cells();
+    let grid_epochs = inp.retrain.grid_epochs.unwrap_or(inp.train.epochs);
+    let grid_data =
+        PreparedData::from_set(inp.splits.train.clone(), inp.train, inp.seed, inp.augment, inp.dataset.clone())
+            .map_err(RetrainError::Data)?;
+    let of = cells.len();
+    let (grid, best) = grid_search(&cells, |index, cell| {
+        let phase = Phase::Grid { index, of };
+        progress(phase, None);
+        let (train, child) = cell_settings(cell, grid_epochs, inp.train, inp.child, inp.retrain.gamma);
+        let on_epoch = |m: &EpochMetrics| {
+            progress(phase, Some(m));
+            ControlFlow::Continue(())
+        };
+        let t =
+            fit(arch, &grid_data, &grid_data.validation, EvalEvery::Epoch, &train, &child, device, inp.seed, on_epoch)
+                .map_err(|e| e.to_string())?;
+        Ok((t.outcome.val_accuracy, t.outcome.epochs))
+    });
+    let Some(best) = best else {
+        let first = grid.first().and_then(|g| g.failure.clone()).unwrap_or_default();
+        return Err(RetrainError::AllFailed(first));
+    };
+    let chosen = grid[best].cell;
+    let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain.gamma);
+    let data = PreparedData::whole(
+        inp.splits.train.clone(),
+        inp.retrain.train_subset,
+        inp.seed,
+        inp.augment,
+        inp.dataset.clone(),
+    )
+    .map_err(RetrainError::Data)?;
+    progress(Phase::Final, None);
+    let trained = fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, |m| {
+        progress(Phase::Final, Some(m));
+        ControlFlow::Continue(())
+    })
+    .map_err(RetrainError::Final)?;
+    let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
+    Ok(Retrained { trained, grid, chosen, train, child, test_accuracy, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(lr: f64) -> GridCell {
+        GridCell { learning_rate: lr, weight_decay: 1e-4, bn_epsilon: 1e-5, decay_at: 0.5 }
+    }
+
+    #[test]
+    fn grid_search_picks_the_best_validation_cell_and_keeps_failures() {
+        let cells = [cell(0.01), cell(0.1), cell(1.0), cell(0.5)];
+        // A synthetic response surface: accuracy peaks at lr 0.5; lr 1.0 "diverges".
+        let (results, best) = grid_search(&cells, |_, c| {
+            if c.learning_rate >= 1.0 {
+                return Err("diverged".into());
+            }
+            Ok((1.0 - (c.learning_rate - 0.5).abs(), Vec::new()))
+        });
+        assert_eq!(best, Some(3));
+        assert_eq!(results[2].failure.as_deref(), Some("diverged"));
+        assert_eq!(results[2].val_accuracy, None);
+        assert_eq!(results[0].val_accuracy, Some(0.51));
+        let (_, none) = grid_search(&cells, |_, _| Err("no".into()));
+        assert_eq!(none, None);
+        let (_, tie) = grid_search(&cells, |_, _| Ok((0.7, Vec::new())));
+        assert_eq!(tie, Some(0), "the first of equal cells wins");
+    }
+}

@@ -1,0 +1,29 @@
+//! From search to model: the paper's final step. [`retrain`] scores a grid of learning rate,
+//! weight decay, batch-norm ε and decay epoch on the validation split, trains the best cell on
+//! training + validation images and measures test accuracy once. [`save_bundle`] writes the
+//! result as a model bundle (burn record + safetensors + manifest); [`load_bundle`] reads one
+//! back for `nas eval` and `nas predict`, which read images with [`read_inputs`].
+
+mod bundle;
+mod config;
+mod grid;
+mod images;
+
+pub use bundle::{
+    ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, load_bundle,
+    read_manifest, save_bundle,
+};
+pub use config::{GridCell, RetrainConfig, decay_epoch};
+pub use grid::{GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, grid_search, retrain};
+pub use images::{Inputs, read_inputs};
+
+/// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend
+/// built in), with autodiff.
+pub fn training_device() -> burn::prelude::Device {
+    burn::prelude::Device::default().autodiff()
+}
+
+/// The device a loaded model classifies on.
+pub fn inference_device() -> burn::prelude::Device {
+    burn::prelude::Device::default()
+}
