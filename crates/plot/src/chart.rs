@@ -153,6 +153,7 @@ fn draw_chart<DB: DrawingBackend>(
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .label_style(("sans-serif", 13))
+        .x_label_formatter(&|x| format!("{x}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     for (i, s) in chart.series.iter().enumerate() {

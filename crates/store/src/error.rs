@@ -23,4 +23,7 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Any other PostgreSQL error.
+    #[error("PostgreSQL error: {0}")]
+    Pg(#[from] postgres::Error),
 }

@@ -1,5 +1,7 @@
 //! The trial store: experiments, every trial, controller checkpoints and update history,
-//! behind one [`TrialStore`] trait. [`SqliteStore`] is the embedded default.
+//! behind one [`TrialStore`] trait. [`SqliteStore`] is the embedded default; [`PgStore`] keeps
+//! the same tables in PostgreSQL for searches spread over machines. [`open_store`] picks one
+//! from a `--store` argument (a file path, or a `postgres://` URL).
 //!
 //! Every write is one transaction, so killing the process at any moment leaves the store as it
 //! was before or after that write, never in between. The schema is versioned (SQLite
@@ -8,11 +10,13 @@
 //! This crate needs no tensors: it builds without burn.
 
 mod error;
+mod pg;
 mod schema;
 mod sqlite;
 mod types;
 
 pub use error::StoreError;
+pub use pg::{PgStore, is_postgres_url, redact};
 pub use sqlite::SqliteStore;
 pub use types::{Checkpoint, Experiment, NewExperiment, NewTrial, TrialResult, TrialRow, TrialStatus, UpdateRow};
 
@@ -50,4 +54,66 @@ pub trait TrialStore {
     fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError>;
     /// The update history of an experiment.
     fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError>;
+}
+
+/// A boxed store is a store (so `&Box<dyn TrialStore>` goes where `&dyn TrialStore` does).
+impl<T: TrialStore + ?Sized> TrialStore for Box<T> {
+    fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
+        (**self).create_experiment(e)
+    }
+    fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
+        (**self).experiment_by_name(name)
+    }
+    fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
+        (**self).experiment(id)
+    }
+    fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+        (**self).experiments()
+    }
+    fn set_experiment_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
+        (**self).set_experiment_status(id, status)
+    }
+    fn insert_trial(&self, t: &NewTrial) -> Result<i64, StoreError> {
+        (**self).insert_trial(t)
+    }
+    fn restart_trial(&self, id: i64) -> Result<(), StoreError> {
+        (**self).restart_trial(id)
+    }
+    fn finish_trial(&self, id: i64, r: &TrialResult) -> Result<(), StoreError> {
+        (**self).finish_trial(id, r)
+    }
+    fn trial(&self, id: i64) -> Result<Option<TrialRow>, StoreError> {
+        (**self).trial(id)
+    }
+    fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError> {
+        (**self).trial_at(experiment_id, seq)
+    }
+    fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
+        (**self).trials(experiment_id)
+    }
+    fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
+        (**self).top(experiment_id, k)
+    }
+    fn commit_update(&self, ckpt: &Checkpoint, update: &UpdateRow) -> Result<(), StoreError> {
+        (**self).commit_update(ckpt, update)
+    }
+    fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
+        (**self).checkpoint(experiment_id)
+    }
+    fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
+        (**self).updates(experiment_id)
+    }
+}
+
+/// A store chosen at run time.
+pub type DynStore = Box<dyn TrialStore + Send>;
+
+/// Open the store `spec` names: a `postgres://` / `postgresql://` URL, else a SQLite file
+/// (created when `create`, else it must exist).
+pub fn open_store(spec: &str, create: bool) -> Result<DynStore, StoreError> {
+    if is_postgres_url(spec) {
+        return Ok(Box::new(PgStore::connect(spec)?));
+    }
+    let path = std::path::Path::new(spec);
+    Ok(Box::new(if create { SqliteStore::open(path)? } else { SqliteStore::open_existing(path)? }))
 }

@@ -67,6 +67,15 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 4)]
         batch: usize,
     },
+    /// Trials per second a store records and completes (SQLite, and PostgreSQL with --pg).
+    Store {
+        /// Trials per configuration.
+        #[arg(long, default_value_t = 2000)]
+        trials: u64,
+        /// A PostgreSQL database to include (`postgres://user@host/db`; tables are created).
+        #[arg(long, value_name = "URL")]
+        pg: Option<String>,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -85,6 +94,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         BenchWhat::Controller { batches, batch } => controller(batches, batch),
         BenchWhat::Child { steps, batch, threads, no_pytorch } => child(steps, &batch, threads, no_pytorch),
         BenchWhat::Workers { samples, batch } => workers(samples, batch),
+        BenchWhat::Store { trials, pg } => super::bench_store::store(trials, pg),
         BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
             cell(&hidden, vocab, batch, bptt, steps, threads, no_pytorch)
         }

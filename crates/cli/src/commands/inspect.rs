@@ -4,22 +4,23 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use nas_store::{Experiment, SqliteStore, TrialRow, TrialStore};
+use nas_store::{DynStore, Experiment, TrialRow, TrialStore, open_store};
 use serde_json::{Value, json};
 
 use crate::store_path;
 
 #[derive(Args)]
 pub struct StoreArg {
-    /// Store file (SQLite).
-    #[arg(long, value_name = "PATH", env = "NAS_STORE")]
+    /// Store: a SQLite file (default ./nas.db) or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL", env = "NAS_STORE")]
     pub store: Option<PathBuf>,
 }
 
 impl StoreArg {
-    pub(crate) fn open(&self) -> Result<(SqliteStore, PathBuf)> {
+    /// Open the (existing) store; also returns how to name it in messages.
+    pub(crate) fn open(&self) -> Result<(DynStore, PathBuf)> {
         let p = store_path(&self.store);
-        Ok((SqliteStore::open_existing(&p)?, p))
+        Ok((open_store(&p.to_string_lossy(), false)?, p))
     }
 }
 
@@ -57,7 +58,7 @@ pub struct ExportArgs {
     pub store: StoreArg,
 }
 
-pub(crate) fn pick_experiment(store: &SqliteStore, name: Option<&str>) -> Result<Option<Experiment>> {
+pub(crate) fn pick_experiment(store: &dyn TrialStore, name: Option<&str>) -> Result<Option<Experiment>> {
     match name {
         Some("all") => Ok(None),
         Some(n) => Ok(Some(store.experiment_by_name(n)?.ok_or_else(|| anyhow!("no experiment named {n:?}"))?)),
@@ -83,7 +84,7 @@ fn trial_json(t: &TrialRow, experiment: &str) -> Value {
     })
 }
 
-fn experiment_name(store: &SqliteStore, id: i64) -> Result<String> {
+fn experiment_name(store: &dyn TrialStore, id: i64) -> Result<String> {
     Ok(store.experiment(id)?.map(|e| e.name).unwrap_or_default())
 }
 
@@ -106,7 +107,7 @@ pub fn top(a: TopArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn get_trial(store: &SqliteStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
+pub(crate) fn get_trial(store: &dyn TrialStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
     store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in {}", path.display()))
 }
 

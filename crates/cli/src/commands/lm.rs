@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use nas_child::rnn::CellKind;
 use nas_space::{Architecture, RnnCell};
-use nas_store::{SqliteStore, TrialStore};
+use nas_store::open_store;
 use nas_trainer::train_and_test;
 use serde_json::json;
 
@@ -40,7 +40,7 @@ fn resolve_cell(a: &TrainLmArgs) -> Result<(CellKind, String)> {
         return Ok((CellKind::Lstm, "lstm".into()));
     }
     if let Ok(id) = a.cell.parse::<i64>() {
-        let store = SqliteStore::open_existing(&store_path(&a.store))?;
+        let store = open_store(&store_path(&a.store).to_string_lossy(), false)?;
         let t = store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in this store (see `nas top`)"))?;
         return match Architecture::from_json(&t.arch_json).with_context(|| format!("trial {id}"))? {
             Architecture::Rnn(c) => Ok((CellKind::Tree(c), format!("trial {id}: {}", t.arch))),

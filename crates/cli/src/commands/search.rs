@@ -15,7 +15,7 @@ use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::EvaluatorSpec;
 use nas_runner::{Control, Event, PRESETS, Search, SearchConfig, preset};
 use nas_space::SpaceKind;
-use nas_store::{SqliteStore, TrialStatus};
+use nas_store::{TrialStatus, open_store};
 
 use crate::store_path;
 
@@ -217,10 +217,12 @@ pub fn run(a: SearchArgs) -> Result<()> {
     } else {
         Some(a.cfg.resolve()?)
     };
-    let store = SqliteStore::open(&path)?;
+    let store = open_store(&path.to_string_lossy(), true)?;
+    let shown = nas_store::redact(&path.to_string_lossy());
+    let store = &*store;
     let mut search = match config {
-        None => Search::resume(&store, a.name.as_deref(), a.cfg.samples)?,
-        Some(c) => Search::start(&store, c, a.name.clone())?,
+        None => Search::resume(store, a.name.as_deref(), a.cfg.samples)?,
+        Some(c) => Search::start(store, c, a.name.clone())?,
     };
     let cfg = search.config().clone();
     let exp = search.experiment().clone();
@@ -228,7 +230,7 @@ pub fn run(a: SearchArgs) -> Result<()> {
         "{} experiment {:?} in {}: {} space, {} strategy, {} samples (batch {}), seed {}",
         if a.resume { "resuming" } else { "starting" },
         exp.name,
-        path.display(),
+        shown,
         cfg.search_space().name(),
         exp.strategy,
         cfg.samples,
@@ -287,13 +289,11 @@ pub fn run(a: SearchArgs) -> Result<()> {
         Some((id, reward, arch)) => eprintln!("best: trial {id}, reward {reward:.4}, {arch}"),
         None => eprintln!("no completed trial yet"),
     }
-    let store_flag = if a.store.is_some() { format!(" --store {}", path.display()) } else { String::new() };
+    let store_flag = if a.store.is_some() { format!(" --store {}", shown) } else { String::new() };
     if summary.finished {
         eprintln!(
             "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",
-            summary.samples,
-            summary.experiment,
-            path.display()
+            summary.samples, summary.experiment, shown
         );
     } else {
         eprintln!(

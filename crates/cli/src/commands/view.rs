@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use nas_dashboard::SharedStore;
 use nas_space::Architecture;
-use nas_store::{SqliteStore, TrialStore};
+use nas_store::open_store;
 
 use super::inspect::StoreArg;
 use crate::store_path;
@@ -36,9 +36,9 @@ pub struct DrawArgs {
 
 pub fn dashboard(a: DashboardArgs) -> Result<()> {
     let path = store_path(&a.store.store);
-    let store = SqliteStore::open_existing(&path)?;
+    let store = open_store(&path.to_string_lossy(), false)?;
     let shown = path.display().to_string();
-    nas_dashboard::run_blocking(SharedStore::new(Box::new(store)), a.bind, |addr| {
+    nas_dashboard::run_blocking(SharedStore::new(store), a.bind, |addr| {
         println!("dashboard on http://{addr}/ (read-only over {shown}); Ctrl-C stops");
     })?;
     Ok(())
@@ -51,7 +51,7 @@ pub fn draw(a: DrawArgs) -> Result<()> {
             Architecture::from_json(&text).with_context(|| format!("{}", file.display()))?
         }
         (None, Some(id)) => {
-            let store = SqliteStore::open_existing(&store_path(&a.store.store))?;
+            let store = open_store(&store_path(&a.store.store).to_string_lossy(), false)?;
             let t = store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in this store (see `nas top`)"))?;
             Architecture::from_json(&t.arch_json).with_context(|| format!("trial {id}"))?
         }

@@ -1,8 +1,35 @@
-//! The store contract, exercised on SQLite files.
+//! The store contract, one suite run against every backend: SQLite files always, and
+//! PostgreSQL when `NAS_TEST_PG_URL` names a server (`.ci/run` starts one; without it the
+//! PostgreSQL half says it skipped, and fails when `NAS_REQUIRE_PG=1`).
 
 use nas_store::{
-    Checkpoint, NewExperiment, NewTrial, SqliteStore, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
+    Checkpoint, DynStore, NewExperiment, NewTrial, PgStore, SqliteStore, StoreError, TrialResult, TrialStatus,
+    TrialStore, UpdateRow, open_store,
 };
+
+/// A fresh, empty store of each available backend, as a spec `open_store` understands.
+fn fresh_specs(dir: &std::path::Path) -> Vec<String> {
+    let mut specs = vec![dir.join("sub/dir/s.db").display().to_string()];
+    match std::env::var("NAS_TEST_PG_URL") {
+        Ok(url) => specs.push(fresh_pg_database(&url)),
+        Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => {
+            panic!("NAS_REQUIRE_PG=1 but NAS_TEST_PG_URL is not set")
+        }
+        Err(_) => eprintln!("PostgreSQL half skipped: set NAS_TEST_PG_URL (see .ci/pg-start)"),
+    }
+    specs
+}
+
+/// Create a new database on the server of `url` and return its URL.
+fn fresh_pg_database(url: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("nas_t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).expect("the test server answers");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
 
 fn exp(name: &str) -> NewExperiment {
     NewExperiment {
@@ -41,7 +68,12 @@ fn done(reward: f64) -> TrialResult {
 #[test]
 fn experiments_trials_and_top() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("sub/dir/s.db")).unwrap();
+    for spec in fresh_specs(dir.path()) {
+        experiments_trials_and_top_on(open_store(&spec, true).unwrap());
+    }
+}
+
+fn experiments_trials_and_top_on(s: DynStore) {
     let e = s.create_experiment(&exp("a")).unwrap();
     assert!(matches!(s.create_experiment(&exp("a")), Err(StoreError::Exists(_))));
     for seq in 0..5 {
@@ -89,9 +121,14 @@ fn experiments_trials_and_top() {
 #[test]
 fn checkpoints_and_updates_persist_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
+    for spec in fresh_specs(dir.path()) {
+        checkpoints_and_updates_persist_across_reopen_on(&spec);
+    }
+}
+
+fn checkpoints_and_updates_persist_across_reopen_on(spec: &str) {
     {
-        let s = SqliteStore::open(&path).unwrap();
+        let s = open_store(spec, true).unwrap();
         let e = s.create_experiment(&exp("x")).unwrap();
         for v in 1..=3u64 {
             let c = Checkpoint {
@@ -114,8 +151,7 @@ fn checkpoints_and_updates_persist_across_reopen() {
             s.commit_update(&c, &u).unwrap();
         }
     }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    let s = open_store(spec, false).unwrap();
     let e = s.experiment_by_name("x").unwrap().unwrap();
     let c = s.checkpoint(e.id).unwrap().unwrap();
     assert_eq!((c.samples, c.policy_version, c.state), (24, 3, vec![3u8; 100]));
@@ -139,4 +175,61 @@ fn foreign_files_are_refused_with_the_path() {
     rusqlite::Connection::open(&newer).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
     let e = SqliteStore::open(&newer).err().unwrap().to_string();
     assert!(e.contains("schema version 99"), "{e}");
+}
+
+#[test]
+fn schema_versions_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 1);
+    if let Ok(url) = std::env::var("NAS_TEST_PG_URL") {
+        let url = fresh_pg_database(&url);
+        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 1);
+        // Opening again migrates nothing and keeps the data.
+        let s = PgStore::connect(&url).unwrap();
+        s.create_experiment(&exp("kept")).unwrap();
+        let again = PgStore::connect(&url).unwrap();
+        assert!(again.experiment_by_name("kept").unwrap().is_some());
+    }
+}
+
+#[test]
+fn postgres_errors_name_the_server_without_the_password() {
+    let e = PgStore::connect("postgres://nas:hunter2@127.0.0.1:1/nowhere").err().unwrap().to_string();
+    assert!(e.contains("postgres://nas:***@127.0.0.1:1/nowhere") && e.contains("cannot connect"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+    let Ok(url) = std::env::var("NAS_TEST_PG_URL") else { return };
+    let url = fresh_pg_database(&url);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute("CREATE TABLE trials (x int)").unwrap();
+    let e = PgStore::connect(&url).err().unwrap().to_string();
+    assert!(e.contains("use another database"), "{e}");
+    c.batch_execute("DROP TABLE trials; CREATE TABLE nas_schema (version BIGINT); INSERT INTO nas_schema VALUES (99)")
+        .unwrap();
+    let e = PgStore::connect(&url).err().unwrap().to_string();
+    assert!(e.contains("schema version 99"), "{e}");
+}
+
+#[test]
+fn concurrent_writers_record_every_trial_once() {
+    // Four connections insert and finish trials of one experiment at once.
+    let dir = tempfile::tempdir().unwrap();
+    for spec in fresh_specs(dir.path()) {
+        let e = open_store(&spec, true).unwrap().create_experiment(&exp("many")).unwrap();
+        std::thread::scope(|scope| {
+            for w in 0..4u64 {
+                let spec = spec.clone();
+                scope.spawn(move || {
+                    let s = open_store(&spec, false).unwrap();
+                    for i in 0..25 {
+                        let id = s.insert_trial(&trial(e.id, w * 100 + i)).unwrap();
+                        s.finish_trial(id, &done(i as f64)).unwrap();
+                    }
+                });
+            }
+        });
+        let s = open_store(&spec, false).unwrap();
+        let all = s.trials(e.id).unwrap();
+        assert_eq!(all.len(), 100, "{spec}");
+        assert!(all.iter().all(|t| t.status == TrialStatus::Completed));
+    }
 }
