@@ -49,6 +49,9 @@ struct Cli {
 enum Command {
     /// Run (or resume) a search.
     Search(commands::search::SearchArgs),
+    /// Train the children a `nas search --remote-workers` coordinator queues in a PostgreSQL
+    /// store (run any number, on any machine).
+    Worker(commands::worker::WorkerArgs),
     /// The best trials of an experiment.
     Top(commands::inspect::TopArgs),
     /// Everything about one trial.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Search(a) => commands::search::run(a),
+        Command::Worker(a) => commands::worker::run(a),
         Command::Top(a) => commands::inspect::top(a),
         Command::Show(a) => commands::inspect::show(a),
         Command::ExportArch(a) => commands::inspect::export_arch(a),

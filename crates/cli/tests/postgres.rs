@@ -65,3 +65,123 @@ fn search_resume_and_read_commands_on_postgres_equal_sqlite() {
     let e = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success() && e.contains("cannot connect") && !e.contains("secret"), "{e}");
 }
+
+fn fresh_db(url: &str, tag: &str) -> String {
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let db = format!("nas_{tag}_{}", std::process::id());
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    format!("{}/{db}", url.rsplit_once('/').unwrap().0)
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NAS_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nas starts")
+}
+
+/// Poll `sql` (one bigint) until `ok` holds, for at most a minute.
+fn wait_until(db: &mut postgres::Client, sql: &str, ok: impl Fn(i64) -> bool) -> i64 {
+    let started = std::time::Instant::now();
+    loop {
+        let v: i64 = db.query_opt(sql, &[]).ok().flatten().and_then(|r| r.get::<_, Option<i64>>(0)).unwrap_or(-1);
+        if ok(v) {
+            return v;
+        }
+        assert!(started.elapsed().as_secs() < 60, "timed out waiting for {sql}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn wait_ok(mut child: std::process::Child, what: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{what} failed: {status}");
+            return;
+        }
+        assert!(started.elapsed().as_secs() < 180, "{what} did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_trial_loses_it_to_another_and_nothing_is_lost_or_doubled() {
+    let Some(url) = server() else { return };
+    let pg = fresh_db(&url, "kill_worker");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let coordinator = spawn(d, &["search", "--store", &pg, "--remote-workers", "--samples", "4", "--batch", "4", "-q"]);
+    let mut a = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "2", "--name", "A"]);
+    let mut db = loop {
+        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let victim =
+        wait_until(&mut db, "SELECT min(trial_id) FROM work WHERE owner = 'A' AND state = 'leased'", |v| v > 0);
+    a.kill().unwrap(); // SIGKILL, mid-trial
+    a.wait().unwrap();
+    let mut b = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "2", "--name", "B", "--idle-exit", "20"]);
+    wait_ok(coordinator, "the coordinator");
+    let _ = b.kill();
+    let _ = b.wait();
+    let rows = db.query("SELECT trial_id, state, owner, attempts FROM work ORDER BY trial_id", &[]).unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let (id, state, owner, attempts): (i64, String, String, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert_eq!(state, "done");
+        if id == victim {
+            assert_eq!((owner.as_str(), attempts), ("B", 2), "the killed worker's trial was re-run by B");
+        }
+    }
+    let done: i64 = db.query_one("SELECT count(*) FROM trials WHERE status = 'completed'", &[]).unwrap().get(0);
+    assert_eq!(done, 4);
+}
+
+#[test]
+fn a_coordinator_killed_mid_search_resumes_to_the_uninterrupted_result() {
+    let Some(url) = server() else { return };
+    let pg = fresh_db(&url, "kill_coord");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut worker = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "5", "--name", "W"]);
+    let args = ["search", "--store", &pg, "--remote-workers", "--samples", "8", "--batch", "4", "-q"];
+    let mut coordinator = spawn(d, &args);
+    let mut db = loop {
+        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Kill it once the first update is committed and the second batch is queued.
+    wait_until(&mut db, "SELECT count(*) FROM work", |n| n > 4);
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    ok(d, &["search", "--resume", "--store", &pg, "--remote-workers", "-q"]);
+    let _ = worker.kill();
+    let _ = worker.wait();
+    // The same search run locally, uninterrupted.
+    ok(d, &["search", "--samples", "8", "--batch", "4", "--store", "local.db", "-q"]);
+    let key = |s: &str| -> Vec<(i64, String, String)> {
+        ok(d, &["top", "-k", "8", "--json", "--store", s])
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["seq"].as_i64().unwrap(), v["arch"].to_string(), v["reward"].to_string())
+            })
+            .collect()
+    };
+    let (remote, local) = (key(&pg), key("local.db"));
+    assert_eq!(remote.len(), 8);
+    assert_eq!(remote, local);
+    let n: i64 = db.query_one("SELECT count(*) FROM work WHERE state = 'done' AND attempts = 1", &[]).unwrap().get(0);
+    assert_eq!(n, 8, "no trial was trained twice");
+    let samples: i64 = db.query_one("SELECT samples FROM checkpoints", &[]).unwrap().get(0);
+    assert_eq!(samples, 8);
+}

@@ -16,6 +16,7 @@ mod depth;
 mod evaluators;
 mod presets;
 mod search;
+mod worker;
 
 pub use compare::{CompareReport, CompareRow, CompareRun, CurvePoint, compare_strategies, stored_run, strategy_name};
 pub use config::{ConfigError, SearchConfig};
@@ -23,3 +24,4 @@ pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;
 pub use presets::{PRESETS, preset};
 pub use search::{Control, Event, Search, SearchError, Summary};
+pub use worker::{WorkerEvent, WorkerOptions, WorkerSummary, run_worker};

@@ -21,6 +21,7 @@ use nas_evaluator::{EvalContext, EvalError, Evaluator};
 use nas_space::{Action, Architecture, Decision, SearchSpace};
 use nas_store::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
+    WorkQueue,
 };
 use serde_json::Value;
 use thiserror::Error;
@@ -83,6 +84,15 @@ pub struct Search<'s> {
     /// Samples whose update has been committed; the next batch starts at this `seq`.
     done: u64,
     best: Option<(i64, f64, String)>,
+    /// When set, children are trained by remote workers (`nas worker`) claiming from this queue.
+    remote: Option<Remote<'s>>,
+}
+
+/// The queue remote workers claim from, and how often a trial may be claimed.
+#[derive(Clone, Copy)]
+struct Remote<'s> {
+    queue: &'s dyn WorkQueue,
+    max_attempts: u32,
 }
 
 struct Pending {
@@ -123,7 +133,18 @@ impl<'s> Search<'s> {
             seed: config.seed,
             config_json: serde_json::to_string(&config).expect("configs serialise"),
         })?;
-        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done: 0, best: None })
+        Ok(Search {
+            store,
+            evaluators,
+            threads,
+            strategy,
+            space,
+            config,
+            experiment,
+            done: 0,
+            best: None,
+            remote: None,
+        })
     }
 
     /// Continue the experiment `name` (or the latest one) from its last checkpoint. `samples`
@@ -165,7 +186,15 @@ impl<'s> Search<'s> {
         };
         let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
         store.set_experiment_status(experiment.id, "running")?;
-        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done, best })
+        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done, best, remote: None })
+    }
+
+    /// Leave training to remote workers (`nas worker`, [`crate::run_worker`]) that claim the
+    /// trials of each batch from `queue` (the same database as the store); a trial whose lease
+    /// expires `max_attempts` times is failed with the reason. The controller still updates once
+    /// per batch, when every child of the batch has its result.
+    pub fn use_remote_workers(&mut self, queue: &'s dyn WorkQueue, max_attempts: u32) {
+        self.remote = Some(Remote { queue, max_attempts: max_attempts.max(1) });
     }
 
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
@@ -338,6 +367,9 @@ impl<'s> Search<'s> {
         todo: &[usize],
         observe: &mut impl FnMut(&Event) -> Control,
     ) -> Result<Control, SearchError> {
+        if let Some(remote) = self.remote {
+            return self.evaluate_remotely(remote, batch, todo, observe);
+        }
         if self.evaluators.len() == 1 || todo.len() <= 1 {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build().ok();
             for &i in todo {
@@ -406,6 +438,49 @@ impl<'s> Search<'s> {
         outcome
     }
 
+    /// Queue the trials `todo` for remote workers and report each as its result lands in the
+    /// store (polling the store; workers themselves wait on LISTEN/NOTIFY).
+    fn evaluate_remotely(
+        &mut self,
+        remote: Remote<'s>,
+        batch: &mut [Pending],
+        todo: &[usize],
+        observe: &mut impl FnMut(&Event) -> Control,
+    ) -> Result<Control, SearchError> {
+        let ids: Vec<i64> = todo.iter().map(|&i| batch[i].trial_id).collect();
+        remote.queue.enqueue(self.experiment.id, &ids, remote.max_attempts)?;
+        let mut waiting: Vec<usize> = todo.to_vec();
+        let mut control = Control::Continue;
+        while !waiting.is_empty() {
+            remote.queue.fail_exhausted()?;
+            let mut still = Vec::with_capacity(waiting.len());
+            for i in waiting {
+                match self.store.trial(batch[i].trial_id)? {
+                    Some(t) if t.status.is_final() => {
+                        batch[i].outcome = Some((t.status, t.reward.unwrap_or(0.0)));
+                        if self.report(observe, &batch[i], false)? == Control::Stop {
+                            control = Control::Stop;
+                        }
+                    }
+                    Some(t) if t.status == TrialStatus::Aborted => {
+                        self.store.set_experiment_status(self.experiment.id, "failed")?;
+                        return Err(SearchError::Evaluator(t.failure.unwrap_or_default()));
+                    }
+                    _ => still.push(i),
+                }
+            }
+            waiting = still;
+            if control == Control::Stop {
+                // Trials in flight stay queued; a resumed coordinator waits for them again.
+                return Ok(Control::Stop);
+            }
+            if !waiting.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Ok(control)
+    }
+
     /// Record an evaluation's result; a failed child earns reward 0, a fatal error aborts the
     /// trial and fails the experiment.
     fn record(
@@ -414,27 +489,12 @@ impl<'s> Search<'s> {
         outcome: Result<nas_evaluator::Evaluation, EvalError>,
         secs: f64,
     ) -> Result<(TrialStatus, f64), SearchError> {
-        let (result, reward) = match outcome {
-            Ok(mut ev) if ev.reward.is_finite() => {
-                // A hardware-aware penalty scales the reward; the raw one stays in the metrics.
-                let reward = match &self.config.penalty {
-                    Some(penalty) => penalty.apply(ev.reward, &mut ev.metrics).map_err(SearchError::Evaluator)?,
-                    None => ev.reward,
-                };
-                (
-                    TrialResult {
-                        status: TrialStatus::Completed,
-                        reward: Some(reward),
-                        metrics_json: Some(Value::Object(ev.metrics).to_string()),
-                        failure: None,
-                        eval_seconds: secs,
-                    },
-                    reward,
-                )
+        match judge(&self.config, outcome, secs) {
+            Ok((result, reward)) => {
+                self.store.finish_trial(p.trial_id, &result)?;
+                Ok((result.status, reward))
             }
-            Ok(ev) => (failed(format!("the evaluator returned a non-finite reward ({})", ev.reward), secs), 0.0),
-            Err(EvalError::Failed(reason)) => (failed(reason, secs), 0.0),
-            Err(EvalError::Fatal(msg)) => {
+            Err(msg) => {
                 self.store.finish_trial(
                     p.trial_id,
                     &TrialResult {
@@ -446,12 +506,41 @@ impl<'s> Search<'s> {
                     },
                 )?;
                 self.store.set_experiment_status(self.experiment.id, "failed")?;
-                return Err(SearchError::Evaluator(msg));
+                Err(SearchError::Evaluator(msg))
             }
-        };
-        self.store.finish_trial(p.trial_id, &result)?;
-        Ok((result.status, reward))
+        }
     }
+}
+
+/// What to store for an evaluation: the trial's result and its reward (a failed child earns 0;
+/// a hardware-aware penalty scales the reward, the raw one stays in the metrics), or the message
+/// of a fatal error. Shared by the local loop and remote workers.
+pub(crate) fn judge(
+    config: &SearchConfig,
+    outcome: Result<nas_evaluator::Evaluation, EvalError>,
+    secs: f64,
+) -> Result<(TrialResult, f64), String> {
+    Ok(match outcome {
+        Ok(mut ev) if ev.reward.is_finite() => {
+            let reward = match &config.penalty {
+                Some(penalty) => penalty.apply(ev.reward, &mut ev.metrics)?,
+                None => ev.reward,
+            };
+            (
+                TrialResult {
+                    status: TrialStatus::Completed,
+                    reward: Some(reward),
+                    metrics_json: Some(Value::Object(ev.metrics).to_string()),
+                    failure: None,
+                    eval_seconds: secs,
+                },
+                reward,
+            )
+        }
+        Ok(ev) => (failed(format!("the evaluator returned a non-finite reward ({})", ev.reward), secs), 0.0),
+        Err(EvalError::Failed(reason)) => (failed(reason, secs), 0.0),
+        Err(EvalError::Fatal(msg)) => return Err(msg),
+    })
 }
 
 fn failed(reason: String, secs: f64) -> TrialResult {

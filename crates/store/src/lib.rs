@@ -11,12 +11,15 @@
 
 mod error;
 mod pg;
+mod pg_queue;
+mod queue;
 mod schema;
 mod sqlite;
 mod types;
 
 pub use error::StoreError;
 pub use pg::{PgStore, is_postgres_url, redact};
+pub use queue::{Claim, QueueCounts, WorkQueue};
 pub use sqlite::SqliteStore;
 pub use types::{Checkpoint, Experiment, NewExperiment, NewTrial, TrialResult, TrialRow, TrialStatus, UpdateRow};
 

@@ -15,7 +15,8 @@ use crate::{
 
 /// PostgreSQL migrations, in the order of [`crate::schema::MIGRATIONS`]: migration `i` takes
 /// the database from version `i` to `i + 1`.
-const PG_MIGRATIONS: &[&str] = &[r#"
+const PG_MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE experiments (
         id          BIGSERIAL PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -67,7 +68,22 @@ const PG_MIGRATIONS: &[&str] = &[r#"
         at             DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (experiment_id, samples)
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE work (
+        trial_id      BIGINT PRIMARY KEY REFERENCES trials(id),
+        experiment_id BIGINT NOT NULL REFERENCES experiments(id),
+        state         TEXT NOT NULL CHECK (state IN ('pending','leased','done')),
+        owner         TEXT,
+        lease_until   DOUBLE PRECISION,
+        attempts      BIGINT NOT NULL DEFAULT 0,
+        max_attempts  BIGINT NOT NULL,
+        token         BIGINT NOT NULL DEFAULT 0,
+        last_error    TEXT
+    );
+    CREATE INDEX work_by_state ON work (state, trial_id);
+"#,
+];
 
 /// Advisory-lock key under which migrations run ("nas" schema).
 const MIGRATION_LOCK: i64 = 0x6e61_735f_7363_6d61;
@@ -83,7 +99,7 @@ pub struct PgStore {
     shown: String,
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
@@ -163,7 +179,7 @@ impl PgStore {
         Ok(store)
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Client> {
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Client> {
         self.client.lock().unwrap_or_else(|e| e.into_inner())
     }
 

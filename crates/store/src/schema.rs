@@ -57,6 +57,22 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (experiment_id, samples)
     );
     "#,
+    // 1 → 2: the work queue remote workers claim trials from (PostgreSQL stores use it; SQLite
+    // keeps the same table so both schemas stay one).
+    r#"
+    CREATE TABLE work (
+        trial_id      INTEGER PRIMARY KEY REFERENCES trials(id),
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        state         TEXT NOT NULL CHECK (state IN ('pending','leased','done')),
+        owner         TEXT,
+        lease_until   REAL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        max_attempts  INTEGER NOT NULL,
+        token         INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT
+    );
+    CREATE INDEX work_by_state ON work (state, trial_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -180,10 +180,10 @@ fn foreign_files_are_refused_with_the_path() {
 #[test]
 fn schema_versions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 1);
+    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 2);
     if let Ok(url) = std::env::var("NAS_TEST_PG_URL") {
         let url = fresh_pg_database(&url);
-        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 1);
+        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 2);
         // Opening again migrates nothing and keeps the data.
         let s = PgStore::connect(&url).unwrap();
         s.create_experiment(&exp("kept")).unwrap();
@@ -232,4 +232,105 @@ fn concurrent_writers_record_every_trial_once() {
         assert_eq!(all.len(), 100, "{spec}");
         assert!(all.iter().all(|t| t.status == TrialStatus::Completed));
     }
+}
+
+/// A fresh PostgreSQL store, or `None` (skipped) without a test server.
+fn fresh_pg() -> Option<(PgStore, String)> {
+    let url = match std::env::var("NAS_TEST_PG_URL") {
+        Ok(u) => u,
+        Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => panic!("NAS_REQUIRE_PG=1 without a server"),
+        Err(_) => return None,
+    };
+    let url = fresh_pg_database(&url);
+    Some((PgStore::connect(&url).unwrap(), url))
+}
+
+#[test]
+fn leases_expire_and_late_results_are_fenced() {
+    use nas_store::WorkQueue;
+    let Some((s, _)) = fresh_pg() else { return };
+    let e = s.create_experiment(&exp("q")).unwrap();
+    let ids: Vec<i64> = (0..3).map(|i| s.insert_trial(&trial(e.id, i)).unwrap()).collect();
+    s.enqueue(e.id, &ids, 2).unwrap();
+    assert_eq!(s.counts(e.id).unwrap().pending, 3);
+    // Two workers get two different trials, oldest first.
+    let a = s.claim("a", 0.2).unwrap().unwrap();
+    let b = s.claim("b", 60.0).unwrap().unwrap();
+    assert_eq!((a.trial_id, b.trial_id, a.attempt), (ids[0], ids[1], 1));
+    assert!(s.heartbeat(&b, 60.0).unwrap());
+    // a's lease runs out: the trial is claimable again, by c, as attempt 2.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let c = s.claim("c", 60.0).unwrap().unwrap();
+    assert_eq!((c.trial_id, c.attempt), (ids[0], 2));
+    assert!(c.token > a.token);
+    // a comes back late: its heartbeat and its result are refused; c's result counts.
+    assert!(!s.heartbeat(&a, 60.0).unwrap());
+    assert!(!s.complete(&a, &done(0.11)).unwrap());
+    assert!(s.complete(&c, &done(0.22)).unwrap());
+    assert!(!s.complete(&c, &done(0.33)).unwrap(), "completing twice changes nothing");
+    assert_eq!(s.trial(ids[0]).unwrap().unwrap().reward, Some(0.22));
+    assert!(s.complete(&b, &done(0.5)).unwrap());
+    // The third trial: both attempts expire, then it is failed with the reason.
+    for _ in 0..2 {
+        let d = s.claim("d", 0.05).unwrap().unwrap();
+        assert_eq!(d.trial_id, ids[2]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(s.claim("d", 1.0).unwrap(), None, "no attempts left");
+    assert_eq!(s.fail_exhausted().unwrap(), 1);
+    let t = s.trial(ids[2]).unwrap().unwrap();
+    assert_eq!(t.status, TrialStatus::Failed);
+    assert!(t.failure.unwrap().contains("lease expired after 2 attempt(s)"));
+    let counts = s.counts(e.id).unwrap();
+    assert_eq!((counts.pending, counts.leased, counts.done), (0, 0, 3));
+}
+
+#[test]
+fn many_workers_complete_every_trial_exactly_once() {
+    use nas_store::WorkQueue;
+    let Some((s, url)) = fresh_pg() else { return };
+    let e = s.create_experiment(&exp("many")).unwrap();
+    let ids: Vec<i64> = (0..300).map(|i| s.insert_trial(&trial(e.id, i)).unwrap()).collect();
+    s.enqueue(e.id, &ids, 3).unwrap();
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|w| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let s = PgStore::connect(&url).unwrap();
+                    let mut mine = Vec::new();
+                    while let Some(c) = s.claim(&format!("w{w}"), 60.0).unwrap() {
+                        assert!(s.complete(&c, &done(c.trial_id as f64)).unwrap());
+                        mine.push(c.trial_id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<i64> = claimed.concat();
+    all.sort();
+    assert_eq!(all, ids, "every trial claimed once, none twice");
+    assert!(claimed.iter().filter(|c| !c.is_empty()).count() > 1, "the work was shared");
+    assert!(s.trials(e.id).unwrap().iter().all(|t| t.status == TrialStatus::Completed));
+}
+
+#[test]
+fn idle_workers_wake_on_notify() {
+    use nas_store::WorkQueue;
+    let Some((s, url)) = fresh_pg() else { return };
+    let e = s.create_experiment(&exp("wake")).unwrap();
+    let id = s.insert_trial(&trial(e.id, 0)).unwrap();
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            PgStore::connect(&url).unwrap().enqueue(e.id, &[id], 1).unwrap();
+        });
+        let idle = PgStore::connect(&url).unwrap();
+        idle.wait_for_work(30.0).unwrap();
+        assert!(idle.claim("idle", 10.0).unwrap().is_some());
+    });
+    assert!(started.elapsed().as_secs_f64() < 10.0, "woken by NOTIFY, not by the 30 s timeout");
 }

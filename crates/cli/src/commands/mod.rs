@@ -9,3 +9,4 @@ pub mod model;
 pub mod plot;
 pub mod search;
 pub mod view;
+pub mod worker;

@@ -185,9 +185,17 @@ impl ConfigArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     pub cfg: ConfigArgs,
-    /// Store file (SQLite). Created if missing.
-    #[arg(long, value_name = "PATH", env = "NAS_STORE")]
+    /// Store: a SQLite file (created if missing; default ./nas.db) or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL", env = "NAS_STORE")]
     pub store: Option<PathBuf>,
+    /// Do not train children here: queue each batch for `nas worker` processes (on any machine)
+    /// that claim them from the PostgreSQL store, and wait for their results.
+    #[arg(long)]
+    pub remote_workers: bool,
+    /// With --remote-workers: how many times a trial may be claimed before it is failed (a
+    /// worker that dies loses its lease; the trial goes to another worker).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_attempts: u32,
     /// Experiment name (default: search-N). With --resume, which experiment to continue.
     #[arg(long)]
     pub name: Option<String>,
@@ -217,13 +225,22 @@ pub fn run(a: SearchArgs) -> Result<()> {
     } else {
         Some(a.cfg.resolve()?)
     };
-    let store = open_store(&path.to_string_lossy(), true)?;
-    let shown = nas_store::redact(&path.to_string_lossy());
+    let spec = path.to_string_lossy().to_string();
+    if a.remote_workers && !nas_store::is_postgres_url(&spec) {
+        bail!("--remote-workers needs a PostgreSQL store that workers can reach: --store postgres://…");
+    }
+    let store = open_store(&spec, true)?;
+    let shown = nas_store::redact(&spec);
     let store = &*store;
+    let queue = if a.remote_workers { Some(nas_store::PgStore::connect(&spec)?) } else { None };
     let mut search = match config {
         None => Search::resume(store, a.name.as_deref(), a.cfg.samples)?,
         Some(c) => Search::start(store, c, a.name.clone())?,
     };
+    if let Some(q) = &queue {
+        search.use_remote_workers(q, a.max_attempts);
+        eprintln!("children are trained by `nas worker --store {shown}` processes; waiting for them");
+    }
     let cfg = search.config().clone();
     let exp = search.experiment().clone();
     eprintln!(

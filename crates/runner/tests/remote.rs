@@ -1,0 +1,83 @@
+//! Remote workers over PostgreSQL: a coordinator queues each batch, several workers claim the
+//! trials, and the run equals a local one — every trial completed exactly once. Runs when
+//! `NAS_TEST_PG_URL` names a server (`.ci/run` starts one); fails without one when
+//! `NAS_REQUIRE_PG=1`.
+
+use std::sync::atomic::AtomicBool;
+
+use nas_controller::ControllerConfig;
+use nas_evaluator::EvaluatorSpec;
+use nas_runner::{Control, DepthSchedule, Search, SearchConfig, WorkerOptions, run_worker};
+use nas_store::{PgStore, SqliteStore, TrialStatus, TrialStore};
+
+fn fresh_pg() -> Option<String> {
+    let url = match std::env::var("NAS_TEST_PG_URL") {
+        Ok(u) => u,
+        Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => panic!("NAS_REQUIRE_PG=1 without a server"),
+        Err(_) => {
+            eprintln!("skipped: set NAS_TEST_PG_URL (see .ci/pg-start)");
+            return None;
+        }
+    };
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let name = format!("nas_remote_{}", std::process::id());
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
+}
+
+#[test]
+fn four_workers_give_the_local_result_and_finish_every_trial_once() {
+    let Some(url) = fresh_pg() else { return };
+    let cfg = SearchConfig {
+        samples: 160,
+        batch: 8,
+        seed: 9,
+        depth: DepthSchedule { start: 2, step: 1, every: 40, max: 4 },
+        controller: ControllerConfig { learning_rate: 0.01, ..Default::default() },
+        evaluator: EvaluatorSpec::Toy,
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    let (coordinated, workers) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let (url, stop) = (url.clone(), &stop);
+                s.spawn(move || {
+                    let store = PgStore::connect(&url).unwrap();
+                    let opts = WorkerOptions {
+                        name: format!("w{w}"),
+                        lease_seconds: 30.0,
+                        idle_exit_seconds: Some(3.0),
+                        max_trials: None,
+                    };
+                    run_worker(&store, &opts, stop, |_| {}).unwrap()
+                })
+            })
+            .collect();
+        let store = PgStore::connect(&url).unwrap();
+        let queue = PgStore::connect(&url).unwrap();
+        let mut search = Search::start(&store, cfg.clone(), Some("x".into())).unwrap();
+        search.use_remote_workers(&queue, 3);
+        let summary = search.run(|_| Control::Continue).unwrap();
+        assert!(summary.finished);
+        let done: Vec<_> = workers.into_iter().map(|h| h.join().unwrap()).collect();
+        (store.trials(1).unwrap(), done)
+    });
+    assert_eq!(coordinated.len(), 160);
+    assert!(coordinated.iter().all(|t| t.status == TrialStatus::Completed));
+    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), 160, "each trial completed once: {workers:?}");
+    assert_eq!(workers.iter().map(|w| w.rejected).sum::<u64>(), 0);
+    assert!(workers.iter().filter(|w| w.completed > 0).count() >= 2, "the work was shared: {workers:?}");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let row =
+        db.query_one("SELECT count(*), max(attempts), min(attempts) FROM work WHERE state = 'done'", &[]).unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (160, 1, 1));
+
+    // The same configuration trained locally draws the same architectures with the same rewards.
+    let local = SqliteStore::in_memory().unwrap();
+    Search::start(&local, cfg, Some("x".into())).unwrap().run(|_| Control::Continue).unwrap();
+    let key = |t: &nas_store::TrialRow| (t.seq, t.arch.clone(), t.reward, t.policy_version);
+    let a: Vec<_> = coordinated.iter().map(key).collect();
+    let b: Vec<_> = local.trials(1).unwrap().iter().map(key).collect();
+    assert_eq!(a, b);
+}
