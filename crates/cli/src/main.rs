@@ -35,7 +35,12 @@ pub const DEFAULT_STORE: &str = "nas.db";
         nas show 17\n  \
         nas export-arch 17 > arch.json\n  \
         nas draw 17 > arch.svg\n  \
-        nas dashboard                                # live view on http://127.0.0.1:8080/"
+        nas dashboard                                # live view on http://127.0.0.1:8080/\n  \
+        nas train --trial 17 --preset fashion-cpu    # final grid + retrain → models/trial-17/\n  \
+        nas eval models/trial-17; nas predict models/trial-17 shoe.png\n  \
+        nas compare --space nb201 --evaluator table:nb201_cifar10.csv --seeds 10   # + Figure 6\n  \
+        nas search --store postgres://u:p@db/nas --remote-workers   # coordinator; then on any machine:\n  \
+        nas worker --store postgres://u:p@db/nas"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -74,7 +79,7 @@ enum Command {
     Eval(commands::model::EvalArgs),
     /// Classify PNG images or IDX image files with a model bundle.
     Predict(commands::model::PredictArgs),
-    /// Benchmarks (controller cost per child).
+    /// Benchmarks: controller cost, child and LM training speed beside PyTorch, workers, stores.
     Bench(commands::bench::BenchArgs),
     /// Train one language model (a searched cell, a cell string or the LSTM baseline); val. and
     /// test perplexity.
