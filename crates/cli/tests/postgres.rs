@@ -185,3 +185,45 @@ fn a_coordinator_killed_mid_search_resumes_to_the_uninterrupted_result() {
     let samples: i64 = db.query_one("SELECT samples FROM checkpoints", &[]).unwrap().get(0);
     assert_eq!(samples, 8);
 }
+
+#[test]
+fn a_standby_coordinator_takes_over_when_the_leader_dies() {
+    let Some(url) = server() else { return };
+    let pg = fresh_db(&url, "standby");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut worker = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "5", "--name", "W"]);
+    let mut leader = spawn(
+        d,
+        &["search", "--store", &pg, "--remote-workers", "--samples", "8", "--batch", "4", "--name", "exp", "-q"],
+    );
+    let mut db = loop {
+        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    wait_until(&mut db, "SELECT count(*) FROM work", |n| n > 0);
+    let standby = spawn(d, &["search", "--resume", "--name", "exp", "--store", &pg, "--remote-workers", "-q"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut standby = standby;
+    assert!(standby.try_wait().unwrap().is_none(), "the standby waits while the leader lives");
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    wait_ok(standby, "the standby");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    ok(d, &["search", "--samples", "8", "--batch", "4", "--store", "local.db", "-q"]);
+    let key = |s: &str| -> Vec<(i64, String, String)> {
+        ok(d, &["top", "-k", "8", "--json", "--store", s, "--experiment", "all"])
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["seq"].as_i64().unwrap(), v["arch"].to_string(), v["reward"].to_string())
+            })
+            .collect()
+    };
+    assert_eq!(key(&pg), key("local.db"), "the standby finished the leader's search as it would have");
+    let n: i64 = db.query_one("SELECT count(*) FROM work WHERE state = 'done'", &[]).unwrap().get(0);
+    assert_eq!(n, 8);
+}

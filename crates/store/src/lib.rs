@@ -19,6 +19,7 @@ mod types;
 
 pub use error::StoreError;
 pub use pg::{PgStore, is_postgres_url, redact};
+pub use pg_queue::Leadership;
 pub use queue::{Claim, QueueCounts, WorkQueue};
 pub use sqlite::SqliteStore;
 pub use types::{Checkpoint, Experiment, NewExperiment, NewTrial, TrialResult, TrialRow, TrialStatus, UpdateRow};

@@ -128,3 +128,43 @@ impl crate::WorkQueue for PgStore {
         Ok(())
     }
 }
+
+/// Leadership of one experiment: a PostgreSQL session-level advisory lock held on its own
+/// connection for as long as this value lives (and released by the server when the process
+/// dies, however it dies).
+pub struct Leadership {
+    _conn: postgres::Client,
+}
+
+/// The advisory-lock key of an experiment name (FNV-1a, stable across builds).
+fn leader_key(experiment: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "nas-leader:".bytes().chain(experiment.bytes()) {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h as i64
+}
+
+impl PgStore {
+    /// Become the one coordinator of `experiment`. When another process leads it, `on_wait` is
+    /// called once and this blocks until that process ends (a standby), then returns.
+    pub fn lead(&self, url: &str, experiment: &str, on_wait: impl FnOnce()) -> Result<Leadership, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Open {
+            path: self.shown().to_string(),
+            reason: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        if config.get_password().is_none()
+            && let Ok(p) = std::env::var("PGPASSWORD")
+        {
+            config.password(p);
+        }
+        let mut conn = config.connect(postgres::NoTls)?;
+        let key = leader_key(experiment);
+        let got: bool = conn.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.try_get(0)?;
+        if !got {
+            on_wait();
+            conn.execute("SELECT pg_advisory_lock($1)", &[&key])?;
+        }
+        Ok(Leadership { _conn: conn })
+    }
+}

@@ -233,14 +233,36 @@ pub fn run(a: SearchArgs) -> Result<()> {
     let shown = nas_store::redact(&spec);
     let store = &*store;
     let queue = if a.remote_workers { Some(nas_store::PgStore::connect(&spec)?) } else { None };
+    // One coordinator leads an experiment (a PostgreSQL advisory lock); a second `--resume` of the
+    // same experiment waits as its standby and takes over, from the stored state, when it dies.
+    let standby_wait = |name: &str| {
+        eprintln!("experiment {name:?} is led by another coordinator; waiting as its standby");
+    };
+    let mut leadership = match (&queue, &config) {
+        (Some(q), None) => {
+            let name = match &a.name {
+                Some(n) => n.clone(),
+                None => {
+                    store.experiments()?.pop().map(|e| e.name).ok_or_else(|| anyhow::anyhow!("nothing to resume"))?
+                }
+            };
+            Some(q.lead(&spec, &name, || standby_wait(&name))?)
+        }
+        _ => None,
+    };
     let mut search = match config {
         None => Search::resume(store, a.name.as_deref(), a.cfg.samples)?,
         Some(c) => Search::start(store, c, a.name.clone())?,
     };
     if let Some(q) = &queue {
+        if leadership.is_none() {
+            let name = search.experiment().name.clone();
+            leadership = Some(q.lead(&spec, &name, || standby_wait(&name))?);
+        }
         search.use_remote_workers(q, a.max_attempts);
         eprintln!("children are trained by `nas worker --store {shown}` processes; waiting for them");
     }
+    let _leadership = leadership;
     let cfg = search.config().clone();
     let exp = search.experiment().clone();
     eprintln!(
