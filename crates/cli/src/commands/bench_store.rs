@@ -63,6 +63,41 @@ fn rate(spec: &str, writers: u64, per_writer: u64) -> Result<f64> {
     Ok((writers * per_writer) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Trials per second `workers` connections claim (under a lease) and complete (fenced) from the
+/// PostgreSQL work queue; the trials are inserted and queued before the clock starts.
+fn claim_rate(url: &str, workers: u64, trials: u64) -> Result<f64> {
+    use nas_store::{PgStore, WorkQueue};
+    let s = PgStore::connect(url)?;
+    let e = s.create_experiment(&NewExperiment {
+        name: format!("bench-queue-{workers}-{}", std::process::id()),
+        space: "cnn".into(),
+        strategy: "random".into(),
+        seed: 0,
+        config_json: "{}".into(),
+    })?;
+    let ids: Vec<i64> = (0..trials).map(|i| s.insert_trial(&trial(e.id, i))).collect::<Result<_, _>>()?;
+    s.enqueue(e.id, &ids, 3)?;
+    let started = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || -> Result<()> {
+                    let s = PgStore::connect(url)?;
+                    while let Some(c) = s.claim(&format!("bench{w}"), 60.0)? {
+                        s.complete(&c, &result(c.trial_id as u64))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("worker thread")?;
+        }
+        Ok(())
+    })?;
+    Ok(trials as f64 / started.elapsed().as_secs_f64())
+}
+
 pub fn store(trials: u64, pg: Option<String>) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let sqlite = dir.path().join("bench.db").display().to_string();
@@ -79,5 +114,13 @@ pub fn store(trials: u64, pg: Option<String>) -> Result<()> {
         }
     }
     println!("(each trial: one insert when sampled + one conditional update when it completes)");
+    if let Some((_, url)) = backends.iter().find(|(n, _)| n == "postgresql") {
+        println!("\n{:<20} {:>8} {:>16}", "work queue", "workers", "claims/s");
+        for workers in [1, 4] {
+            let r = claim_rate(url, workers, trials)?;
+            println!("{:<20} {workers:>8} {r:>16.0}", "postgresql");
+        }
+        println!("(each: claim with FOR UPDATE SKIP LOCKED under a lease, then a fenced completion)");
+    }
     Ok(())
 }
