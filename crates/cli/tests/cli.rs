@@ -1,37 +1,14 @@
 //! The `nas` binary as a user runs it: the CLI contract, error lines, and resume after kill -9.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nas_store::{SqliteStore, TrialStore};
 use serde_json::Value;
 
-fn nas(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NAS_STORE")
-        .output()
-        .expect("nas runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = nas(dir, args);
-    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn err(dir: &Path, args: &[&str]) -> String {
-    let out = nas(dir, args);
-    assert!(!out.status.success(), "nas {args:?} should have failed");
-    let e = String::from_utf8(out.stderr).unwrap();
-    assert!(!e.contains("panicked"), "{e}");
-    // Exactly one error line (clap may add its "try --help" hint after it).
-    assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
-    assert!(e.lines().filter(|l| !l.trim().is_empty()).all(|l| !l.starts_with(' ')), "{e}");
-    e
-}
+mod common;
+use common::{err, nas, ok};
 
 /// A full NAS-Bench-201-shaped table whose accuracy encodes the architecture.
 fn table(dir: &Path) -> PathBuf {

@@ -1,34 +1,10 @@
 //! From search to model as a user runs it: `nas train` → bundle → `nas eval` / `nas predict`,
 //! and the files `nas compare` and `nas plot` write hold exactly what the store holds.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use nas_store::{SqliteStore, TrialStatus, TrialStore};
 
-fn nas(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NAS_STORE")
-        .output()
-        .expect("nas runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = nas(dir, args);
-    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn err(dir: &Path, args: &[&str]) -> String {
-    let out = nas(dir, args);
-    assert!(!out.status.success(), "nas {args:?} should have failed");
-    let e = String::from_utf8(out.stderr).unwrap();
-    assert!(!e.contains("panicked"), "{e}");
-    assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
-    e
-}
+mod common;
+use common::{err, ok};
 
 #[test]
 fn train_a_searched_architecture_then_eval_and_predict_it() {

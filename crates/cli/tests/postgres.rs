@@ -3,43 +3,19 @@
 //! skipped otherwise, and failing when `NAS_REQUIRE_PG=1` but no server was given.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn nas(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NAS_STORE")
-        .output()
-        .expect("nas runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = nas(dir, args);
-    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{fresh_db, nas, ok};
 
 fn server() -> Option<String> {
-    match std::env::var("NAS_TEST_PG_URL") {
-        Ok(u) => Some(u),
-        Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => {
-            panic!("NAS_REQUIRE_PG=1 but NAS_TEST_PG_URL is not set")
-        }
-        Err(_) => {
-            eprintln!("skipped: set NAS_TEST_PG_URL (see .ci/pg-start)");
-            None
-        }
-    }
+    common::pg_server()
 }
 
 #[test]
 fn search_resume_and_read_commands_on_postgres_equal_sqlite() {
     let Some(url) = server() else { return };
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let db = format!("nas_cli_{}", std::process::id());
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    let pg = fresh_db(&url, "cli");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // 16 samples in two runs (stop at 8, resume to 16) on PostgreSQL; 16 straight on SQLite.
@@ -64,13 +40,6 @@ fn search_resume_and_read_commands_on_postgres_equal_sqlite() {
     let out = nas(d, &["top", "--store", "postgres://nas:secret@127.0.0.1:1/none"]);
     let e = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success() && e.contains("cannot connect") && !e.contains("secret"), "{e}");
-}
-
-fn fresh_db(url: &str, tag: &str) -> String {
-    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    let db = format!("nas_{tag}_{}", std::process::id());
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-    format!("{}/{db}", url.rsplit_once('/').unwrap().0)
 }
 
 fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {

@@ -158,18 +158,26 @@ fn experiment_from_row(r: &Row) -> Result<Experiment, StoreError> {
     })
 }
 
+/// The connection settings of `url`, the password from `PGPASSWORD` when the URL has none.
+pub(crate) fn pg_config(url: &str, shown: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Open { path: shown.to_string(), reason: format!("not a PostgreSQL URL: {e}") })?;
+    if config.get_password().is_none()
+        && let Ok(p) = std::env::var("PGPASSWORD")
+    {
+        config.password(p);
+    }
+    Ok(config)
+}
+
 impl PgStore {
     /// Connect to `url` (`postgres://user[:password]@host[:port]/db`, or `postgresql://`; the
     /// password may also come from `PGPASSWORD`) and migrate the schema forward.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let shown = redact(url);
         let open_err = |reason: String| StoreError::Open { path: shown.clone(), reason };
-        let mut config: postgres::Config = url.parse().map_err(|e| open_err(format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_password().is_none()
-            && let Ok(p) = std::env::var("PGPASSWORD")
-        {
-            config.password(p);
-        }
+        let config = pg_config(url, &shown)?;
         let client = config.connect(NoTls).map_err(|e| {
             let cause = std::error::Error::source(&e).map(|c| format!(" ({c})")).unwrap_or_default();
             open_err(format!("cannot connect: {e}{cause}"))

@@ -149,16 +149,7 @@ impl PgStore {
     /// Become the one coordinator of `experiment`. When another process leads it, `on_wait` is
     /// called once and this blocks until that process ends (a standby), then returns.
     pub fn lead(&self, url: &str, experiment: &str, on_wait: impl FnOnce()) -> Result<Leadership, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Open {
-            path: self.shown().to_string(),
-            reason: format!("not a PostgreSQL URL: {e}"),
-        })?;
-        if config.get_password().is_none()
-            && let Ok(p) = std::env::var("PGPASSWORD")
-        {
-            config.password(p);
-        }
-        let mut conn = config.connect(postgres::NoTls)?;
+        let mut conn = crate::pg::pg_config(url, self.shown())?.connect(postgres::NoTls)?;
         let key = leader_key(experiment);
         let got: bool = conn.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.try_get(0)?;
         if !got {

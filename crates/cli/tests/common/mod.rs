@@ -1,0 +1,58 @@
+//! Helpers shared by the CLI's integration tests: run `nas` as a user would, and reach the
+//! PostgreSQL test server when there is one.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `nas ARGS` in `dir`, ignoring any NAS_STORE of the caller.
+pub fn nas(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NAS_STORE")
+        .output()
+        .expect("nas runs")
+}
+
+/// Stdout of a `nas` run that must succeed.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(out.status.success(), "nas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Stderr of a `nas` run that must fail with exactly one error line and no panic.
+pub fn err(dir: &Path, args: &[&str]) -> String {
+    let out = nas(dir, args);
+    assert!(!out.status.success(), "nas {args:?} should have failed");
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(!e.contains("panicked"), "{e}");
+    // Exactly one error line (clap may add its "try --help" hint after it).
+    assert_eq!(e.lines().filter(|l| l.starts_with("error")).count(), 1, "{e}");
+    assert!(e.lines().filter(|l| !l.trim().is_empty()).all(|l| !l.starts_with(' ')), "{e}");
+    e
+}
+
+/// The PostgreSQL test server's URL (`NAS_TEST_PG_URL`), or `None` (the test skips) — unless
+/// `NAS_REQUIRE_PG=1`, which makes a missing server a failure.
+pub fn pg_server() -> Option<String> {
+    match std::env::var("NAS_TEST_PG_URL") {
+        Ok(u) => Some(u),
+        Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => {
+            panic!("NAS_REQUIRE_PG=1 but NAS_TEST_PG_URL is not set")
+        }
+        Err(_) => {
+            eprintln!("skipped: set NAS_TEST_PG_URL (see .ci/pg-start)");
+            None
+        }
+    }
+}
+
+/// A new, empty database on the server of `url`; its URL.
+pub fn fresh_db(url: &str, tag: &str) -> String {
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let db = format!("nas_{tag}_{}", std::process::id());
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    format!("{}/{db}", url.rsplit_once('/').unwrap().0)
+}
