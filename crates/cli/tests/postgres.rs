@@ -53,6 +53,27 @@ fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
         .expect("nas starts")
 }
 
+/// A connection to `url`, retried until the database exists (a coordinator creates its tables).
+fn connect(url: &str) -> postgres::Client {
+    loop {
+        if let Ok(c) = postgres::Client::connect(url, postgres::NoTls) {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// (seq, architecture, reward) of the 8 best trials of the store's latest experiment.
+fn top8(d: &Path, store: &str) -> Vec<(i64, String, String)> {
+    ok(d, &["top", "-k", "8", "--json", "--store", store])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["seq"].as_i64().unwrap(), v["arch"].to_string(), v["reward"].to_string())
+        })
+        .collect()
+}
+
 /// Poll `sql` (one bigint) until `ok` holds, for at most a minute.
 fn wait_until(db: &mut postgres::Client, sql: &str, ok: impl Fn(i64) -> bool) -> i64 {
     let started = std::time::Instant::now();
@@ -86,12 +107,7 @@ fn a_worker_killed_mid_trial_loses_it_to_another_and_nothing_is_lost_or_doubled(
     let d = dir.path();
     let coordinator = spawn(d, &["search", "--store", &pg, "--remote-workers", "--samples", "4", "--batch", "4", "-q"]);
     let mut a = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "2", "--name", "A"]);
-    let mut db = loop {
-        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
-            break c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut db = connect(&pg);
     let victim =
         wait_until(&mut db, "SELECT min(trial_id) FROM work WHERE owner = 'A' AND state = 'leased'", |v| v > 0);
     a.kill().unwrap(); // SIGKILL, mid-trial
@@ -122,12 +138,7 @@ fn a_coordinator_killed_mid_search_resumes_to_the_uninterrupted_result() {
     let mut worker = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "5", "--name", "W"]);
     let args = ["search", "--store", &pg, "--remote-workers", "--samples", "8", "--batch", "4", "-q"];
     let mut coordinator = spawn(d, &args);
-    let mut db = loop {
-        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
-            break c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut db = connect(&pg);
     // Kill it once the first update is committed and the second batch is queued.
     wait_until(&mut db, "SELECT count(*) FROM work", |n| n > 4);
     coordinator.kill().unwrap();
@@ -137,16 +148,7 @@ fn a_coordinator_killed_mid_search_resumes_to_the_uninterrupted_result() {
     let _ = worker.wait();
     // The same search run locally, uninterrupted.
     ok(d, &["search", "--samples", "8", "--batch", "4", "--store", "local.db", "-q"]);
-    let key = |s: &str| -> Vec<(i64, String, String)> {
-        ok(d, &["top", "-k", "8", "--json", "--store", s])
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["seq"].as_i64().unwrap(), v["arch"].to_string(), v["reward"].to_string())
-            })
-            .collect()
-    };
-    let (remote, local) = (key(&pg), key("local.db"));
+    let (remote, local) = (top8(d, &pg), top8(d, "local.db"));
     assert_eq!(remote.len(), 8);
     assert_eq!(remote, local);
     let n: i64 = db.query_one("SELECT count(*) FROM work WHERE state = 'done' AND attempts = 1", &[]).unwrap().get(0);
@@ -166,12 +168,7 @@ fn a_standby_coordinator_takes_over_when_the_leader_dies() {
         d,
         &["search", "--store", &pg, "--remote-workers", "--samples", "8", "--batch", "4", "--name", "exp", "-q"],
     );
-    let mut db = loop {
-        if let Ok(c) = postgres::Client::connect(&pg, postgres::NoTls) {
-            break c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let mut db = connect(&pg);
     wait_until(&mut db, "SELECT count(*) FROM work", |n| n > 0);
     let standby = spawn(d, &["search", "--resume", "--name", "exp", "--store", &pg, "--remote-workers", "-q"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -183,16 +180,7 @@ fn a_standby_coordinator_takes_over_when_the_leader_dies() {
     let _ = worker.kill();
     let _ = worker.wait();
     ok(d, &["search", "--samples", "8", "--batch", "4", "--store", "local.db", "-q"]);
-    let key = |s: &str| -> Vec<(i64, String, String)> {
-        ok(d, &["top", "-k", "8", "--json", "--store", s, "--experiment", "all"])
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["seq"].as_i64().unwrap(), v["arch"].to_string(), v["reward"].to_string())
-            })
-            .collect()
-    };
-    assert_eq!(key(&pg), key("local.db"), "the standby finished the leader's search as it would have");
+    assert_eq!(top8(d, &pg), top8(d, "local.db"), "the standby finished the leader's search as it would have");
     let n: i64 = db.query_one("SELECT count(*) FROM work WHERE state = 'done'", &[]).unwrap().get(0);
     assert_eq!(n, 8);
 }

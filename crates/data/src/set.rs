@@ -34,6 +34,25 @@ pub struct Normalization {
 }
 
 impl ImageSet {
+    /// A tiny learnable synthetic set for tests and examples: `n` 8×8 grey images in 4 classes,
+    /// the class being which quadrant is bright, with deterministic noise varied by `salt`.
+    pub fn quadrants(n: usize, salt: usize) -> ImageSet {
+        let mut pixels = Vec::with_capacity(n * 64);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let class = i % 4;
+            labels.push(class as u8);
+            for y in 0..8 {
+                for x in 0..8 {
+                    let q = (y / 4) * 2 + x / 4;
+                    let noise = ((i * 31 + y * 7 + x * 13 + salt) % 40) as u8;
+                    pixels.push(if q == class { 180 + noise } else { noise });
+                }
+            }
+        }
+        ImageSet { channels: 1, height: 8, width: 8, classes: 4, pixels, labels }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()

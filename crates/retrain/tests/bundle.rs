@@ -11,27 +11,9 @@ use nas_retrain::{
 use nas_space::{Architecture, CnnArch};
 use nas_trainer::TrainConfig;
 
-/// Class = which quadrant of an 8×8 image is bright.
-fn quadrants(n: usize, salt: usize) -> ImageSet {
-    let mut pixels = Vec::with_capacity(n * 64);
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let class = i % 4;
-        labels.push(class as u8);
-        for y in 0..8 {
-            for x in 0..8 {
-                let q = (y / 4) * 2 + x / 4;
-                let noise = ((i * 31 + y * 7 + x * 13 + salt) % 60) as u8;
-                pixels.push(if q == class { 150 + noise } else { noise });
-            }
-        }
-    }
-    ImageSet { channels: 1, height: 8, width: 8, classes: 4, pixels, labels }
-}
-
 #[test]
 fn retrain_export_load_gives_identical_predictions() {
-    let splits = Splits { train: quadrants(320, 0), test: quadrants(120, 17) };
+    let splits = Splits { train: ImageSet::quadrants(320, 0), test: ImageSet::quadrants(120, 17) };
     let train = TrainConfig { epochs: 3, batch_size: 32, validation: 80, ..Default::default() };
     let child = ChildConfig::default();
     // lr 1e6 diverges: the grid must record that and pick a cell that trains.

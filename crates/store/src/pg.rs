@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls, Row};
 
+use crate::schema::{EXPERIMENT_COLUMNS, TRIAL_COLUMNS};
 use crate::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
     UpdateRow,
@@ -116,10 +117,6 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
-
-const TRIAL_COLUMNS: &str = "id, experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-     policy_version, depth, status, reward, metrics_json, failure, created_at, finished_at, eval_seconds";
-const EXPERIMENT_COLUMNS: &str = "id, name, space, strategy, seed, config_json, status, created_at";
 
 fn trial_from_row(r: &Row) -> Result<TrialRow, StoreError> {
     let status: String = r.try_get(10)?;

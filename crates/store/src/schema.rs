@@ -77,3 +77,10 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Columns of `trials`, in the order both stores' row readers expect.
+pub(crate) const TRIAL_COLUMNS: &str = "id, experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
+     policy_version, depth, status, reward, metrics_json, failure, created_at, finished_at, eval_seconds";
+
+/// Columns of `experiments`, in the order both stores' row readers expect.
+pub(crate) const EXPERIMENT_COLUMNS: &str = "id, name, space, strategy, seed, config_json, status, created_at";

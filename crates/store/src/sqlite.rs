@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::schema::{MIGRATIONS, VERSION};
+use crate::schema::{EXPERIMENT_COLUMNS, MIGRATIONS, TRIAL_COLUMNS, VERSION};
 use crate::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
     UpdateRow,
@@ -20,9 +20,6 @@ pub struct SqliteStore {
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
-
-const TRIAL_COLUMNS: &str = "id, experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-     policy_version, depth, status, reward, metrics_json, failure, created_at, finished_at, eval_seconds";
 
 fn trial_from_row(r: &Row) -> rusqlite::Result<TrialRow> {
     let status: String = r.get(10)?;
@@ -65,8 +62,6 @@ fn experiment_from_row(r: &Row) -> rusqlite::Result<Experiment> {
         created_at: r.get(7)?,
     })
 }
-
-const EXPERIMENT_COLUMNS: &str = "id, name, space, strategy, seed, config_json, status, created_at";
 
 impl SqliteStore {
     /// Open (creating if needed) the store at `path`, migrating its schema forward.

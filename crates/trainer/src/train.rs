@@ -199,28 +199,10 @@ pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nas_data::{Augment, ImageSet};
-
-    /// A tiny learnable problem: class = which quadrant of an 8×8 image is bright.
-    fn quadrants(n: usize) -> ImageSet {
-        let mut pixels = Vec::with_capacity(n * 64);
-        let mut labels = Vec::with_capacity(n);
-        for i in 0..n {
-            let class = i % 4;
-            labels.push(class as u8);
-            for y in 0..8 {
-                for x in 0..8 {
-                    let q = (y / 4) * 2 + x / 4;
-                    let noise = ((i * 31 + y * 7 + x * 13) % 40) as u8;
-                    pixels.push(if q == class { 180 + noise } else { noise });
-                }
-            }
-        }
-        ImageSet { channels: 1, height: 8, width: 8, classes: 4, pixels, labels }
-    }
+    use nas_data::Augment;
 
     fn data(cfg: &TrainConfig) -> PreparedData {
-        PreparedData::from_set(quadrants(400), cfg, 0, Augment::default(), "quadrants".into()).unwrap()
+        PreparedData::from_set(ImageSet::quadrants(400, 0), cfg, 0, Augment::default(), "quadrants".into()).unwrap()
     }
 
     fn cfg() -> TrainConfig {
