@@ -29,4 +29,6 @@ pub use policy::{Controller, Trajectory};
 pub use random::RandomSearch;
 pub use reinforce::Reinforce;
 pub use rng::SeededRng;
-pub use strategy::{Feedback, Sample, Strategy, StrategyError, StrategyKind, StrategyState, UpdateStats};
+pub use strategy::{
+    Feedback, Gradient, PolicySnapshot, Sample, Strategy, StrategyError, StrategyKind, StrategyState, UpdateStats,
+};

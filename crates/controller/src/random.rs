@@ -3,7 +3,10 @@
 use nas_space::{Action, Decision, TokenType};
 
 use crate::rng::SavedRng;
-use crate::{Feedback, Sample, SeededRng, Strategy, StrategyError, StrategyKind, StrategyState, UpdateStats};
+use crate::{
+    Feedback, Gradient, PolicySnapshot, Sample, SeededRng, Strategy, StrategyError, StrategyKind, StrategyState,
+    UpdateStats,
+};
 
 /// Uniform random search over a decision program.
 #[derive(Debug, Clone)]
@@ -63,9 +66,17 @@ impl Strategy for RandomSearch {
         Ok(Sample { actions, log_prob, entropy, policy_version: 0 })
     }
 
-    fn update(&mut self, batch: &[Feedback]) -> Result<UpdateStats, StrategyError> {
+    fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot { version: 0, params: None }
+    }
+
+    fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
         let mean = batch.iter().map(|f| f.reward).sum::<f64>() / batch.len().max(1) as f64;
-        Ok(UpdateStats { mean_reward: mean, ..UpdateStats::default() })
+        Ok(Gradient { values: Vec::new(), stats: UpdateStats { mean_reward: mean, ..UpdateStats::default() } })
+    }
+
+    fn apply(&mut self, grads: &[Gradient], _shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
+        Ok(grads.iter().map(|g| g.stats.clone()).collect())
     }
 
     fn policy_version(&self) -> u64 {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng::SavedRng;
 use crate::{
-    Adam, Controller, ControllerConfig, Feedback, Layout, Params, Sample, SeededRng, Strategy, StrategyError,
-    StrategyKind, StrategyState, Trajectory, UpdateStats,
+    Adam, Controller, ControllerConfig, Feedback, Gradient, Layout, Params, PolicySnapshot, Sample, SeededRng,
+    Strategy, StrategyError, StrategyKind, StrategyState, Trajectory, UpdateStats,
 };
 
 /// The REINFORCE-trained LSTM controller.
@@ -20,9 +20,10 @@ pub struct Reinforce {
     baseline: Option<f64>,
     version: u64,
     rng: SeededRng,
-    /// Trajectories sampled since the last update, reused by the update instead of walking the
-    /// same program again (saves a third of the update's cost; the result is identical).
-    recent: Vec<Trajectory>,
+    /// Trajectories sampled and not yet learnt from, with the policy version that drew them,
+    /// reused by the gradient instead of walking the same program again (saves a third of the
+    /// update's cost; the result is identical).
+    recent: Vec<(u64, Trajectory)>,
 }
 
 /// Saved [`Reinforce`]: weights, Adam moments, baseline, policy version and RNG position.
@@ -82,29 +83,51 @@ impl Reinforce {
         &self.controller
     }
 
-    /// The gradient of the surrogate loss for a batch, with the baseline `b`; returns (grad, loss,
-    /// mean entropy).
-    pub fn gradient(&self, batch: &[Feedback], b: f64) -> Result<(Vec<f64>, f64, f64), StrategyError> {
+    /// The gradient of the surrogate loss for a batch under the weights `controller` of policy
+    /// `version`, with the baseline `b`; returns (grad, loss, mean entropy).
+    fn surrogate_gradient(
+        &self,
+        controller: &Controller,
+        version: u64,
+        batch: &[Feedback],
+        b: f64,
+    ) -> Result<(Vec<f64>, f64, f64), StrategyError> {
         let m = batch.len() as f64;
         let beta = self.config.entropy_weight;
-        let mut grad = vec![0.0; self.controller.params.values.len()];
+        let mut grad = vec![0.0; controller.params.values.len()];
         let (mut loss, mut ent) = (0.0, 0.0);
         for fb in batch {
-            let cached = self.recent.iter().find(|t| t.actions == fb.actions && t.steps_len() == fb.decisions.len());
+            let cached = self
+                .recent
+                .iter()
+                .find(|(v, t)| *v == version && t.actions == fb.actions && t.steps_len() == fb.decisions.len());
             let scored;
             let tr = match cached {
-                Some(t) => t,
+                Some((_, t)) => t,
                 None => {
-                    scored = self.controller.score(fb.decisions, fb.actions)?;
+                    scored = controller.score(fb.decisions, fb.actions)?;
                     &scored
                 }
             };
             let adv = fb.reward - b;
-            self.controller.backward(tr, -adv / m, -beta / m, &mut grad);
+            controller.backward(tr, -adv / m, -beta / m, &mut grad);
             loss -= (adv * tr.log_prob + beta * tr.entropy) / m;
             ent += tr.entropy / m;
         }
         Ok((grad, loss, ent))
+    }
+
+    /// Forget cached trajectories of a batch that has been learnt from.
+    fn forget(&mut self, version: u64, batch: &[Feedback]) {
+        for fb in batch {
+            if let Some(i) = self.recent.iter().position(|(v, t)| *v == version && t.actions == fb.actions) {
+                self.recent.swap_remove(i);
+            }
+        }
+        // Samples never learnt from (a stopped run) must not pile up.
+        if self.recent.len() > 100_000 {
+            self.recent.clear();
+        }
     }
 }
 
@@ -121,11 +144,15 @@ impl Strategy for Reinforce {
             entropy: tr.entropy,
             policy_version: self.version,
         };
-        self.recent.push(tr);
+        self.recent.push((self.version, tr));
         Ok(sample)
     }
 
-    fn update(&mut self, batch: &[Feedback]) -> Result<UpdateStats, StrategyError> {
+    fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot { version: self.version, params: Some(self.controller.params.clone()) }
+    }
+
+    fn gradient(&mut self, batch: &[Feedback], from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
         if batch.is_empty() {
             return Err(StrategyError::Mismatch("an update needs at least one reward".into()));
         }
@@ -135,18 +162,29 @@ impl Strategy for Reinforce {
         let mean = batch.iter().map(|f| f.reward).sum::<f64>() / batch.len() as f64;
         // The first batch has no history: its own mean is the baseline.
         let b = self.baseline.unwrap_or(mean);
-        let (grad, loss, mean_entropy) = self.gradient(batch, b)?;
-        let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-        self.adam.step(&mut self.controller.params.values, &grad);
-        self.recent.clear();
+        let older;
+        let controller = if from.version == self.version {
+            &self.controller
+        } else {
+            let params = from.params.clone().ok_or_else(|| {
+                StrategyError::Mismatch(format!("policy version {} came without its weights", from.version))
+            })?;
+            if params.layout != self.controller.params.layout {
+                return Err(StrategyError::Mismatch("a policy snapshot of another controller layout".into()));
+            }
+            older = Controller { params };
+            &older
+        };
+        let (values, loss, mean_entropy) = self.surrogate_gradient(controller, from.version, batch, b)?;
+        self.forget(from.version, batch);
         let d = self.config.baseline_decay;
         let mut nb = b;
         for f in batch {
             nb = d * nb + (1.0 - d) * f.reward;
         }
         self.baseline = Some(nb);
-        self.version += 1;
-        Ok(UpdateStats {
+        let grad_norm = values.iter().map(|g| g * g).sum::<f64>().sqrt();
+        let stats = UpdateStats {
             policy_version: self.version,
             baseline_used: b,
             baseline: nb,
@@ -154,7 +192,37 @@ impl Strategy for Reinforce {
             loss,
             grad_norm,
             mean_entropy,
-        })
+            sampled_version: from.version,
+            staleness: 0,
+        };
+        Ok(Gradient { values, stats })
+    }
+
+    fn apply(&mut self, grads: &[Gradient], shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
+        let n = self.controller.params.values.len();
+        if grads.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(g) = grads.iter().find(|g| g.values.len() != n) {
+            return Err(StrategyError::Mismatch(format!("a gradient of {} values for {n} parameters", g.values.len())));
+        }
+        let before = self.version;
+        let step: Vec<f64> = if grads.len() == 1 {
+            grads[0].values.clone()
+        } else {
+            let k = grads.len() as f64;
+            (0..n).map(|i| grads.iter().map(|g| g.values[i]).sum::<f64>() / k).collect()
+        };
+        self.adam.step_sharded(&mut self.controller.params.values, &step, shards);
+        self.version += 1;
+        Ok(grads
+            .iter()
+            .map(|g| UpdateStats {
+                policy_version: self.version,
+                staleness: before.saturating_sub(g.stats.sampled_version),
+                ..g.stats.clone()
+            })
+            .collect())
     }
 
     fn policy_version(&self) -> u64 {
@@ -282,11 +350,10 @@ mod tests {
             .enumerate()
             .map(|(i, s)| Feedback { decisions: &d, actions: &s.actions, reward: i as f64 })
             .collect();
-        let (grad, _, _) = rl.gradient(&fb, 0.8).unwrap();
+        let (grad, _, _) = rl.surrogate_gradient(&rl.controller, 0, &fb, 0.8).unwrap();
         let loss_at = |v: &[f64]| {
-            let mut r = rl.clone();
-            r.controller.params.values = v.to_vec();
-            r.gradient(&fb, 0.8).unwrap().1
+            let c = Controller { params: Params { layout: rl.controller.params.layout.clone(), values: v.to_vec() } };
+            rl.surrogate_gradient(&c, 0, &fb, 0.8).unwrap().1
         };
         let v = rl.controller.params.values.clone();
         for i in (0..v.len()).step_by(7) {
@@ -312,6 +379,78 @@ mod tests {
         let other = SearchSpace::Cnn(CnnSpace { filters: vec![8, 16], ..CnnSpace::default() });
         let StrategyState::Reinforce(s) = a.state() else { unreachable!() };
         assert!(Reinforce::from_state(*s, &other.token_types()).is_err());
+    }
+
+    #[test]
+    fn stale_gradients_are_taken_against_the_policy_that_sampled() {
+        let space = SearchSpace::Cnn(CnnSpace::default());
+        let tt = space.token_types();
+        let d = space.decisions(3);
+        let mut rl = Reinforce::new(ControllerConfig { learning_rate: 0.05, ..Default::default() }, &tt, 5).unwrap();
+        // Two replicas draw from version 0.
+        let s0 = rl.snapshot();
+        let a: Vec<Sample> = (0..4).map(|_| rl.sample(&d).unwrap()).collect();
+        let b: Vec<Sample> = (0..4).map(|_| rl.sample(&d).unwrap()).collect();
+        let fb = |xs: &[Sample]| -> Vec<(Vec<Action>, f64)> {
+            xs.iter().map(|s| (s.actions.clone(), frac_3x3(&space, &s.actions) + s.log_prob.abs() / 100.0)).collect()
+        };
+        let (fa, fbb) = (fb(&a), fb(&b));
+        let ga = {
+            let f: Vec<Feedback> = fa.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+            rl.gradient(&f, &s0).unwrap()
+        };
+        let st = rl.apply(&[ga], 1).unwrap();
+        assert_eq!((st[0].policy_version, st[0].staleness, st[0].sampled_version), (1, 0, 0));
+        // Replica B's batch arrives after that update: its gradient is the old policy's.
+        let f: Vec<Feedback> = fbb.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+        let baseline = rl.baseline().unwrap();
+        let old = Controller { params: s0.params.clone().unwrap() };
+        let (expected, _, _) = rl.surrogate_gradient(&old, u64::MAX, &f, baseline).unwrap();
+        let (current, _, _) = rl.surrogate_gradient(&rl.controller, u64::MAX, &f, baseline).unwrap();
+        let gb = rl.gradient(&f, &s0).unwrap();
+        assert_eq!(gb.values, expected);
+        assert_ne!(gb.values, current, "the update moved the weights, so the policies differ");
+        let st = rl.apply(&[gb], 4).unwrap();
+        assert_eq!((st[0].policy_version, st[0].staleness, st[0].sampled_version), (2, 1, 0));
+        // A snapshot without weights cannot stand for an older version.
+        let f: Vec<Feedback> = fa.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+        assert!(rl.gradient(&f, &PolicySnapshot { version: 0, params: None }).is_err());
+    }
+
+    #[test]
+    fn asynchronous_replicas_with_stale_gradients_still_learn() {
+        // Four replicas in turn: each batch is learnt from three updates after it was drawn.
+        let space = SearchSpace::Cnn(CnnSpace::default());
+        let tt = space.token_types();
+        let d = space.decisions(4);
+        let mut rl = Reinforce::new(ControllerConfig { learning_rate: 0.01, ..Default::default() }, &tt, 1).unwrap();
+        let mut replicas: std::collections::VecDeque<(PolicySnapshot, Vec<Sample>)> = Default::default();
+        let (mut first, mut last, mut stale) = (Vec::new(), Vec::new(), 0);
+        for step in 0..160 {
+            while replicas.len() < 4 {
+                let snap = rl.snapshot();
+                let batch = (0..8).map(|_| rl.sample(&d).unwrap()).collect();
+                replicas.push_back((snap, batch));
+            }
+            let (snap, batch) = replicas.pop_front().unwrap();
+            let rewards: Vec<f64> = batch.iter().map(|s| frac_3x3(&space, &s.actions)).collect();
+            let f: Vec<Feedback> = batch
+                .iter()
+                .zip(&rewards)
+                .map(|(s, &r)| Feedback { decisions: &d, actions: &s.actions, reward: r })
+                .collect();
+            let g = rl.gradient(&f, &snap).unwrap();
+            stale = stale.max(rl.apply(&[g], 2).unwrap()[0].staleness);
+            let mean = rewards.iter().sum::<f64>() / 8.0;
+            if step < 10 {
+                first.push(mean);
+            } else if step >= 150 {
+                last.push(mean);
+            }
+        }
+        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        assert_eq!(stale, 3);
+        assert!(avg(&first) < 0.2 && avg(&last) > 0.6, "{} → {}", avg(&first), avg(&last));
     }
 
     #[test]

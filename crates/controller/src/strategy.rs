@@ -4,6 +4,7 @@ use nas_space::{Action, Decision, TokenType};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::Params;
 use crate::reinforce::ReinforceState;
 use crate::rng::SavedRng;
 use crate::{ControllerConfig, RandomSearch, Reinforce};
@@ -78,6 +79,28 @@ pub struct UpdateStats {
     pub loss: f64,
     pub grad_norm: f64,
     pub mean_entropy: f64,
+    /// The policy version the batch was sampled with.
+    pub sampled_version: u64,
+    /// Updates applied between sampling and this gradient's application (0: not stale).
+    pub staleness: u64,
+}
+
+/// The policy a batch was sampled with: what its gradient is computed against, however many
+/// updates other controller replicas apply meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    pub version: u64,
+    /// The weights (None for strategies without any).
+    pub params: Option<Params>,
+}
+
+/// One batch's gradient, computed against the policy it was sampled with, waiting to be applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gradient {
+    /// ∇ of the surrogate loss (empty for strategies without weights).
+    pub values: Vec<f64>,
+    /// The batch's statistics; `policy_version` and `staleness` are filled in when applied.
+    pub stats: UpdateStats,
 }
 
 /// A saved strategy, enough to continue exactly where it stopped.
@@ -107,8 +130,23 @@ pub trait Strategy: Send {
     fn kind(&self) -> StrategyKind;
     /// Draw one sample for the decision program.
     fn sample(&mut self, decisions: &[Decision]) -> Result<Sample, StrategyError>;
-    /// Learn from a batch of rewarded samples (all drawn with the current policy).
-    fn update(&mut self, batch: &[Feedback]) -> Result<UpdateStats, StrategyError>;
+    /// The current policy, to compute the gradient of the samples drawn from it later.
+    fn snapshot(&self) -> PolicySnapshot;
+    /// The gradient of a rewarded batch against the policy `from` it was drawn with (the
+    /// current one or an older one). Uses the current reward baseline and then folds the batch's
+    /// rewards into it.
+    fn gradient(&mut self, batch: &[Feedback], from: &PolicySnapshot) -> Result<Gradient, StrategyError>;
+    /// One optimiser step with the mean of `grads`, the parameters split into `shards`
+    /// contiguous parts applied independently. Returns each gradient's statistics with the
+    /// policy version after the step and the gradient's staleness.
+    fn apply(&mut self, grads: &[Gradient], shards: usize) -> Result<Vec<UpdateStats>, StrategyError>;
+    /// Learn from a batch of rewarded samples all drawn with the current policy (synchronous
+    /// REINFORCE: gradient, then one step).
+    fn update(&mut self, batch: &[Feedback]) -> Result<UpdateStats, StrategyError> {
+        let from = self.snapshot();
+        let g = self.gradient(batch, &from)?;
+        Ok(self.apply(&[g], 1)?.remove(0))
+    }
     /// Updates applied so far.
     fn policy_version(&self) -> u64;
     /// The reward baseline, once there is one.

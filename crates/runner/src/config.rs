@@ -40,6 +40,17 @@ pub struct SearchConfig {
     pub samples: u64,
     /// Children per controller update (the paper's m). Paper: 8.
     pub batch: usize,
+    /// Controller replicas (the paper's K): each draws a batch of `batch` children and, once
+    /// their rewards are in, sends its gradient — taken against the policy it sampled with — to
+    /// the parameter server while the other replicas' children keep training. 1 = synchronous
+    /// REINFORCE. Paper: 100 (the paper presets set it); use about workers ÷ batch + 1 here.
+    pub replicas: usize,
+    /// Parameter-server shards (the paper's S): the controller's weights are split into this many
+    /// parts, each applying its slice of every update. Paper: 20. The result does not depend on it.
+    pub shards: usize,
+    /// Gradients the parameter server collects before one update (their mean). 1 = every
+    /// gradient is applied as it arrives.
+    pub gradients_per_update: usize,
     /// Seed of the controller's weights and of every draw.
     pub seed: u64,
     /// Children trained at once on this machine (train evaluator; table and toy evaluators
@@ -83,6 +94,9 @@ impl Default for SearchConfig {
             strategy: StrategyKind::Reinforce,
             samples: 12_800,
             batch: 8,
+            replicas: 1,
+            shards: 1,
+            gradients_per_update: 1,
             seed: 0,
             workers: 0,
             threads_per_worker: 0,
@@ -157,6 +171,12 @@ impl SearchConfig {
         }
         if self.batch == 0 {
             return Err(bad("batch must be at least 1".into()));
+        }
+        if self.replicas == 0 || self.shards == 0 || self.gradients_per_update == 0 {
+            return Err(bad(format!(
+                "replicas, shards and gradients_per_update must be at least 1, got {}, {} and {}",
+                self.replicas, self.shards, self.gradients_per_update
+            )));
         }
         self.search_space().validate().map_err(|e| bad(e.to_string()))?;
         self.depth.validate().map_err(bad)?;

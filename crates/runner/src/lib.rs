@@ -5,16 +5,18 @@
 //! ```text
 //! config ─► SearchSpace ─► decisions(depth) ─► Strategy::sample ─► Architecture
 //!                                                   ▲                    │
-//!                                  Strategy::update │                    ▼ Evaluator
-//!                                                   └──── reward ◄───────┘
-//!                 every trial / update ─► TrialStore (SQLite)
+//!        Strategy::gradient / apply │                    ▼ Evaluator (inline, W local
+//!        (K replicas, stale grads)  └──── reward ◄───────┘  workers or remote `nas worker`s)
+//!                 every trial / update ─► TrialStore (SQLite or PostgreSQL)
 //! ```
 
 mod compare;
 mod config;
 mod depth;
 mod evaluators;
+mod execute;
 mod presets;
+mod saved;
 mod search;
 mod worker;
 

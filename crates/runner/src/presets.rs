@@ -48,6 +48,7 @@ mod tests {
         }
         let paper = SearchConfig::from_layers(Some(("paper-cifar10", preset("paper-cifar10").unwrap())), None).unwrap();
         assert_eq!((paper.samples, paper.train.epochs, paper.batch), (12_800, 50, 8));
+        assert_eq!((paper.replicas, paper.shards), (100, 20));
         let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
         assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));

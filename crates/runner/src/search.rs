@@ -1,22 +1,27 @@
 //! [`Search`]: one experiment's loop of sample → evaluate → update, persisted as it goes.
 //!
-//! Crash safety and exact resume: trials are written when sampled and again when evaluated; the
-//! strategy's full state is written after each update, in the same transaction as the update's
-//! record. On resume the strategy is restored from that checkpoint and redraws the interrupted
-//! batch — the same draws, since its RNG position is part of the state — while trials already
-//! evaluated in the store are reused rather than evaluated again.
+//! Controller replicas (the paper's K, `replicas`): each idle replica draws a batch of m
+//! children from the current policy; the children train (on this thread, on W local worker
+//! threads, or on remote `nas worker`s); when a replica's batch has all its rewards, its
+//! gradient — against the policy version it sampled with — goes to the parameter server, which
+//! applies the mean of every `gradients_per_update` gradients (split over `shards`), and the
+//! replica draws again. With one replica this is synchronous REINFORCE; with several, workers
+//! never wait for a batch's slowest child, and each update records how stale its gradient was.
 //!
-//! Parallel children: with `workers` > 1 the unevaluated trials of a batch are trained at once,
-//! each worker with its own evaluator and its own pool of `threads_per_worker` CPU threads (burn's
-//! CPU backend runs on the rayon pool it is called from). Results are written by this thread as
-//! they arrive; the update still sees the batch in sample order, so a run's rewards and
-//! architectures do not depend on the number of workers.
+//! Crash safety and exact resume: a checkpoint (strategy, the replicas' samples in flight with
+//! the weights they were drawn with, gradients waiting) is committed after every change of the
+//! controller, together with the records of the updates applied — and before the new children
+//! are written as trials. A resumed run restores it, trains the children in flight that have no
+//! result yet and reuses those that have one. With one worker (or an instant evaluator) a run is
+//! reproducible bit for bit and a resumed run equals an uninterrupted one; with several workers
+//! and several replicas, the order results arrive in decides which gradient is applied first.
+//!
+//! Each local worker has its own evaluator and its own pool of `threads_per_worker` CPU threads
+//! (burn's CPU backend runs on the rayon pool it is called from).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Instant;
 
-use nas_controller::{Feedback, Sample, Strategy, StrategyError, StrategyState, UpdateStats};
+use nas_controller::{Feedback, Gradient, PolicySnapshot, Sample, Strategy, StrategyError, UpdateStats};
 use nas_evaluator::{EvalContext, EvalError, Evaluator};
 use nas_space::{Action, Architecture, Decision, SearchSpace};
 use nas_store::{
@@ -26,6 +31,8 @@ use nas_store::{
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::execute::{Executor, Inline, Job, JobQueue, Outcome, Pool, Remote};
+use crate::saved::{SavedBatch, SavedSearch, Waiting};
 use crate::{ConfigError, SearchConfig};
 
 /// Why a search stopped with an error.
@@ -75,38 +82,52 @@ pub struct Search<'s> {
     store: &'s dyn TrialStore,
     /// One per worker (a single one for instant evaluators).
     evaluators: Vec<Box<dyn Evaluator>>,
-    /// CPU threads per worker when there are several.
+    /// CPU threads per worker.
     threads: usize,
     strategy: Box<dyn Strategy>,
     space: SearchSpace,
     config: SearchConfig,
     experiment: Experiment,
-    /// Samples whose update has been committed; the next batch starts at this `seq`.
+    /// Samples whose gradient the controller has received.
     done: u64,
+    /// Samples drawn; the next one has this `seq`.
+    drawn: u64,
+    /// Replicas with a batch in flight, in the order they drew.
+    busy: Vec<Batch>,
+    /// Gradients received, not applied yet.
+    waiting: Vec<Waiting>,
+    /// Records of updates applied since the last commit.
+    pending_rows: Vec<UpdateRow>,
     best: Option<(i64, f64, String)>,
+    /// Seconds this thread spent on the loop's own work (drawing, learning, store writes), not
+    /// waiting for children.
+    loop_seconds: f64,
     /// When set, children are trained by remote workers (`nas worker`) claiming from this queue.
-    remote: Option<Remote<'s>>,
+    remote: Option<(&'s dyn WorkQueue, u32)>,
 }
 
-/// The queue remote workers claim from, and how often a trial may be claimed.
-#[derive(Clone, Copy)]
-struct Remote<'s> {
-    queue: &'s dyn WorkQueue,
-    max_attempts: u32,
+/// One replica's batch in flight.
+struct Batch {
+    replica: u32,
+    snapshot: PolicySnapshot,
+    items: Vec<Pending>,
+    /// Trials written to the store (after the checkpoint naming them).
+    admitted: bool,
 }
 
 struct Pending {
     seq: u64,
+    /// Layers (0 for spaces without a depth schedule).
+    depth: usize,
     decisions: Vec<Decision>,
     sample: Sample,
     arch: Architecture,
+    /// Set once the trial is in the store.
     trial_id: i64,
     /// Status and reward once evaluated (or found evaluated in the store).
     outcome: Option<(TrialStatus, f64)>,
-}
-
-fn encode_state(s: &StrategyState) -> Vec<u8> {
-    postcard::to_stdvec(s).expect("strategy states always serialise")
+    /// Evaluated by this run (not found evaluated in the store).
+    trained_here: bool,
 }
 
 impl<'s> Search<'s> {
@@ -142,7 +163,12 @@ impl<'s> Search<'s> {
             config,
             experiment,
             done: 0,
+            drawn: 0,
+            busy: Vec::new(),
+            waiting: Vec::new(),
+            pending_rows: Vec::new(),
             best: None,
+            loop_seconds: 0.0,
             remote: None,
         })
     }
@@ -175,26 +201,57 @@ impl<'s> Search<'s> {
                 evaluators[0].observe_completed(&m);
             }
         }
-        let (strategy, done) = match store.checkpoint(experiment.id)? {
-            Some(c) => {
-                let state: StrategyState = postcard::from_bytes(&c.state).map_err(|e| {
-                    SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", experiment.name))
-                })?;
-                (state.restore(&space.token_types())?, c.samples)
-            }
-            None => (config.strategy.build(&config.controller, &space.token_types(), config.seed)?, 0),
-        };
         let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
-        store.set_experiment_status(experiment.id, "running")?;
-        Ok(Search { store, evaluators, threads, strategy, space, config, experiment, done, best, remote: None })
+        let mut search = Search {
+            store,
+            evaluators,
+            threads,
+            strategy: config.strategy.build(&config.controller, &space.token_types(), config.seed)?,
+            space,
+            config,
+            experiment,
+            done: 0,
+            drawn: 0,
+            busy: Vec::new(),
+            waiting: Vec::new(),
+            pending_rows: Vec::new(),
+            best,
+            loop_seconds: 0.0,
+            remote: None,
+        };
+        if let Some(c) = store.checkpoint(search.experiment.id)? {
+            let unreadable = |e: String| {
+                SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", search.experiment.name))
+            };
+            let saved = SavedSearch::decode(&c.state, c.samples).map_err(unreadable)?;
+            search.strategy = saved.strategy.restore(&search.space.token_types())?;
+            let current = search.strategy.snapshot();
+            for b in saved.busy {
+                let snapshot = match b.params {
+                    Some(p) => PolicySnapshot { version: b.version, params: Some(p) },
+                    None if b.version == current.version => current.clone(),
+                    None => return Err(unreadable(format!("the weights of policy version {} are missing", b.version))),
+                };
+                let items = b
+                    .samples
+                    .into_iter()
+                    .map(|(seq, sample)| search.pending(seq, sample.into()))
+                    .collect::<Result<_, _>>()?;
+                search.busy.push(Batch { replica: b.replica, snapshot, items, admitted: false });
+            }
+            search.done = c.samples;
+            search.drawn = saved.drawn;
+            search.waiting = saved.waiting;
+        }
+        store.set_experiment_status(search.experiment.id, "running")?;
+        Ok(search)
     }
 
     /// Leave training to remote workers (`nas worker`, [`crate::run_worker`]) that claim the
-    /// trials of each batch from `queue` (the same database as the store); a trial whose lease
-    /// expires `max_attempts` times is failed with the reason. The controller still updates once
-    /// per batch, when every child of the batch has its result.
+    /// trials from `queue` (the same database as the store); a trial whose lease expires
+    /// `max_attempts` times is failed with the reason.
     pub fn use_remote_workers(&mut self, queue: &'s dyn WorkQueue, max_attempts: u32) {
-        self.remote = Some(Remote { queue, max_attempts: max_attempts.max(1) });
+        self.remote = Some((queue, max_attempts.max(1)));
     }
 
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
@@ -212,17 +269,33 @@ impl<'s> Search<'s> {
         &self.config
     }
 
-    /// Samples already drawn and learnt from.
+    /// Samples the controller has learnt from.
     pub fn samples_done(&self) -> u64 {
         self.done
+    }
+
+    /// Seconds the loop itself has worked in [`Search::run`] (drawing children, gradients and
+    /// updates, store writes) rather than waited for children (or trained one, with a single
+    /// worker on this thread).
+    pub fn loop_seconds(&self) -> f64 {
+        self.loop_seconds
+    }
+
+    /// Children of this experiment with a final result in the store.
+    pub fn children_finished(&self) -> Result<u64, SearchError> {
+        Ok(self.store.trials(self.experiment.id)?.iter().filter(|t| t.status.is_final()).count() as u64)
     }
 
     /// The evaluator's one-line description.
     pub fn evaluator_description(&self) -> String {
         let one = self.evaluators[0].describe();
-        match self.evaluators.len() {
+        let workers = match self.evaluators.len() {
             1 => one,
             n => format!("{one}; {n} children at once, {} thread(s) each", self.threads),
+        };
+        match self.config.replicas {
+            1 => workers,
+            k => format!("{workers}; {k} controller replicas"),
         }
     }
 
@@ -236,267 +309,338 @@ impl<'s> Search<'s> {
         self.best.as_ref()
     }
 
-    /// Run until `config.samples` samples are drawn or the observer says stop.
+    /// Run until `config.samples` samples are drawn and learnt from, or the observer says stop.
     pub fn run(&mut self, mut observe: impl FnMut(&Event) -> Control) -> Result<Summary, SearchError> {
+        if let Some((queue, max_attempts)) = self.remote {
+            let mut ex = Remote {
+                store: self.store,
+                queue,
+                experiment_id: self.experiment.id,
+                max_attempts,
+                waiting: Vec::new(),
+                halted: Default::default(),
+            };
+            return self.run_with(&mut ex, &mut observe);
+        }
+        let mut evaluators = std::mem::take(&mut self.evaluators);
+        let threads = self.threads;
+        let out = if evaluators.len() == 1 {
+            let mut ex = Inline::new(evaluators[0].as_mut(), threads);
+            self.run_with(&mut ex, &mut observe)
+        } else {
+            let queue = JobQueue::default();
+            std::thread::scope(|s| {
+                let mut ex = Pool::spawn(s, &queue, &mut evaluators, threads);
+                self.run_with(&mut ex, &mut observe)
+            })
+        };
+        self.evaluators = evaluators;
+        out
+    }
+
+    fn run_with(
+        &mut self,
+        ex: &mut dyn Executor,
+        observe: &mut impl FnMut(&Event) -> Control,
+    ) -> Result<Summary, SearchError> {
         let target = self.config.samples;
-        while self.done < target {
-            let m = (self.config.batch as u64).min(target - self.done);
-            let mut batch = Vec::with_capacity(m as usize);
-            for k in 0..m {
-                batch.push(self.draw(self.done + k)?);
+        let mut since = Instant::now();
+        loop {
+            // Replicas whose batch has every reward send their gradient, oldest batch first.
+            let mut applied = Vec::new();
+            while let Some(pos) = self.busy.iter().position(|b| b.items.iter().all(|p| p.outcome.is_some())) {
+                let batch = self.busy.remove(pos);
+                applied.extend(self.learn(batch)?);
             }
+            // Idle replicas draw.
+            let mut fresh = Vec::new();
+            while self.busy.len() < self.config.replicas && self.drawn < target {
+                self.draw_batch()?;
+                fresh.push(self.busy.len() - 1);
+            }
+            if self.busy.is_empty() && !self.waiting.is_empty() {
+                applied.extend(self.apply_waiting()?);
+            }
+            if !applied.is_empty() || !fresh.is_empty() {
+                self.commit()?;
+            }
+            // Children named by the checkpoint become trials; those already evaluated (a resumed
+            // run) are reported, the rest are trained.
             let mut stop = false;
-            for p in batch.iter().filter(|p| p.outcome.is_some()) {
-                stop = stop || self.report(&mut observe, p, true)? == Control::Stop;
+            for i in 0..self.busy.len() {
+                if self.busy[i].admitted {
+                    continue;
+                }
+                let jobs = self.admit(i)?;
+                for k in 0..self.busy[i].items.len() {
+                    if self.busy[i].items[k].outcome.is_some() {
+                        stop |= self.report(observe, i, k) == Control::Stop;
+                    }
+                }
+                ex.submit(jobs)?;
             }
-            if !stop {
-                let todo: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].outcome.is_none()).collect();
-                stop = self.evaluate_all(&mut batch, &todo, &mut observe)? == Control::Stop;
+            for st in &applied {
+                stop |= observe(&Event::Update(st)) == Control::Stop;
+            }
+            if self.busy.is_empty() {
+                break;
             }
             if stop {
-                self.store.set_experiment_status(self.experiment.id, "stopped")?;
-                return Ok(self.summary(false));
+                return self.stop(ex, observe, None);
             }
-            let feedback: Vec<Feedback> = batch
-                .iter()
-                .map(|p| Feedback {
-                    decisions: &p.decisions,
-                    actions: &p.sample.actions,
-                    reward: p.outcome.map_or(0.0, |o| o.1),
-                })
-                .collect();
-            let stats = self.strategy.update(&feedback)?;
-            self.done += m;
-            self.store.commit_update(
-                &Checkpoint {
-                    experiment_id: self.experiment.id,
-                    samples: self.done,
-                    policy_version: self.strategy.policy_version(),
-                    baseline: self.strategy.baseline(),
-                    state: encode_state(&self.strategy.state()),
-                },
-                &UpdateRow {
-                    experiment_id: self.experiment.id,
-                    policy_version: stats.policy_version,
-                    samples: self.done,
-                    baseline: self.strategy.baseline(),
-                    mean_reward: stats.mean_reward,
-                    loss: stats.loss,
-                    grad_norm: stats.grad_norm,
-                    mean_entropy: stats.mean_entropy,
-                },
-            )?;
-            if observe(&Event::Update(&stats)) == Control::Stop && self.done < target {
-                self.store.set_experiment_status(self.experiment.id, "stopped")?;
-                return Ok(self.summary(false));
+            if self.busy.iter().any(|b| b.items.iter().all(|p| p.outcome.is_some())) {
+                continue;
+            }
+            self.loop_seconds += since.elapsed().as_secs_f64();
+            let next = ex.next()?;
+            since = Instant::now();
+            let Some((trial_id, outcome)) = next else {
+                return Err(SearchError::Evaluator("the workers stopped before every child was trained".into()));
+            };
+            match self.finish(trial_id, outcome, observe) {
+                Ok(Control::Continue) => {}
+                Ok(Control::Stop) => return self.stop(ex, observe, None),
+                Err(e) => return self.stop(ex, observe, Some(e)),
             }
         }
         self.store.set_experiment_status(self.experiment.id, "done")?;
+        self.loop_seconds += since.elapsed().as_secs_f64();
         Ok(self.summary(true))
+    }
+
+    /// Stop taking new children; record those still training (nothing trained is lost), then
+    /// end as stopped or with `error`.
+    fn stop(
+        &mut self,
+        ex: &mut dyn Executor,
+        observe: &mut impl FnMut(&Event) -> Control,
+        mut error: Option<SearchError>,
+    ) -> Result<Summary, SearchError> {
+        ex.halt();
+        while let Some((trial_id, outcome)) = ex.next()? {
+            if let Err(e) = self.finish(trial_id, outcome, observe) {
+                error = error.or(Some(e));
+            }
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        self.store.set_experiment_status(self.experiment.id, "stopped")?;
+        Ok(self.summary(false))
+    }
+
+    /// Record one finished child and report it.
+    fn finish(
+        &mut self,
+        trial_id: i64,
+        outcome: Outcome,
+        observe: &mut impl FnMut(&Event) -> Control,
+    ) -> Result<Control, SearchError> {
+        let (b, i) = self
+            .busy
+            .iter()
+            .enumerate()
+            .find_map(|(b, batch)| batch.items.iter().position(|p| p.trial_id == trial_id).map(|i| (b, i)))
+            .ok_or_else(|| {
+                SearchError::Resume(format!("a result arrived for trial {trial_id}, which is not in flight"))
+            })?;
+        let result = match outcome {
+            Outcome::Evaluated(out, secs) => self.record(trial_id, out, secs)?,
+            Outcome::Stored(status, reward) => (status, reward),
+            Outcome::Aborted(reason) => {
+                self.store.set_experiment_status(self.experiment.id, "failed")?;
+                return Err(SearchError::Evaluator(reason));
+            }
+        };
+        self.busy[b].items[i].outcome = Some(result);
+        self.busy[b].items[i].trained_here = true;
+        Ok(self.report(observe, b, i))
+    }
+
+    /// A replica's batch has its rewards: its gradient goes to the server, which applies it (with
+    /// others) once `gradients_per_update` have arrived.
+    fn learn(&mut self, batch: Batch) -> Result<Vec<UpdateStats>, SearchError> {
+        let feedback: Vec<Feedback> = batch
+            .items
+            .iter()
+            .map(|p| Feedback {
+                decisions: &p.decisions,
+                actions: &p.sample.actions,
+                reward: p.outcome.map_or(0.0, |o| o.1),
+            })
+            .collect();
+        let gradient = self.strategy.gradient(&feedback, &batch.snapshot)?;
+        self.done += batch.items.len() as u64;
+        self.waiting.push(Waiting { replica: batch.replica, gradient, samples: self.done });
+        if self.waiting.len() >= self.config.gradients_per_update {
+            return self.apply_waiting();
+        }
+        Ok(Vec::new())
+    }
+
+    fn apply_waiting(&mut self) -> Result<Vec<UpdateStats>, SearchError> {
+        let waiting = std::mem::take(&mut self.waiting);
+        let grads: Vec<Gradient> = waiting.iter().map(|w| w.gradient.clone()).collect();
+        let stats = self.strategy.apply(&grads, self.config.shards)?;
+        self.pending_rows.extend(waiting.iter().zip(&stats).map(|(w, st)| UpdateRow {
+            experiment_id: self.experiment.id,
+            policy_version: st.policy_version,
+            samples: w.samples,
+            baseline: Some(st.baseline).filter(|_| self.strategy.baseline().is_some()),
+            mean_reward: st.mean_reward,
+            loss: st.loss,
+            grad_norm: st.grad_norm,
+            mean_entropy: st.mean_entropy,
+            replica: w.replica,
+            sampled_version: st.sampled_version,
+            staleness: st.staleness,
+        }));
+        Ok(stats)
+    }
+
+    /// Commit the search state with the records of the updates applied since the last commit.
+    fn commit(&mut self) -> Result<(), SearchError> {
+        let current = self.strategy.snapshot();
+        let saved = SavedSearch {
+            strategy: self.strategy.state(),
+            drawn: self.drawn,
+            busy: self
+                .busy
+                .iter()
+                .map(|b| SavedBatch {
+                    replica: b.replica,
+                    version: b.snapshot.version,
+                    params: if b.snapshot.version == current.version { None } else { b.snapshot.params.clone() },
+                    samples: b.items.iter().map(|p| (p.seq, (&p.sample).into())).collect(),
+                })
+                .collect(),
+            waiting: self.waiting.clone(),
+        };
+        let rows = std::mem::take(&mut self.pending_rows);
+        self.store.commit_update(
+            &Checkpoint {
+                experiment_id: self.experiment.id,
+                samples: self.done,
+                policy_version: self.strategy.policy_version(),
+                baseline: self.strategy.baseline(),
+                state: saved.encode(),
+            },
+            &rows,
+        )?;
+        Ok(())
     }
 
     fn summary(&self, finished: bool) -> Summary {
         Summary { experiment: self.experiment.name.clone(), samples: self.done, finished, best: self.best.clone() }
     }
 
-    fn report(
-        &mut self,
-        observe: &mut impl FnMut(&Event) -> Control,
-        p: &Pending,
-        reused: bool,
-    ) -> Result<Control, SearchError> {
+    /// Report child `i` of busy batch `b`, which has its result: `reused` unless it was trained in
+    /// this run (found evaluated in the store when admitted).
+    fn report(&mut self, observe: &mut impl FnMut(&Event) -> Control, b: usize, i: usize) -> Control {
+        let p = &self.busy[b].items[i];
         let (status, reward) = p.outcome.expect("reported trials are evaluated");
-        if status == TrialStatus::Completed && self.best.as_ref().is_none_or(|b| reward > b.1) {
+        if status == TrialStatus::Completed && self.best.as_ref().is_none_or(|x| reward > x.1) {
             self.best = Some((p.trial_id, reward, p.arch.to_string()));
         }
-        let trial = Event::Trial { trial_id: p.trial_id, seq: p.seq, arch: &p.arch, status, reward, reused };
-        Ok(observe(&trial))
+        let reused = !p.trained_here;
+        observe(&Event::Trial { trial_id: p.trial_id, seq: p.seq, arch: &p.arch, status, reward, reused })
     }
 
-    /// Draw the sample with index `seq`, matching it against what the store already has.
-    fn draw(&mut self, seq: u64) -> Result<Pending, SearchError> {
+    /// The decisions and architecture of the sample with index `seq`.
+    fn pending(&self, seq: u64, sample: Sample) -> Result<Pending, SearchError> {
         // Spaces without a depth (cells) record 0: the schedule does not apply to them.
         let depth = if self.space.has_depth() { self.config.depth.depth_at(seq) } else { 0 };
         let decisions = self.space.decisions(depth);
-        let sample = self.strategy.sample(&decisions)?;
         let arch = self
             .space
             .decode(&sample.actions)
             .map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
-        let canonical = arch.to_string();
-        let (trial_id, outcome) = match self.store.trial_at(self.experiment.id, seq)? {
-            Some(t) if t.arch != canonical => {
-                return Err(SearchError::Resume(format!(
-                    "the store holds {} at sample {seq} of {:?} but this run drew {canonical}: the experiment was \
-                     written by a different version or configuration",
-                    t.arch, self.experiment.name
-                )));
-            }
-            Some(t) if t.status.is_final() => (t.id, Some((t.status, t.reward.unwrap_or(0.0)))),
-            Some(t) => {
-                self.store.restart_trial(t.id)?;
-                (t.id, None)
-            }
-            None => {
-                let id = self.store.insert_trial(&NewTrial {
-                    experiment_id: self.experiment.id,
-                    seq,
-                    arch: canonical,
-                    arch_json: serde_json::to_string(&arch).expect("architectures serialise"),
-                    tokens_json: serde_json::to_string(&Action::to_ints(&sample.actions)).expect("ints serialise"),
-                    log_prob: sample.log_prob,
-                    entropy: sample.entropy,
-                    policy_version: sample.policy_version,
-                    depth: depth as u32,
-                })?;
-                (id, None)
-            }
-        };
-        Ok(Pending { seq, decisions, sample, arch, trial_id, outcome })
+        Ok(Pending { seq, depth, decisions, sample, arch, trial_id: 0, outcome: None, trained_here: false })
     }
 
-    fn context(&self, p: &Pending) -> EvalContext {
-        EvalContext { trial_id: p.trial_id, seq: p.seq, seed: self.config.seed }
-    }
-
-    /// Evaluate the trials `todo` of `batch`, reporting each as it finishes. One worker: in
-    /// order, on this thread. Several: in parallel (see the module documentation).
-    fn evaluate_all(
-        &mut self,
-        batch: &mut [Pending],
-        todo: &[usize],
-        observe: &mut impl FnMut(&Event) -> Control,
-    ) -> Result<Control, SearchError> {
-        if let Some(remote) = self.remote {
-            return self.evaluate_remotely(remote, batch, todo, observe);
+    /// The lowest-numbered idle replica draws the next batch from the current policy.
+    fn draw_batch(&mut self) -> Result<(), SearchError> {
+        let replica = (0..).find(|r| self.busy.iter().all(|b| b.replica != *r)).expect("a free replica number");
+        let m = (self.config.batch as u64).min(self.config.samples - self.drawn);
+        let snapshot = self.strategy.snapshot();
+        let mut items = Vec::with_capacity(m as usize);
+        for k in 0..m {
+            let seq = self.drawn + k;
+            let depth = if self.space.has_depth() { self.config.depth.depth_at(seq) } else { 0 };
+            let sample = self.strategy.sample(&self.space.decisions(depth))?;
+            items.push(self.pending(seq, sample)?);
         }
-        if self.evaluators.len() == 1 || todo.len() <= 1 {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(self.threads).build().ok();
-            for &i in todo {
-                let ctx = self.context(&batch[i]);
-                let started = Instant::now();
-                let evaluator = &mut self.evaluators[0];
-                let out = match &pool {
-                    Some(pool) => pool.install(|| evaluator.evaluate(&batch[i].arch, &ctx)),
-                    None => evaluator.evaluate(&batch[i].arch, &ctx),
-                };
-                batch[i].outcome = Some(self.record(&batch[i], out, started.elapsed().as_secs_f64())?);
-                if self.report(observe, &batch[i], false)? == Control::Stop {
-                    return Ok(Control::Stop);
+        self.drawn += m;
+        self.busy.push(Batch { replica, snapshot, items, admitted: false });
+        Ok(())
+    }
+
+    /// Write the children of busy batch `b` as trials (matching what the store already has) and
+    /// return the jobs of those without a result.
+    fn admit(&mut self, b: usize) -> Result<Vec<Job>, SearchError> {
+        let mut jobs = Vec::new();
+        let (exp, name, seed) = (self.experiment.id, self.experiment.name.clone(), self.config.seed);
+        for p in self.busy[b].items.iter_mut() {
+            let canonical = p.arch.to_string();
+            match self.store.trial_at(exp, p.seq)? {
+                Some(t) if t.arch != canonical => {
+                    return Err(SearchError::Resume(format!(
+                        "the store holds {} at sample {} of {name:?} but this run drew {canonical}: the experiment \
+                         was written by a different version or configuration",
+                        t.arch, p.seq
+                    )));
+                }
+                Some(t) if t.status.is_final() => {
+                    p.trial_id = t.id;
+                    p.outcome = Some((t.status, t.reward.unwrap_or(0.0)));
+                }
+                Some(t) => {
+                    self.store.restart_trial(t.id)?;
+                    p.trial_id = t.id;
+                }
+                None => {
+                    p.trial_id = self.store.insert_trial(&NewTrial {
+                        experiment_id: exp,
+                        seq: p.seq,
+                        arch: canonical,
+                        arch_json: serde_json::to_string(&p.arch).expect("architectures serialise"),
+                        tokens_json: serde_json::to_string(&Action::to_ints(&p.sample.actions))
+                            .expect("ints serialise"),
+                        log_prob: p.sample.log_prob,
+                        entropy: p.sample.entropy,
+                        policy_version: p.sample.policy_version,
+                        depth: p.depth as u32,
+                    })?;
                 }
             }
-            return Ok(Control::Continue);
-        }
-        let jobs: Vec<(usize, Architecture, EvalContext)> =
-            todo.iter().map(|&i| (i, batch[i].arch.clone(), self.context(&batch[i]))).collect();
-        let mut evaluators = std::mem::take(&mut self.evaluators);
-        let threads = self.threads;
-        let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
-        let outcome = std::thread::scope(|s| {
-            let (tx, rx) = mpsc::channel();
-            for ev in evaluators.iter_mut() {
-                let (tx, jobs, next, halt) = (tx.clone(), &jobs, &next, &halt);
-                s.spawn(move || {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
-                    while !halt.load(Ordering::SeqCst) {
-                        let Some((i, arch, ctx)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                        let started = Instant::now();
-                        let out = match &pool {
-                            Some(pool) => pool.install(|| ev.evaluate(arch, ctx)),
-                            None => ev.evaluate(arch, ctx),
-                        };
-                        if tx.send((*i, out, started.elapsed().as_secs_f64())).is_err() {
-                            break;
-                        }
-                    }
+            if p.outcome.is_none() {
+                jobs.push(Job {
+                    trial_id: p.trial_id,
+                    arch: p.arch.clone(),
+                    ctx: EvalContext { trial_id: p.trial_id, seq: p.seq, seed },
                 });
             }
-            drop(tx);
-            // Every result that arrives is recorded, even after a stop or an error, so nothing
-            // trained is lost; workers just take no new trial.
-            let (mut control, mut error) = (Control::Continue, None);
-            for (i, out, secs) in rx {
-                let reported = self.record(&batch[i], out, secs).and_then(|o| {
-                    batch[i].outcome = Some(o);
-                    self.report(observe, &batch[i], false)
-                });
-                match reported {
-                    Ok(Control::Stop) => control = Control::Stop,
-                    Ok(Control::Continue) => {}
-                    Err(e) => error = error.or(Some(e)),
-                }
-                if control == Control::Stop || error.is_some() {
-                    halt.store(true, Ordering::SeqCst);
-                }
-            }
-            match error {
-                Some(e) => Err(e),
-                None => Ok(control),
-            }
-        });
-        self.evaluators = evaluators;
-        outcome
-    }
-
-    /// Queue the trials `todo` for remote workers and report each as its result lands in the
-    /// store (polling the store; workers themselves wait on LISTEN/NOTIFY).
-    fn evaluate_remotely(
-        &mut self,
-        remote: Remote<'s>,
-        batch: &mut [Pending],
-        todo: &[usize],
-        observe: &mut impl FnMut(&Event) -> Control,
-    ) -> Result<Control, SearchError> {
-        let ids: Vec<i64> = todo.iter().map(|&i| batch[i].trial_id).collect();
-        remote.queue.enqueue(self.experiment.id, &ids, remote.max_attempts)?;
-        let mut waiting: Vec<usize> = todo.to_vec();
-        let mut control = Control::Continue;
-        while !waiting.is_empty() {
-            remote.queue.fail_exhausted()?;
-            let mut still = Vec::with_capacity(waiting.len());
-            for i in waiting {
-                match self.store.trial(batch[i].trial_id)? {
-                    Some(t) if t.status.is_final() => {
-                        batch[i].outcome = Some((t.status, t.reward.unwrap_or(0.0)));
-                        if self.report(observe, &batch[i], false)? == Control::Stop {
-                            control = Control::Stop;
-                        }
-                    }
-                    Some(t) if t.status == TrialStatus::Aborted => {
-                        self.store.set_experiment_status(self.experiment.id, "failed")?;
-                        return Err(SearchError::Evaluator(t.failure.unwrap_or_default()));
-                    }
-                    _ => still.push(i),
-                }
-            }
-            waiting = still;
-            if control == Control::Stop {
-                // Trials in flight stay queued; a resumed coordinator waits for them again.
-                return Ok(Control::Stop);
-            }
-            if !waiting.is_empty() {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
         }
-        Ok(control)
+        self.busy[b].admitted = true;
+        Ok(jobs)
     }
 
     /// Record an evaluation's result; a failed child earns reward 0, a fatal error aborts the
     /// trial and fails the experiment.
     fn record(
         &self,
-        p: &Pending,
+        trial_id: i64,
         outcome: Result<nas_evaluator::Evaluation, EvalError>,
         secs: f64,
     ) -> Result<(TrialStatus, f64), SearchError> {
         match judge(&self.config, outcome, secs) {
             Ok((result, reward)) => {
-                self.store.finish_trial(p.trial_id, &result)?;
+                self.store.finish_trial(trial_id, &result)?;
                 Ok((result.status, reward))
             }
             Err(msg) => {
                 self.store.finish_trial(
-                    p.trial_id,
+                    trial_id,
                     &TrialResult {
                         status: TrialStatus::Aborted,
                         reward: None,

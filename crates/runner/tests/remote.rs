@@ -10,7 +10,8 @@ use nas_evaluator::EvaluatorSpec;
 use nas_runner::{Control, DepthSchedule, Search, SearchConfig, WorkerOptions, run_worker};
 use nas_store::{PgStore, SqliteStore, TrialStatus, TrialStore};
 
-fn fresh_pg() -> Option<String> {
+/// A database of its own on the test server, named after `tag`.
+fn fresh_pg(tag: &str) -> Option<String> {
     let url = match std::env::var("NAS_TEST_PG_URL") {
         Ok(u) => u,
         Err(_) if std::env::var("NAS_REQUIRE_PG").as_deref() == Ok("1") => panic!("NAS_REQUIRE_PG=1 without a server"),
@@ -20,14 +21,14 @@ fn fresh_pg() -> Option<String> {
         }
     };
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let name = format!("nas_remote_{}", std::process::id());
+    let name = format!("nas_remote_{tag}_{}", std::process::id());
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
 }
 
 #[test]
 fn four_workers_give_the_local_result_and_finish_every_trial_once() {
-    let Some(url) = fresh_pg() else { return };
+    let Some(url) = fresh_pg("sync") else { return };
     let cfg = SearchConfig {
         samples: 160,
         batch: 8,
@@ -80,4 +81,63 @@ fn four_workers_give_the_local_result_and_finish_every_trial_once() {
     let a: Vec<_> = coordinated.iter().map(key).collect();
     let b: Vec<_> = local.trials(1).unwrap().iter().map(key).collect();
     assert_eq!(a, b);
+}
+
+/// The paper's layout on a small scale: four controller replicas, each with a batch queued for
+/// four remote workers at once. Every trial is completed exactly once; every gradient is
+/// recorded with its replica, the version it was sampled with and its staleness.
+#[test]
+fn replicas_keep_remote_workers_busy_and_record_staleness() {
+    let Some(url) = fresh_pg("async") else { return };
+    let cfg = SearchConfig {
+        samples: 96,
+        batch: 4,
+        replicas: 4,
+        shards: 4,
+        seed: 3,
+        depth: DepthSchedule { start: 2, step: 1, every: 40, max: 4 },
+        controller: ControllerConfig { learning_rate: 0.01, ..Default::default() },
+        evaluator: EvaluatorSpec::Toy,
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    let (trials, updates, workers) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let (url, stop) = (url.clone(), &stop);
+                s.spawn(move || {
+                    let store = PgStore::connect(&url).unwrap();
+                    let opts = WorkerOptions {
+                        name: format!("w{w}"),
+                        lease_seconds: 30.0,
+                        idle_exit_seconds: Some(3.0),
+                        max_trials: None,
+                    };
+                    run_worker(&store, &opts, stop, |_| {}).unwrap()
+                })
+            })
+            .collect();
+        let store = PgStore::connect(&url).unwrap();
+        let queue = PgStore::connect(&url).unwrap();
+        let mut search = Search::start(&store, cfg, Some("async".into())).unwrap();
+        search.use_remote_workers(&queue, 3);
+        assert!(search.run(|_| Control::Continue).unwrap().finished);
+        let done: Vec<_> = workers.into_iter().map(|h| h.join().unwrap()).collect();
+        let id = search.experiment().id;
+        (store.trials(id).unwrap(), store.updates(id).unwrap(), done)
+    });
+    assert_eq!(trials.len(), 96);
+    assert!(trials.iter().all(|t| t.status == TrialStatus::Completed));
+    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), 96, "each trial completed once: {workers:?}");
+    assert_eq!(updates.len(), 24);
+    let replicas: std::collections::BTreeSet<u32> = updates.iter().map(|u| u.replica).collect();
+    assert_eq!(replicas.len(), 4);
+    for (i, u) in updates.iter().enumerate() {
+        assert_eq!((u.policy_version, u.samples), (i as u64 + 1, 4 * (i as u64 + 1)));
+        assert_eq!(u.sampled_version + u.staleness + 1, u.policy_version);
+    }
+    assert!(updates.iter().any(|u| u.staleness > 0), "four replicas in flight make stale gradients");
+    // The children of each gradient's batch were drawn with the version it names.
+    let drawn: std::collections::BTreeSet<u64> = trials.iter().map(|t| t.policy_version).collect();
+    assert!(updates.iter().all(|u| drawn.contains(&u.sampled_version)));
 }

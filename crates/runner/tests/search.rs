@@ -68,6 +68,19 @@ fn same_seed_same_run_bit_for_bit() {
 
 #[test]
 fn resume_after_stopping_anywhere_equals_a_straight_run() {
+    resume_anywhere(config(30));
+}
+
+/// Three controller replicas, gradients applied in pairs over 3 shards: a checkpoint holds
+/// batches in flight drawn from older policies and a gradient waiting; resuming from any point
+/// still gives the uninterrupted run.
+#[test]
+fn resume_with_replicas_in_flight_equals_a_straight_run() {
+    resume_anywhere(SearchConfig { replicas: 3, gradients_per_update: 2, shards: 3, ..config(30) });
+}
+
+fn resume_anywhere(cfg: SearchConfig) {
+    let config = |_| cfg.clone();
     let reference = fingerprint(&straight(config(30)), "x");
     // Stop after trial k (mid-batch or on a batch boundary), then after k+7, then finish.
     for k in [1u64, 3, 4, 6, 13] {
@@ -103,6 +116,34 @@ fn resume_after_stopping_anywhere_equals_a_straight_run() {
         assert_eq!(fingerprint(&store, "x"), reference, "stopped after {k}");
         assert_eq!(store.experiment_by_name("x").unwrap().unwrap().status, "done");
     }
+}
+
+/// With K replicas each batch's gradient is taken against the policy it was drawn with and
+/// recorded with its replica, that version and its staleness; the controller still learns.
+#[test]
+fn replicas_record_stale_gradients_and_still_learn() {
+    let store = straight(SearchConfig { replicas: 3, ..config(240) });
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    let ups = store.updates(e.id).unwrap();
+    assert_eq!(ups.len(), 60);
+    // One worker, results in order: replicas 0,1,2 take turns; after the first round every
+    // gradient is two updates old.
+    let stale: Vec<u64> = ups.iter().map(|u| u.staleness).collect();
+    assert_eq!(&stale[..5], &[0, 1, 2, 2, 2]);
+    assert!(stale[2..].iter().all(|&s| s == 2));
+    assert_eq!(ups.iter().map(|u| u.replica).take(6).collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 2]);
+    for (i, u) in ups.iter().enumerate() {
+        assert_eq!(u.policy_version, i as u64 + 1);
+        assert_eq!(u.sampled_version + u.staleness + 1, u.policy_version, "update {i}");
+        assert_eq!(u.samples, 4 * (i as u64 + 1));
+    }
+    // Trials carry the version they were drawn with: batch k of the updates table drew its 4
+    // children with `sampled_version`.
+    let trials = store.trials(e.id).unwrap();
+    let versions: std::collections::BTreeSet<u64> = trials.iter().map(|t| t.policy_version).collect();
+    assert_eq!(versions.len(), 58, "every update but the last two is sampled from");
+    let mean = |xs: &[nas_store::TrialRow]| xs.iter().map(|t| t.reward.unwrap()).sum::<f64>() / xs.len() as f64;
+    assert!(mean(&trials[200..]) > mean(&trials[..40]) + 0.1, "{} → {}", mean(&trials[..40]), mean(&trials[200..]));
 }
 
 /// Counts calls; fails (fatally) at one sample index the first time it is reached.
@@ -228,12 +269,22 @@ fn tiny(samples: u64, batch: usize) -> SearchConfig {
 fn parallel_workers_give_the_sequential_result() {
     let base = tiny(6, 3);
     let one = straight(SearchConfig { workers: 1, threads_per_worker: 1, ..base.clone() });
-    let two = straight(SearchConfig { workers: 2, threads_per_worker: 1, ..base });
+    let two = straight(SearchConfig { workers: 2, threads_per_worker: 1, ..base.clone() });
     let (a, b) = (fingerprint(&one, "x"), fingerprint(&two, "x"));
     assert_eq!(a.0.len(), 6);
     assert!(a.0.iter().all(|t| t.2.is_some_and(|r| r > 0.0)), "every child trained: {:?}", a.0);
     assert_eq!(a.0, b.0, "trials");
     assert!(a.1 == b.1, "controller states differ");
+    // Two replicas on two workers: results arrive in any order, yet every child is trained once
+    // and every gradient is recorded with its replica and staleness.
+    let async2 = straight(SearchConfig { workers: 2, threads_per_worker: 1, replicas: 2, ..tiny(9, 3) });
+    let e = async2.experiment_by_name("x").unwrap().unwrap();
+    let trials = async2.trials(e.id).unwrap();
+    assert_eq!(trials.iter().map(|t| t.seq).collect::<Vec<_>>(), (0..9).collect::<Vec<_>>());
+    assert!(trials.iter().all(|t| t.status == TrialStatus::Completed && t.eval_seconds.is_some()));
+    let ups = async2.updates(e.id).unwrap();
+    assert_eq!(ups.len(), 3);
+    assert_eq!(ups[1].staleness, 1, "the second replica drew before the first update");
 }
 
 /// A size penalty scales each stored reward by (params / target)^exponent and keeps the raw

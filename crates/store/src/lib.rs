@@ -21,6 +21,7 @@ pub use error::StoreError;
 pub use pg::{PgStore, is_postgres_url, redact};
 pub use pg_queue::Leadership;
 pub use queue::{Claim, QueueCounts, WorkQueue};
+pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 pub use types::{Checkpoint, Experiment, NewExperiment, NewTrial, TrialResult, TrialRow, TrialStatus, UpdateRow};
 
@@ -52,8 +53,9 @@ pub trait TrialStore {
     /// The `k` completed trials with the highest reward (of one experiment, or of all).
     fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError>;
 
-    /// Atomically store the strategy state after an update together with the update's record.
-    fn commit_update(&self, ckpt: &Checkpoint, update: &UpdateRow) -> Result<(), StoreError>;
+    /// Atomically store the search state together with the records of the gradients applied
+    /// since the last checkpoint (none when only new children were drawn).
+    fn commit_update(&self, ckpt: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError>;
     /// The latest checkpoint of an experiment.
     fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError>;
     /// The update history of an experiment.
@@ -98,8 +100,8 @@ impl<T: TrialStore + ?Sized> TrialStore for Box<T> {
     fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
         (**self).top(experiment_id, k)
     }
-    fn commit_update(&self, ckpt: &Checkpoint, update: &UpdateRow) -> Result<(), StoreError> {
-        (**self).commit_update(ckpt, update)
+    fn commit_update(&self, ckpt: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
+        (**self).commit_update(ckpt, updates)
     }
     fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
         (**self).checkpoint(experiment_id)

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls, Row};
 
-use crate::schema::{EXPERIMENT_COLUMNS, TRIAL_COLUMNS};
+use crate::schema::{EXPERIMENT_COLUMNS, TRIAL_COLUMNS, UPDATE_COLUMNS};
 use crate::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
     UpdateRow,
@@ -83,6 +83,11 @@ const PG_MIGRATIONS: &[&str] = &[
         last_error    TEXT
     );
     CREATE INDEX work_by_state ON work (state, trial_id);
+"#,
+    r#"
+    ALTER TABLE updates ADD COLUMN replica BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE updates ADD COLUMN sampled_version BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE updates ADD COLUMN staleness BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -370,7 +375,7 @@ impl TrialStore for PgStore {
         self.db().query(&sql, &[&experiment_id, &(k as i64)])?.iter().map(trial_from_row).collect()
     }
 
-    fn commit_update(&self, c: &Checkpoint, u: &UpdateRow) -> Result<(), StoreError> {
+    fn commit_update(&self, c: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
         let mut db = self.db();
         let mut tx = db.transaction()?;
         let at = now();
@@ -381,21 +386,27 @@ impl TrialStore for PgStore {
              state = excluded.state, updated_at = excluded.updated_at",
             &[&c.experiment_id, &(c.samples as i64), &(c.policy_version as i64), &c.baseline, &c.state, &at],
         )?;
-        tx.execute(
-            "INSERT INTO updates (experiment_id, policy_version, samples, baseline, mean_reward, loss, grad_norm, \
-             mean_entropy, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &u.experiment_id,
-                &(u.policy_version as i64),
-                &(u.samples as i64),
-                &u.baseline,
-                &u.mean_reward,
-                &u.loss,
-                &u.grad_norm,
-                &u.mean_entropy,
-                &at,
-            ],
-        )?;
+        for u in updates {
+            tx.execute(
+                &format!(
+                    "INSERT INTO updates ({UPDATE_COLUMNS}, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ),
+                &[
+                    &u.experiment_id,
+                    &(u.policy_version as i64),
+                    &(u.samples as i64),
+                    &u.baseline,
+                    &u.mean_reward,
+                    &u.loss,
+                    &u.grad_norm,
+                    &u.mean_entropy,
+                    &(u.replica as i64),
+                    &(u.sampled_version as i64),
+                    &(u.staleness as i64),
+                    &at,
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -419,8 +430,7 @@ impl TrialStore for PgStore {
 
     fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
         let rows = self.db().query(
-            "SELECT experiment_id, policy_version, samples, baseline, mean_reward, loss, grad_norm, mean_entropy \
-             FROM updates WHERE experiment_id = $1 ORDER BY samples",
+            &format!("SELECT {UPDATE_COLUMNS} FROM updates WHERE experiment_id = $1 ORDER BY samples"),
             &[&experiment_id],
         )?;
         rows.iter()
@@ -434,6 +444,9 @@ impl TrialStore for PgStore {
                     loss: r.try_get(5)?,
                     grad_norm: r.try_get(6)?,
                     mean_entropy: r.try_get(7)?,
+                    replica: r.try_get::<_, i64>(8)? as u32,
+                    sampled_version: r.try_get::<_, i64>(9)? as u64,
+                    staleness: r.try_get::<_, i64>(10)? as u64,
                 })
             })
             .collect()

@@ -73,7 +73,18 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX work_by_state ON work (state, trial_id);
     "#,
+    // 2 → 3: asynchronous controller replicas: which replica sent each gradient, the policy
+    // version it sampled with and how stale the gradient was when applied.
+    r#"
+    ALTER TABLE updates ADD COLUMN replica INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE updates ADD COLUMN sampled_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE updates ADD COLUMN staleness INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
+
+/// Columns of `updates`, in the order both stores' row readers expect.
+pub(crate) const UPDATE_COLUMNS: &str = "experiment_id, policy_version, samples, baseline, mean_reward, loss, \
+     grad_norm, mean_entropy, replica, sampled_version, staleness";
 
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::schema::{EXPERIMENT_COLUMNS, MIGRATIONS, TRIAL_COLUMNS, VERSION};
+use crate::schema::{EXPERIMENT_COLUMNS, MIGRATIONS, TRIAL_COLUMNS, UPDATE_COLUMNS, VERSION};
 use crate::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
     UpdateRow,
@@ -296,7 +296,7 @@ impl TrialStore for SqliteStore {
         Ok(st.query_map(params![experiment_id, k as i64], trial_from_row)?.collect::<Result<_, _>>()?)
     }
 
-    fn commit_update(&self, c: &Checkpoint, u: &UpdateRow) -> Result<(), StoreError> {
+    fn commit_update(&self, c: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         let at = now();
         tx.execute(
@@ -306,21 +306,25 @@ impl TrialStore for SqliteStore {
              state = excluded.state, updated_at = excluded.updated_at",
             params![c.experiment_id, c.samples as i64, c.policy_version as i64, c.baseline, c.state, at],
         )?;
-        tx.execute(
-            "INSERT INTO updates (experiment_id, policy_version, samples, baseline, mean_reward, loss, grad_norm, \
-             mean_entropy, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                u.experiment_id,
-                u.policy_version as i64,
-                u.samples as i64,
-                u.baseline,
-                u.mean_reward,
-                u.loss,
-                u.grad_norm,
-                u.mean_entropy,
-                at
-            ],
-        )?;
+        for u in updates {
+            tx.execute(
+                &format!("INSERT INTO updates ({UPDATE_COLUMNS}, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    u.experiment_id,
+                    u.policy_version as i64,
+                    u.samples as i64,
+                    u.baseline,
+                    u.mean_reward,
+                    u.loss,
+                    u.grad_norm,
+                    u.mean_entropy,
+                    u.replica as i64,
+                    u.sampled_version as i64,
+                    u.staleness as i64,
+                    at
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -345,10 +349,9 @@ impl TrialStore for SqliteStore {
     }
 
     fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT experiment_id, policy_version, samples, baseline, mean_reward, loss, grad_norm, mean_entropy \
-             FROM updates WHERE experiment_id = ?1 ORDER BY samples",
-        )?;
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {UPDATE_COLUMNS} FROM updates WHERE experiment_id = ?1 ORDER BY samples"))?;
         Ok(st
             .query_map([experiment_id], |r| {
                 Ok(UpdateRow {
@@ -360,6 +363,9 @@ impl TrialStore for SqliteStore {
                     loss: r.get(5)?,
                     grad_norm: r.get(6)?,
                     mean_entropy: r.get(7)?,
+                    replica: r.get::<_, i64>(8)? as u32,
+                    sampled_version: r.get::<_, i64>(9)? as u64,
+                    staleness: r.get::<_, i64>(10)? as u64,
                 })
             })?
             .collect::<Result<_, _>>()?)

@@ -128,7 +128,7 @@ impl TrialRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     pub experiment_id: i64,
-    /// Samples drawn (and rewarded) so far; the next sample has this `seq`.
+    /// Samples whose rewards the controller has learnt from.
     pub samples: u64,
     pub policy_version: u64,
     pub baseline: Option<f64>,
@@ -147,4 +147,10 @@ pub struct UpdateRow {
     pub loss: f64,
     pub grad_norm: f64,
     pub mean_entropy: f64,
+    /// The controller replica whose gradient this was (0 with one replica).
+    pub replica: u32,
+    /// The policy version the replica sampled its children with.
+    pub sampled_version: u64,
+    /// Updates applied between that version and this gradient's application (0: not stale).
+    pub staleness: u64,
 }

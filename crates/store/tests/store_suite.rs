@@ -147,15 +147,20 @@ fn checkpoints_and_updates_persist_across_reopen_on(spec: &str) {
                 loss: 0.1,
                 grad_norm: 1.0,
                 mean_entropy: 3.0,
+                replica: v as u32 % 2,
+                sampled_version: v - 1,
+                staleness: v % 2,
             };
-            s.commit_update(&c, &u).unwrap();
+            s.commit_update(&c, std::slice::from_ref(&u)).unwrap();
         }
     }
     let s = open_store(spec, false).unwrap();
     let e = s.experiment_by_name("x").unwrap().unwrap();
     let c = s.checkpoint(e.id).unwrap().unwrap();
     assert_eq!((c.samples, c.policy_version, c.state), (24, 3, vec![3u8; 100]));
-    assert_eq!(s.updates(e.id).unwrap().len(), 3);
+    let ups = s.updates(e.id).unwrap();
+    assert_eq!(ups.len(), 3);
+    assert_eq!((ups[2].replica, ups[2].sampled_version, ups[2].staleness), (1, 2, 1));
 }
 
 #[test]
@@ -180,10 +185,29 @@ fn foreign_files_are_refused_with_the_path() {
 #[test]
 fn schema_versions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 2);
+    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 3);
+    // A version-2 store (before asynchronous replicas) migrates forward keeping its updates,
+    // which read as replica 0, not stale.
+    let old = dir.path().join("v2.db");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        for sql in &nas_store::MIGRATIONS[..2] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO experiments VALUES (1, 'old', 'cnn', 'reinforce', 0, '{}', 'done', 0);
+             INSERT INTO updates VALUES (1, 1, 8, 0.5, 0.4, 0.1, 1.0, 3.0, 0);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&old).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 3);
+    let u = s.updates(1).unwrap();
+    assert_eq!((u.len(), u[0].samples, u[0].replica, u[0].staleness), (1, 8, 0, 0));
     if let Ok(url) = std::env::var("NAS_TEST_PG_URL") {
         let url = fresh_pg_database(&url);
-        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 2);
+        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 3);
         // Opening again migrates nothing and keeps the data.
         let s = PgStore::connect(&url).unwrap();
         s.create_experiment(&exp("kept")).unwrap();

@@ -56,12 +56,14 @@ pub enum BenchWhat {
         #[arg(long)]
         no_pytorch: bool,
     },
-    /// Trials per hour of a real search (preset tiny: CNN children on the shipped subset) with
-    /// one worker using every core, then one worker per core on one thread each, in one run;
-    /// and the loop's overhead (time not spent training children).
+    /// Trials per hour of a real search (preset tiny: CNN children on the shipped subset), in
+    /// one run: one worker on one thread, one worker on every core, one worker per core with one
+    /// controller replica (batches synchronous), and one worker per core with enough replicas
+    /// that no worker waits for a batch's slowest child. Also the loop's own time (drawing,
+    /// updates, store writes) as a share of the children's training time, and worker time idle.
     Workers {
         /// Children per run.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 32)]
         samples: u64,
         /// Children per controller update.
         #[arg(long, default_value_t = 4)]
@@ -143,28 +145,32 @@ fn workers(samples: u64, batch: usize) -> Result<()> {
     base.samples = samples;
     base.batch = batch;
     println!("preset tiny, {samples} CNN children in batches of {batch}, {cores} cores");
-    println!("{:>22} {:>9} {:>12} {:>10} {:>10}", "layout", "wall s", "trials/hour", "vs 1×all", "overhead");
+    println!("{:>34} {:>8} {:>12} {:>9} {:>9} {:>9}", "layout", "wall s", "trials/hour", "vs 1×1", "loop", "idle");
+    let replicas = cores.div_ceil(batch) + 1;
     let mut first = None;
-    for (w, t) in [(1, cores), (cores, 1)] {
+    for (w, t, k) in [(1, 1, 1), (1, cores, 1), (cores, 1, 1), (cores, 1, replicas)] {
         let store = SqliteStore::in_memory()?;
-        let cfg = SearchConfig { workers: w, threads_per_worker: t, ..base.clone() };
+        let cfg = SearchConfig { workers: w, threads_per_worker: t, replicas: k, ..base.clone() };
         let started = Instant::now();
         let mut search = Search::start(&store, cfg, Some("bench".into()))?;
         search.run(|_| Control::Continue)?;
         let wall = started.elapsed().as_secs_f64();
         let id = search.experiment().id;
         let busy: f64 = store.trials(id)?.iter().filter_map(|t| t.eval_seconds).sum();
-        // Worker-seconds not spent inside an evaluation: sampling, updates, store writes, and
-        // workers idle at the end of a batch waiting for the slowest child.
-        let overhead = 1.0 - busy / (wall * w as f64);
+        // The loop's own work (sampling, gradients, updates, store writes) against the time
+        // children trained; and worker-seconds not spent training (the loop's work, workers
+        // waiting at the end of a synchronous batch or of the run, start-up).
+        let loop_share = search.loop_seconds() / busy;
+        let idle = 1.0 - busy / (wall * w as f64);
         let per_hour = samples as f64 * 3600.0 / wall;
         let ratio = first.map_or(1.0, |f: f64| per_hour / f);
         first.get_or_insert(per_hour);
         println!(
-            "{:>22} {wall:>9.1} {per_hour:>12.0} {:>9.2}× {:>9.1}%",
-            format!("{w} worker(s) × {t} thread(s)"),
+            "{:>34} {wall:>8.1} {per_hour:>12.0} {:>8.2}× {:>8.2}% {:>8.1}%",
+            format!("{w} worker(s) × {t} thread(s), K={k}"),
             ratio,
-            overhead * 100.0
+            loop_share * 100.0,
+            idle * 100.0
         );
     }
     Ok(())

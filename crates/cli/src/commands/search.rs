@@ -57,6 +57,12 @@ pub struct ConfigArgs {
     /// Children per controller update, the paper's m (default 8).
     #[arg(long, value_name = "M")]
     pub batch: Option<usize>,
+    /// Controller replicas, the paper's K (default 1: synchronous). Each draws its own batch of
+    /// M children and sends its gradient, taken against the policy it sampled with, as soon as
+    /// its batch is done, so workers never wait for the slowest child of a batch. Try
+    /// workers ÷ M + 1; the paper used 100 (with 20 parameter-server shards: `shards` in TOML).
+    #[arg(long, value_name = "K")]
+    pub replicas: Option<usize>,
     /// Seed for the controller's initial weights and every random draw.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
@@ -156,6 +162,9 @@ impl ConfigArgs {
         if let Some(m) = self.batch {
             c.batch = m;
         }
+        if let Some(k) = self.replicas {
+            c.replicas = k;
+        }
         if let Some(s) = self.seed {
             c.seed = s;
         }
@@ -177,6 +186,7 @@ impl ConfigArgs {
             || self.strategy.is_some()
             || self.evaluator.is_some()
             || self.batch.is_some()
+            || self.replicas.is_some()
             || self.seed.is_some()
     }
 }
@@ -296,7 +306,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} samples  {msg}")
             .expect("valid template"),
     );
-    bar.set_position(search.samples_done());
+    // Children with a result so far; results arrive in any order with several replicas.
+    let mut finished = search.children_finished()?;
+    bar.set_position(finished);
     // Children can train for minutes: keep the clock moving between trials.
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let mut best = search.best().map(|b| b.1);
@@ -304,8 +316,11 @@ pub fn run(a: SearchArgs) -> Result<()> {
     let mut failed = 0u64;
     let summary = search.run(|e| {
         match e {
-            Event::Trial { seq, status, reward, .. } => {
-                bar.set_position(seq + 1);
+            Event::Trial { status, reward, reused, .. } => {
+                if !reused {
+                    finished += 1;
+                    bar.set_position(finished);
+                }
                 if *status == TrialStatus::Completed && best.is_none_or(|b| *reward > b) {
                     best = Some(*reward);
                 }
