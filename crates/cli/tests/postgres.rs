@@ -99,20 +99,48 @@ fn wait_ok(mut child: std::process::Child, what: &str) {
     }
 }
 
+/// Worker A saves its child's training state after every epoch and is killed (SIGKILL) once one
+/// is saved; B takes the trial over when A's lease expires, resumes after the saved epoch, and
+/// every trial's reward equals an uninterrupted local run's.
 #[test]
-fn a_worker_killed_mid_trial_loses_it_to_another_and_nothing_is_lost_or_doubled() {
+fn a_worker_killed_mid_trial_loses_it_to_another_which_resumes_and_nothing_is_lost_or_doubled() {
     let Some(url) = server() else { return };
     let pg = fresh_db(&url, "kill_worker");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let coordinator = spawn(d, &["search", "--store", &pg, "--remote-workers", "--samples", "4", "--batch", "4", "-q"]);
-    let mut a = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "2", "--name", "A"]);
+    std::fs::write(d.join("three.toml"), "[train]\nepochs = 3\n").unwrap();
+    let run = ["--config", "three.toml", "--samples", "4", "--batch", "4", "-q"];
+    let coordinator = spawn(d, &[&["search", "--store", &pg, "--remote-workers"][..], &run[..]].concat());
+    let worker = |name: &str| -> Vec<String> {
+        ["worker", "--store", &pg, "--lease-seconds", "2", "--checkpoint-every", "0", "--name", name]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let a_args = worker("A");
+    let mut a = spawn(d, &a_args.iter().map(String::as_str).collect::<Vec<_>>());
     let mut db = connect(&pg);
-    let victim =
-        wait_until(&mut db, "SELECT min(trial_id) FROM work WHERE owner = 'A' AND state = 'leased'", |v| v > 0);
-    a.kill().unwrap(); // SIGKILL, mid-trial
+    let victim = wait_until(
+        &mut db,
+        "SELECT min(w.trial_id) FROM work w JOIN child_states c ON c.trial_id = w.trial_id \
+         WHERE w.owner = 'A' AND w.state = 'leased'",
+        |v| v > 0,
+    );
+    a.kill().unwrap(); // SIGKILL, mid-trial, after it saved at least one epoch
     a.wait().unwrap();
-    let mut b = spawn(d, &["worker", "--store", &pg, "--lease-seconds", "2", "--name", "B", "--idle-exit", "20"]);
+    let saved: i64 = db.query_one("SELECT epoch FROM child_states WHERE trial_id = $1", &[&victim]).unwrap().get(0);
+    assert!((1..3).contains(&saved), "saved after epoch {saved}");
+    let mut b_args = worker("B");
+    b_args.extend(["--idle-exit".into(), "20".into()]);
+    let log = std::fs::File::create(d.join("b.log")).unwrap();
+    let mut b = Command::new(env!("CARGO_BIN_EXE_nas"))
+        .args(&b_args)
+        .current_dir(d)
+        .env_remove("NAS_STORE")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
     wait_ok(coordinator, "the coordinator");
     let _ = b.kill();
     let _ = b.wait();
@@ -127,6 +155,21 @@ fn a_worker_killed_mid_trial_loses_it_to_another_and_nothing_is_lost_or_doubled(
     }
     let done: i64 = db.query_one("SELECT count(*) FROM trials WHERE status = 'completed'", &[]).unwrap().get(0);
     assert_eq!(done, 4);
+    let left: i64 = db.query_one("SELECT count(*) FROM child_states", &[]).unwrap().get(0);
+    assert_eq!(left, 0, "completed trials keep no training state");
+    let b_log = std::fs::read_to_string(d.join("b.log")).unwrap();
+    assert!(
+        b_log.contains(&format!("trial {victim}: resuming after epoch {saved}, saved by the previous attempt")),
+        "{b_log}"
+    );
+    // The resumed child ends exactly as if it had never been interrupted.
+    ok(d, &[&["search", "--store", "local.db"][..], &run[..]].concat());
+    let rewards = |store: &str| -> Vec<(i64, String)> {
+        let mut v: Vec<(i64, String)> = top8(d, store).into_iter().map(|t| (t.0, t.2)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rewards(&pg), rewards("local.db"));
 }
 
 #[test]

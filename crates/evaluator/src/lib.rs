@@ -53,12 +53,34 @@ pub enum EvalError {
     Fatal(String),
 }
 
+/// Where an evaluator keeps a child's training state between epochs, so that a re-run of the
+/// trial resumes instead of starting over (remote workers keep it in the store).
+pub trait Progress {
+    /// The last saved state: (epochs done, bytes).
+    fn load(&mut self) -> Option<(u64, Vec<u8>)>;
+    /// Whether to save after `epochs` epochs (lets the keeper limit how often it writes).
+    fn due(&mut self, epochs: u64) -> bool;
+    /// Save the state after `epochs` epochs.
+    fn save(&mut self, epochs: u64, state: Vec<u8>);
+}
+
 /// Turns an architecture into a reward.
 pub trait Evaluator: Send {
     /// One line describing the evaluator (shown when a search starts).
     fn describe(&self) -> String;
     /// Evaluate one architecture.
     fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError>;
+    /// Evaluate, saving the child's training state to `progress` as it goes and continuing from
+    /// the state it already holds (a re-run of a trial whose worker died). Evaluators that have
+    /// nothing to resume evaluate from scratch.
+    fn evaluate_resumable(
+        &mut self,
+        arch: &Architecture,
+        ctx: &EvalContext,
+        _progress: &mut dyn Progress,
+    ) -> Result<Evaluation, EvalError> {
+        self.evaluate(arch, ctx)
+    }
     /// Learn from a trial completed before this evaluator existed (a resumed search replays its
     /// stored trials here), e.g. the curves the median-stopping rule compares against.
     /// Evaluators that keep no such memory ignore it.

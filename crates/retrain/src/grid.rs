@@ -140,9 +140,19 @@ pub fn retrain(
             progress(phase, Some(m));
             ControlFlow::Continue(())
         };
-        let t =
-            fit(arch, &grid_data, &grid_data.validation, EvalEvery::Epoch, &train, &child, device, inp.seed, on_epoch)
-                .map_err(|e| e.to_string())?;
+        let t = fit(
+            arch,
+            &grid_data,
+            &grid_data.validation,
+            EvalEvery::Epoch,
+            &train,
+            &child,
+            device,
+            inp.seed,
+            on_epoch,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
         Ok((t.outcome.val_accuracy, t.outcome.epochs))
     });
     let Some(best) = best else {
@@ -160,11 +170,12 @@ pub fn retrain(
     )
     .map_err(RetrainError::Data)?;
     progress(Phase::Final, None);
-    let trained = fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, |m| {
+    let on_epoch = |m: &EpochMetrics| {
         progress(Phase::Final, Some(m));
         ControlFlow::Continue(())
-    })
-    .map_err(RetrainError::Final)?;
+    };
+    let trained = fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, on_epoch, None)
+        .map_err(RetrainError::Final)?;
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
     Ok(Retrained { trained, grid, chosen, train, child, test_accuracy, data })
 }

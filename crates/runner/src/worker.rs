@@ -3,12 +3,14 @@
 //! still holds the lease (a late result from a worker presumed dead is refused). Idle, it waits
 //! on the database's notifications instead of polling; started before any coordinator, it just
 //! waits. Each experiment's evaluator is built once from the experiment's stored configuration.
+//! Long children save their training state in the store every `checkpoint_seconds`; the next
+//! attempt at a trial (this worker died) resumes from it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nas_evaluator::{EvalContext, Evaluator};
+use nas_evaluator::{EvalContext, Evaluator, Progress};
 use nas_space::Architecture;
 use nas_store::{Claim, TrialStore, WorkQueue};
 
@@ -26,6 +28,9 @@ pub struct WorkerOptions {
     pub idle_exit_seconds: Option<f64>,
     /// Exit after this many trials (None: no limit).
     pub max_trials: Option<u64>,
+    /// Save the child's training state to the store at the first epoch end this long after the
+    /// last save, so a re-run after this worker dies resumes there. Default 60 s.
+    pub checkpoint_seconds: f64,
 }
 
 impl Default for WorkerOptions {
@@ -36,6 +41,7 @@ impl Default for WorkerOptions {
             lease_seconds: 60.0,
             idle_exit_seconds: None,
             max_trials: None,
+            checkpoint_seconds: 60.0,
         }
     }
 }
@@ -47,6 +53,8 @@ pub enum WorkerEvent {
         trial_id: i64,
         arch: String,
         attempt: i64,
+        /// Epochs an earlier attempt trained and saved; training continues after them.
+        resumed_after: Option<u64>,
     },
     /// The result was stored.
     Completed {
@@ -121,7 +129,14 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
         slot.insert((config, evaluator));
     }
     let (config, evaluator) = evaluators.get_mut(&claim.experiment_id).expect("inserted above");
-    on_event(&WorkerEvent::Claimed { trial_id: trial.id, arch: trial.arch.clone(), attempt: claim.attempt });
+    let saved = store.child_state(trial.id)?;
+    let resumed_after = saved.as_ref().map(|s| s.0);
+    on_event(&WorkerEvent::Claimed {
+        trial_id: trial.id,
+        arch: trial.arch.clone(),
+        attempt: claim.attempt,
+        resumed_after,
+    });
     let arch = Architecture::from_json(&trial.arch_json)
         .map_err(|e| SearchError::Resume(format!("trial {}: unreadable architecture: {e}", trial.id)))?;
     let ctx = EvalContext { trial_id: trial.id, seq: trial.seq, seed: config.seed };
@@ -142,7 +157,14 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
                 }
             }
         });
-        let out = evaluator.evaluate(&arch, &ctx);
+        let mut progress = StoreProgress {
+            store,
+            claim,
+            saved,
+            every: Duration::from_secs_f64(opts.checkpoint_seconds.max(0.0)),
+            last: Instant::now(),
+        };
+        let out = evaluator.evaluate_resumable(&arch, &ctx, &mut progress);
         done.store(true, Ordering::SeqCst);
         out
     });
@@ -169,4 +191,32 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
         WorkerEvent::Rejected { trial_id: trial.id }
     });
     Ok(accepted)
+}
+
+/// A claimed child's training state, kept in the store under the claim.
+struct StoreProgress<'a, S> {
+    store: &'a S,
+    claim: &'a Claim,
+    /// What an earlier attempt saved, handed out once.
+    saved: Option<(u64, Vec<u8>)>,
+    every: Duration,
+    last: Instant,
+}
+
+impl<S: WorkQueue> Progress for StoreProgress<'_, S> {
+    fn load(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.saved.take()
+    }
+
+    fn due(&mut self, _epochs: u64) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    fn save(&mut self, epochs: u64, state: Vec<u8>) {
+        self.last = Instant::now();
+        // A lost claim refuses the write; a failed write costs only the resume point.
+        if let Err(e) = self.store.save_child_state(self.claim, epochs, &state) {
+            tracing::warn!("trial {}: training state after epoch {epochs} not saved: {e}", self.claim.trial_id);
+        }
+    }
 }

@@ -50,6 +50,7 @@ fn four_workers_give_the_local_result_and_finish_every_trial_once() {
                         lease_seconds: 30.0,
                         idle_exit_seconds: Some(3.0),
                         max_trials: None,
+                        checkpoint_seconds: 60.0,
                     };
                     run_worker(&store, &opts, stop, |_| {}).unwrap()
                 })
@@ -112,6 +113,7 @@ fn replicas_keep_remote_workers_busy_and_record_staleness() {
                         lease_seconds: 30.0,
                         idle_exit_seconds: Some(3.0),
                         max_trials: None,
+                        checkpoint_seconds: 60.0,
                     };
                     run_worker(&store, &opts, stop, |_| {}).unwrap()
                 })

@@ -88,6 +88,12 @@ const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE updates ADD COLUMN replica BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE updates ADD COLUMN sampled_version BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE updates ADD COLUMN staleness BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE child_states (
+        trial_id   BIGINT PRIMARY KEY REFERENCES trials(id),
+        epoch      BIGINT NOT NULL,
+        state      BYTEA NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
 "#,
 ];
 

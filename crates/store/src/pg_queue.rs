@@ -75,8 +75,26 @@ impl crate::WorkQueue for PgStore {
         if n == 0 {
             return Ok(false);
         }
+        tx.execute("DELETE FROM child_states WHERE trial_id = $1", &[&c.trial_id])?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn save_child_state(&self, c: &crate::Claim, epoch: u64, state: &[u8]) -> Result<bool, StoreError> {
+        // Written only while the claim holds: one statement, so a lost lease cannot interleave.
+        let n = self.db().execute(
+            "INSERT INTO child_states (trial_id, epoch, state, updated_at) \
+             SELECT $1, $3, $4, $5 FROM work WHERE trial_id = $1 AND token = $2 AND state = 'leased' \
+             ON CONFLICT (trial_id) DO UPDATE SET epoch = excluded.epoch, state = excluded.state, \
+             updated_at = excluded.updated_at",
+            &[&c.trial_id, &c.token, &(epoch as i64), &state, &now()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn child_state(&self, trial_id: i64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row = self.db().query_opt("SELECT epoch, state FROM child_states WHERE trial_id = $1", &[&trial_id])?;
+        row.map(|r| Ok((r.try_get::<_, i64>(0)? as u64, r.try_get(1)?))).transpose()
     }
 
     fn fail_exhausted(&self) -> Result<u64, StoreError> {
@@ -94,6 +112,7 @@ impl crate::WorkQueue for PgStore {
                  WHERE id = $1 AND status = 'running'",
                 &[&id, &format!("no worker finished it: its lease expired after {attempts} attempt(s)"), &now()],
             )?;
+            tx.execute("DELETE FROM child_states WHERE trial_id = $1", &[&id])?;
         }
         tx.commit()?;
         Ok(rows.len() as u64)

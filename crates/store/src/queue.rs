@@ -3,7 +3,8 @@
 //! `token` that grows with every claim), renews it with heartbeats, and completes it only if it
 //! still holds that token — so the late result of a worker presumed dead changes nothing. A lease
 //! that expires makes the trial claimable again; after `max_attempts` claims it fails with the
-//! reason.
+//! reason. A worker may save its child's training state under its claim; the next claim of the
+//! trial resumes from it.
 
 use crate::{StoreError, TrialResult};
 
@@ -37,6 +38,12 @@ pub trait WorkQueue: Send {
     fn heartbeat(&self, claim: &Claim, lease_seconds: f64) -> Result<bool, StoreError>;
     /// Record the result if `claim` still holds the trial; `false` (nothing written) otherwise.
     fn complete(&self, claim: &Claim, result: &TrialResult) -> Result<bool, StoreError>;
+    /// Save the training state of a claimed trial's child after `epoch` epochs, for a re-run to
+    /// resume from (replacing the previous one); `false` (nothing written) when the claim was lost.
+    fn save_child_state(&self, claim: &Claim, epoch: u64, state: &[u8]) -> Result<bool, StoreError>;
+    /// The last saved training state of a trial's child: (epochs done, bytes). Completion and
+    /// failure of the trial delete it.
+    fn child_state(&self, trial_id: i64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Fail trials whose lease expired after their last allowed attempt; returns how many.
     fn fail_exhausted(&self) -> Result<u64, StoreError>;
     /// Counts for one experiment.

@@ -74,11 +74,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX work_by_state ON work (state, trial_id);
     "#,
     // 2 → 3: asynchronous controller replicas: which replica sent each gradient, the policy
-    // version it sampled with and how stale the gradient was when applied.
+    // version it sampled with and how stale the gradient was when applied; and the training
+    // state of children in flight, saved by remote workers so a re-run resumes.
     r#"
     ALTER TABLE updates ADD COLUMN replica INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE updates ADD COLUMN sampled_version INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE updates ADD COLUMN staleness INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE child_states (
+        trial_id   INTEGER PRIMARY KEY REFERENCES trials(id),
+        epoch      INTEGER NOT NULL,
+        state      BLOB NOT NULL,
+        updated_at REAL NOT NULL
+    );
     "#,
 ];
 

@@ -282,22 +282,33 @@ fn leases_expire_and_late_results_are_fenced() {
     let b = s.claim("b", 60.0).unwrap().unwrap();
     assert_eq!((a.trial_id, b.trial_id, a.attempt), (ids[0], ids[1], 1));
     assert!(s.heartbeat(&b, 60.0).unwrap());
-    // a's lease runs out: the trial is claimable again, by c, as attempt 2.
+    // a saves its child's training state after epoch 1, then after epoch 2 (replacing it).
+    assert!(s.save_child_state(&a, 1, b"one").unwrap());
+    assert!(s.save_child_state(&a, 2, b"two").unwrap());
+    assert_eq!(s.child_state(ids[0]).unwrap(), Some((2, b"two".to_vec())));
+    assert_eq!(s.child_state(ids[1]).unwrap(), None);
+    // a's lease runs out: the trial is claimable again, by c, as attempt 2, which finds a's state.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let c = s.claim("c", 60.0).unwrap().unwrap();
     assert_eq!((c.trial_id, c.attempt), (ids[0], 2));
     assert!(c.token > a.token);
-    // a comes back late: its heartbeat and its result are refused; c's result counts.
+    assert_eq!(s.child_state(ids[0]).unwrap(), Some((2, b"two".to_vec())));
+    // a comes back late: its heartbeat, its state and its result are refused; c's count.
+    assert!(!s.save_child_state(&a, 3, b"late").unwrap());
+    assert!(s.save_child_state(&c, 3, b"three").unwrap());
+    assert_eq!(s.child_state(ids[0]).unwrap(), Some((3, b"three".to_vec())));
     assert!(!s.heartbeat(&a, 60.0).unwrap());
     assert!(!s.complete(&a, &done(0.11)).unwrap());
     assert!(s.complete(&c, &done(0.22)).unwrap());
     assert!(!s.complete(&c, &done(0.33)).unwrap(), "completing twice changes nothing");
     assert_eq!(s.trial(ids[0]).unwrap().unwrap().reward, Some(0.22));
+    assert_eq!(s.child_state(ids[0]).unwrap(), None, "completion deletes the saved state");
     assert!(s.complete(&b, &done(0.5)).unwrap());
     // The third trial: both attempts expire, then it is failed with the reason.
     for _ in 0..2 {
         let d = s.claim("d", 0.05).unwrap().unwrap();
         assert_eq!(d.trial_id, ids[2]);
+        s.save_child_state(&d, 1, b"x").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(s.claim("d", 1.0).unwrap(), None, "no attempts left");
@@ -305,6 +316,7 @@ fn leases_expire_and_late_results_are_fenced() {
     let t = s.trial(ids[2]).unwrap().unwrap();
     assert_eq!(t.status, TrialStatus::Failed);
     assert!(t.failure.unwrap().contains("lease expired after 2 attempt(s)"));
+    assert_eq!(s.child_state(ids[2]).unwrap(), None, "failure deletes the saved state");
     let counts = s.counts(e.id).unwrap();
     assert_eq!((counts.pending, counts.leased, counts.done), (0, 0, 3));
 }

@@ -12,6 +12,7 @@ mod lm;
 mod lm_bench;
 mod lm_evaluator;
 mod median;
+mod resume;
 mod train;
 
 pub use batches::{PreparedData, image_batch};
@@ -22,6 +23,7 @@ pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_t
 pub use lm_bench::{LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use median::{MedianStopper, MedianStopping};
+pub use resume::EpochState;
 pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
 
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a

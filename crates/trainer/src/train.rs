@@ -14,7 +14,12 @@ use nas_space::CnnArch;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use nas_evaluator::Progress;
+
 use crate::batches::{image_batch, rng_for};
+use crate::resume::EpochState;
 use crate::{PreparedData, TrainConfig};
 
 /// Why a child produced no reward (each is recorded as a failed trial).
@@ -88,16 +93,17 @@ pub fn train_child(
     seed: u64,
     mut on_epoch: impl FnMut(&EpochMetrics),
 ) -> Result<TrainOutcome, TrainError> {
-    fit(arch, data, &data.validation, EvalEvery::Epoch, cfg, child, device, seed, |m| {
+    let on_epoch = |m: &EpochMetrics| {
         on_epoch(m);
         ControlFlow::Continue(())
-    })
-    .map(|t| t.outcome)
+    };
+    fit(arch, data, &data.validation, EvalEvery::Epoch, cfg, child, device, seed, on_epoch, None).map(|t| t.outcome)
 }
 
 /// Train `arch` on `data.train`, measuring accuracy on `eval` as `every` says, and return the
 /// network with its results. `on_epoch` may stop training early by returning `Break(reason)`;
-/// the reward then comes from the epochs trained.
+/// the reward then comes from the epochs trained. With `progress`, training continues from the
+/// state it holds (if any) and saves its state after the epochs it says are due.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     arch: &CnnArch,
@@ -109,6 +115,7 @@ pub fn fit(
     device: &Device,
     seed: u64,
     mut on_epoch: impl FnMut(&EpochMetrics) -> ControlFlow<String>,
+    mut progress: Option<&mut dyn Progress>,
 ) -> Result<Trained, TrainError> {
     let t = &data.train;
     let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
@@ -124,7 +131,29 @@ pub fn fit(
     let mut epochs = Vec::with_capacity(cfg.epochs);
     let (mut images, mut train_secs) = (0usize, 0.0);
     let mut stopped_early = None;
-    for epoch in 0..cfg.epochs {
+    if let Some((_, bytes)) = progress.as_mut().and_then(|p| p.load()) {
+        match EpochState::decode(&bytes).and_then(|mut st| {
+            if st.epochs.is_empty() || st.epochs.len() >= cfg.epochs {
+                return Err(format!("it holds {} of {} epochs", st.epochs.len(), cfg.epochs));
+            }
+            let weights = Bytes::from_bytes_vec(std::mem::take(&mut st.model));
+            let record = ModuleRecord::from_bytes(weights).map_err(|e| e.to_string())?;
+            let restored = model.clone().try_load_record(record).map_err(|e| e.to_string())?;
+            let moments = Bytes::from_bytes_vec(std::mem::take(&mut st.optimizer));
+            let moments = optimizer(cfg).from_bytes(moments).map_err(|e| e.to_string())?;
+            Ok((restored, moments, st))
+        }) {
+            Ok((restored, moments, st)) => {
+                model = restored;
+                optim = moments;
+                order_rng.set_word_pos(st.order_position);
+                aug_rng.set_word_pos(st.augment_position);
+                (epochs, images, train_secs) = (st.epochs, st.images, st.train_seconds);
+            }
+            Err(e) => tracing::warn!("training from scratch: the saved training state cannot be used: {e}"),
+        }
+    }
+    for epoch in epochs.len()..cfg.epochs {
         let started = Instant::now();
         let order = data.epoch_order(&mut order_rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
@@ -157,6 +186,26 @@ pub fn fit(
         };
         let control = on_epoch(&m);
         epochs.push(m);
+        if let Some(p) = progress.as_mut().filter(|_| !last && control.is_continue())
+            && p.due(epochs.len() as u64)
+        {
+            let state = (|| -> Result<Vec<u8>, burn::store::RecordError> {
+                Ok(EpochState {
+                    epochs: epochs.clone(),
+                    images,
+                    train_seconds: train_secs,
+                    order_position: order_rng.get_word_pos(),
+                    augment_position: aug_rng.get_word_pos(),
+                    model: model.clone().into_record().into_bytes()?.to_vec(),
+                    optimizer: optim.into_bytes()?.to_vec(),
+                }
+                .encode())
+            })();
+            match state {
+                Ok(bytes) => p.save(epochs.len() as u64, bytes),
+                Err(e) => tracing::warn!("could not save the training state after epoch {}: {e}", epochs.len()),
+            }
+        }
         if let ControlFlow::Break(reason) = control {
             if !last {
                 if every == EvalEvery::End {
@@ -233,6 +282,70 @@ mod tests {
         assert_eq!(a.epochs[0].train_loss, b.epochs[0].train_loss);
         assert_eq!(a.reward, b.reward);
         assert_ne!(run(6).epochs[0].train_loss, a.epochs[0].train_loss);
+    }
+
+    /// Keeps states in memory; hands out `preload` once.
+    #[derive(Default)]
+    struct Memory {
+        preload: Option<(u64, Vec<u8>)>,
+        saved: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl Progress for Memory {
+        fn load(&mut self) -> Option<(u64, Vec<u8>)> {
+            self.preload.take()
+        }
+        fn due(&mut self, _epochs: u64) -> bool {
+            true
+        }
+        fn save(&mut self, epochs: u64, state: Vec<u8>) {
+            self.saved.push((epochs, state));
+        }
+    }
+
+    #[test]
+    fn a_child_resumed_from_its_saved_state_ends_exactly_as_the_uninterrupted_run() {
+        let c = TrainConfig { epochs: 4, momentum: 0.9, ..cfg() };
+        let d = data(&c);
+        let arch: CnnArch = "3x3-8;3x3-8<0;1x1-8<0,1".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let run = |progress: &mut Memory| {
+            let go = |_: &EpochMetrics| ControlFlow::Continue(());
+            let t = fit(
+                &arch,
+                &d,
+                &d.validation,
+                EvalEvery::Epoch,
+                &c,
+                &ChildConfig::default(),
+                &device,
+                3,
+                go,
+                Some(progress),
+            );
+            t.unwrap().outcome
+        };
+        let key = |o: &TrainOutcome| -> Vec<(f64, Option<f64>, f64)> {
+            o.epochs.iter().map(|e| (e.train_loss, e.val_accuracy, e.learning_rate)).collect()
+        };
+        let mut first = Memory::default();
+        let full = run(&mut first);
+        assert_eq!(
+            first.saved.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "saved after every epoch but the last"
+        );
+        // A worker died after epoch 2: the next one continues from there.
+        let mut second = Memory { preload: Some(first.saved[1].clone()), ..Default::default() };
+        let resumed = run(&mut second);
+        assert_eq!(second.saved.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3], "epochs 1–2 were not trained again");
+        assert_eq!(key(&resumed), key(&full));
+        assert_eq!(resumed.reward, full.reward);
+        assert!(resumed.images_per_second > 0.0);
+        // An unreadable state is ignored: training starts over and still gives the same result.
+        let mut junk = Memory { preload: Some((2, b"NASC garbage".to_vec())), ..Default::default() };
+        assert_eq!(key(&run(&mut junk)), key(&full));
+        assert_eq!(junk.saved.len(), 3);
     }
 
     #[test]

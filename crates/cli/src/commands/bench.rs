@@ -61,6 +61,7 @@ pub enum BenchWhat {
     /// controller replica (batches synchronous), and one worker per core with enough replicas
     /// that no worker waits for a batch's slowest child. Also the loop's own time (drawing,
     /// updates, store writes) as a share of the children's training time, and worker time idle.
+    /// Children are drawn by random search, so every layout trains the same children.
     Workers {
         /// Children per run.
         #[arg(long, default_value_t = 32)]
@@ -144,7 +145,9 @@ fn workers(samples: u64, batch: usize) -> Result<()> {
     let mut base = SearchConfig::from_layers(Some(("tiny", nas_runner::preset("tiny").expect("tiny"))), None)?;
     base.samples = samples;
     base.batch = batch;
-    println!("preset tiny, {samples} CNN children in batches of {batch}, {cores} cores");
+    // Random draws do not depend on when updates happen: every layout trains the same children.
+    base.strategy = nas_controller::StrategyKind::Random;
+    println!("preset tiny, {samples} CNN children (random search) in batches of {batch}, {cores} cores");
     println!("{:>34} {:>8} {:>12} {:>9} {:>9} {:>9}", "layout", "wall s", "trials/hour", "vs 1×1", "loop", "idle");
     let replicas = cores.div_ceil(batch) + 1;
     let mut first = None;

@@ -25,6 +25,11 @@ pub struct WorkerArgs {
     /// Exit after this many trials.
     #[arg(long, value_name = "N")]
     pub max_trials: Option<u64>,
+    /// Save a training child's state (weights, optimiser, data position) in the store at the
+    /// first epoch end this many seconds after the last save; a worker that takes over the
+    /// trial after this one dies resumes from it. 0 = after every epoch.
+    #[arg(long, value_name = "S", default_value_t = 60.0)]
+    pub checkpoint_every: f64,
     /// Name shown as the owner of this worker's leases (default: host:pid).
     #[arg(long)]
     pub name: Option<String>,
@@ -37,9 +42,13 @@ pub fn run(a: WorkerArgs) -> Result<()> {
     if !(a.lease_seconds > 0.0 && a.lease_seconds.is_finite()) {
         bail!("--lease-seconds must be positive, got {}", a.lease_seconds);
     }
+    if !(a.checkpoint_every >= 0.0 && a.checkpoint_every.is_finite()) {
+        bail!("--checkpoint-every must be 0 or more seconds, got {}", a.checkpoint_every);
+    }
     let store = PgStore::connect(&a.store)?;
     let mut opts = WorkerOptions {
         lease_seconds: a.lease_seconds,
+        checkpoint_seconds: a.checkpoint_every,
         idle_exit_seconds: a.idle_exit,
         max_trials: a.max_trials,
         ..Default::default()
@@ -59,10 +68,13 @@ pub fn run(a: WorkerArgs) -> Result<()> {
     eprintln!("worker {} on {}: waiting for trials", opts.name, redact(&a.store));
     let mut idle_said = false;
     let summary = run_worker(&store, &opts, &stop, |e| match e {
-        WorkerEvent::Claimed { trial_id, arch, attempt } => {
+        WorkerEvent::Claimed { trial_id, arch, attempt, resumed_after } => {
             idle_said = false;
             let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
             eprintln!("trial {trial_id}{again}: {arch}");
+            if let Some(epochs) = resumed_after {
+                eprintln!("trial {trial_id}: resuming after epoch {epochs}, saved by the previous attempt");
+            }
         }
         WorkerEvent::Completed { trial_id, reward, seconds } => {
             eprintln!("trial {trial_id}: reward {reward:.4} in {seconds:.1} s")
