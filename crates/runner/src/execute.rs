@@ -38,6 +38,30 @@ pub(crate) trait Executor {
     fn halt(&mut self);
 }
 
+/// Train one child (inside `pool` when there is one). A panic in the evaluator becomes a failed
+/// trial naming it, so one bad child neither kills a worker nor leaves the loop waiting.
+fn train(ev: &mut dyn Evaluator, job: &Job, pool: Option<&rayon::ThreadPool>) -> Outcome {
+    let started = Instant::now();
+    let mut run = || guarded(|| ev.evaluate(&job.arch, &job.ctx));
+    let out = match pool {
+        Some(pool) => pool.install(run),
+        None => run(),
+    };
+    Outcome::Evaluated(out, started.elapsed().as_secs_f64())
+}
+
+/// Run an evaluation, turning a panic into a failed evaluation with the panic's message.
+pub(crate) fn guarded(eval: impl FnOnce() -> Result<Evaluation, EvalError>) -> Result<Evaluation, EvalError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(eval)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(EvalError::Failed(format!("the evaluator panicked: {msg}")))
+    })
+}
+
 /// One evaluator on the loop's thread (inside a rayon pool of `threads`), jobs in order.
 pub(crate) struct Inline<'a> {
     evaluator: &'a mut dyn Evaluator,
@@ -60,13 +84,7 @@ impl Executor for Inline<'_> {
 
     fn next(&mut self) -> Result<Option<(i64, Outcome)>, StoreError> {
         let Some(job) = self.queue.pop_front() else { return Ok(None) };
-        let started = Instant::now();
-        let ev = &mut *self.evaluator;
-        let out = match &self.pool {
-            Some(pool) => pool.install(|| ev.evaluate(&job.arch, &job.ctx)),
-            None => ev.evaluate(&job.arch, &job.ctx),
-        };
-        Ok(Some((job.trial_id, Outcome::Evaluated(out, started.elapsed().as_secs_f64()))))
+        Ok(Some((job.trial_id, train(&mut *self.evaluator, &job, self.pool.as_ref()))))
     }
 
     fn halt(&mut self) {
@@ -129,13 +147,7 @@ impl<'q> Pool<'q> {
             scope.spawn(move || {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
                 while let Some(job) = queue.take() {
-                    let started = Instant::now();
-                    let out = match &pool {
-                        Some(pool) => pool.install(|| ev.evaluate(&job.arch, &job.ctx)),
-                        None => ev.evaluate(&job.arch, &job.ctx),
-                    };
-                    let secs = started.elapsed().as_secs_f64();
-                    if tx.send((job.trial_id, Outcome::Evaluated(out, secs))).is_err() {
+                    if tx.send((job.trial_id, train(ev.as_mut(), &job, pool.as_ref()))).is_err() {
                         break;
                     }
                 }

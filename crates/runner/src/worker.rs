@@ -164,7 +164,7 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
             every: Duration::from_secs_f64(opts.checkpoint_seconds.max(0.0)),
             last: Instant::now(),
         };
-        let out = evaluator.evaluate_resumable(&arch, &ctx, &mut progress);
+        let out = crate::execute::guarded(|| evaluator.evaluate_resumable(&arch, &ctx, &mut progress));
         done.store(true, Ordering::SeqCst);
         out
     });

@@ -151,6 +151,7 @@ struct Flaky {
     calls: Arc<AtomicUsize>,
     fatal_at: Option<u64>,
     diverge_at: Option<u64>,
+    panic_at: Option<u64>,
 }
 
 impl Evaluator for Flaky {
@@ -165,6 +166,9 @@ impl Evaluator for Flaky {
         if self.diverge_at == Some(ctx.seq) {
             return Err(EvalError::Failed("loss is NaN at epoch 2".into()));
         }
+        if self.panic_at == Some(ctx.seq) {
+            panic!("index out of bounds in a kernel");
+        }
         ToyEvaluator.evaluate(arch, ctx)
     }
 }
@@ -175,7 +179,7 @@ fn fatal_errors_abort_and_resume_reevaluates_only_what_is_missing() {
     let store = SqliteStore::in_memory().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let mut s = Search::start(&store, config(20), Some("x".into())).unwrap();
-    s.set_evaluator(Box::new(Flaky { calls: calls.clone(), fatal_at: Some(10), diverge_at: None }));
+    s.set_evaluator(Box::new(Flaky { calls: calls.clone(), fatal_at: Some(10), diverge_at: None, panic_at: None }));
     let err = s.run(|_| Control::Continue).unwrap_err().to_string();
     assert!(err.contains("disk on fire"), "{err}");
     let e = store.experiment_by_name("x").unwrap().unwrap();
@@ -185,7 +189,7 @@ fn fatal_errors_abort_and_resume_reevaluates_only_what_is_missing() {
 
     let calls2 = Arc::new(AtomicUsize::new(0));
     let mut s = Search::resume(&store, None, None).unwrap();
-    s.set_evaluator(Box::new(Flaky { calls: calls2.clone(), fatal_at: None, diverge_at: None }));
+    s.set_evaluator(Box::new(Flaky { calls: calls2.clone(), fatal_at: None, diverge_at: None, panic_at: None }));
     s.run(|_| Control::Continue).unwrap();
     // Samples 8 and 9 were evaluated before the crash and are reused; 10..20 are new.
     assert_eq!(calls2.load(Ordering::SeqCst), 10);
@@ -193,16 +197,20 @@ fn fatal_errors_abort_and_resume_reevaluates_only_what_is_missing() {
 }
 
 #[test]
-fn a_diverging_child_is_a_failed_trial_with_reward_zero() {
+fn a_diverging_or_panicking_child_is_a_failed_trial_with_reward_zero() {
     let store = SqliteStore::in_memory().unwrap();
     let mut s = Search::start(&store, config(8), Some("x".into())).unwrap();
-    s.set_evaluator(Box::new(Flaky { calls: Arc::default(), fatal_at: None, diverge_at: Some(2) }));
+    s.set_evaluator(Box::new(Flaky { calls: Arc::default(), fatal_at: None, diverge_at: Some(2), panic_at: Some(5) }));
     let sum = s.run(|_| Control::Continue).unwrap();
     assert!(sum.finished);
     let e = store.experiment_by_name("x").unwrap().unwrap();
     let t = store.trial_at(e.id, 2).unwrap().unwrap();
     assert_eq!((t.status, t.reward), (TrialStatus::Failed, Some(0.0)));
     assert!(t.failure.unwrap().contains("NaN"));
+    // A panicking evaluator is a failed trial too, not a crashed search.
+    let t = store.trial_at(e.id, 5).unwrap().unwrap();
+    assert_eq!((t.status, t.reward), (TrialStatus::Failed, Some(0.0)));
+    assert!(t.failure.unwrap().contains("panicked: index out of bounds"));
     assert_eq!(store.trials(e.id).unwrap().len(), 8);
 }
 
