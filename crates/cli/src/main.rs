@@ -3,6 +3,7 @@
 //! A thin command-line layer over the library crates: it parses flags, opens the store and
 //! prints; the work happens in `nas-runner`, `nas-controller`, `nas-evaluator` and `nas-store`.
 
+mod allocator;
 mod commands;
 
 use std::path::PathBuf;
@@ -91,6 +92,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_buffers();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -17,10 +17,16 @@ pub struct StepRate {
     pub gflops: f64,
 }
 
-/// Time `steps` SGD training steps of `arch` on random images of `input` at `batch`, after two
-/// warm-up steps.
-pub fn training_rate(arch: &CnnArch, input: InputShape, batch: usize, steps: usize) -> Result<StepRate, PlanError> {
-    let device = Device::default().autodiff();
+/// Time `steps` SGD training steps of `arch` on random images of `input` at `batch` on `device`
+/// (its backend; autodiff is added here), after two warm-up steps.
+pub fn training_rate(
+    arch: &CnnArch,
+    input: InputShape,
+    batch: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<StepRate, PlanError> {
+    let device = device.clone().autodiff();
     device.seed(0);
     let child = ChildConfig::default();
     let plan = Plan::new(arch, input, &child)?;
@@ -62,9 +68,9 @@ pub(crate) fn time_steps<M: burn::module::Module>(
     started.elapsed().as_secs_f64()
 }
 
-/// GFLOP/s of an `n × n × n` f32 matrix product on the default backend (best of `reps`).
+/// GFLOP/s of an `n × n × n` f32 matrix product on burn's `flex` backend (best of `reps`).
 pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
-    let device = Device::default();
+    let device = Device::flex();
     let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
     let b = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
     let _: f32 = a.clone().matmul(b.clone()).sum().into_scalar();
@@ -75,4 +81,14 @@ pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
         best = best.min(t.elapsed().as_secs_f64());
     }
     2.0 * (n as f64).powi(3) / best / 1e9
+}
+
+/// The CPU backends built into this binary, by name: burn's pure-Rust `flex` always, libtorch
+/// (`tch`) with the `tch` feature.
+pub fn cpu_backends() -> Vec<(&'static str, Device)> {
+    #[allow(unused_mut)]
+    let mut all = vec![("flex", Device::flex())];
+    #[cfg(feature = "tch")]
+    all.push(("tch", Device::libtorch()));
+    all
 }

@@ -18,7 +18,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Child training throughput on three fixed paper-space CNNs (28×28×1 input, 10 classes),
     /// beside the same children in PyTorch (installed with pip when missing), with GFLOP/s
-    /// against a measured sgemm peak.
+    /// against a measured sgemm peak. Times every CPU backend built in: burn's `flex`, and
+    /// libtorch when built with `--features nas-cli/tch`.
     Child {
         /// Timed training steps per measurement (after two warm-up steps).
         #[arg(long, default_value_t = 20)]
@@ -240,6 +241,7 @@ fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> R
     use nas_child::InputShape;
     let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
     let peak_ours = nas_trainer::sgemm_gflops(1024, 5);
+    // Every CPU backend built in is timed (flex always; libtorch with the `tch` feature).
     // PyTorch first, so both run on a machine in the same state.
     let mut torch: std::collections::HashMap<(String, usize), f64> = Default::default();
     let mut peak_torch = None;
@@ -267,22 +269,24 @@ fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> R
         peak_torch.map_or(String::new(), |p| format!(", PyTorch {p:.1} GFLOP/s"))
     );
     println!(
-        "{:<8} {:>6} {:>12} {:>12} {:>8} {:>9} {:>8}",
-        "child", "batch", "ours img/s", "torch img/s", "ratio", "GFLOP/s", "% peak"
+        "{:<8} {:>6} {:>8} {:>12} {:>12} {:>8} {:>9} {:>8}",
+        "child", "batch", "backend", "ours img/s", "torch img/s", "ratio", "GFLOP/s", "% peak"
     );
     for (name, arch) in BENCH_ARCHS {
         let parsed: nas_space::CnnArch = arch.parse()?;
         for &b in batches {
-            let r = nas_trainer::training_rate(&parsed, input, b, steps)?;
             let t = torch.get(&(arch.to_string(), b)).copied();
-            println!(
-                "{name:<8} {b:>6} {:>12.1} {:>12} {:>8} {:>9.1} {:>7.1}%",
-                r.images_per_second,
-                t.map_or("-".into(), |t| format!("{t:.1}")),
-                t.map_or("-".into(), |t| format!("{:.2}", r.images_per_second / t)),
-                r.gflops,
-                100.0 * r.gflops / peak
-            );
+            for (backend, device) in nas_trainer::cpu_backends() {
+                let r = nas_trainer::training_rate(&parsed, input, b, steps, &device)?;
+                println!(
+                    "{name:<8} {b:>6} {backend:>8} {:>12.1} {:>12} {:>8} {:>9.1} {:>7.1}%",
+                    r.images_per_second,
+                    t.map_or("-".into(), |t| format!("{t:.1}")),
+                    t.map_or("-".into(), |t| format!("{:.2}", r.images_per_second / t)),
+                    r.gflops,
+                    100.0 * r.gflops / peak
+                );
+            }
         }
     }
     Ok(())
