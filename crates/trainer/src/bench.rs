@@ -88,7 +88,10 @@ pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
 pub fn cpu_backends() -> Vec<(&'static str, Device)> {
     #[allow(unused_mut)]
     let mut all = vec![("flex", Device::flex())];
+    // burn 0.22 marks its libtorch backend deprecated (to be removed in a later release); it is
+    // kept here, behind the feature, for users who already have libtorch.
     #[cfg(feature = "tch")]
+    #[allow(deprecated)]
     all.push(("tch", Device::libtorch()));
     all
 }
