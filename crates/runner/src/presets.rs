@@ -53,4 +53,19 @@ mod tests {
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
         assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));
     }
+
+    #[test]
+    fn the_documented_example_configs_parse_and_validate() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = SearchConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                c.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no example configs in {}", dir.display());
+    }
 }
