@@ -106,6 +106,24 @@ pub struct Search<'s> {
     remote: Option<(&'s dyn WorkQueue, u32)>,
 }
 
+/// What a configuration builds: the space, one evaluator per worker and a fresh strategy.
+struct Parts {
+    space: SearchSpace,
+    evaluators: Vec<Box<dyn Evaluator>>,
+    threads: usize,
+    strategy: Box<dyn Strategy>,
+}
+
+impl Parts {
+    fn build(config: &SearchConfig) -> Result<Self, SearchError> {
+        let space = config.search_space();
+        let (workers, threads) = config.parallelism();
+        let evaluators = crate::evaluators::build_evaluators(config, &space, workers)?;
+        let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
+        Ok(Parts { space, evaluators, threads, strategy })
+    }
+}
+
 /// One replica's batch in flight.
 struct Batch {
     replica: u32,
@@ -139,27 +157,30 @@ impl<'s> Search<'s> {
     ) -> Result<Self, SearchError> {
         config.validate()?;
         config.absolutize();
-        let space = config.search_space();
-        let (workers, threads) = config.parallelism();
-        let evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
-        let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
+        // The evaluators are built first: a dataset that cannot load creates no experiment.
+        let parts = Parts::build(&config)?;
         let name = match name {
             Some(n) => n,
             None => format!("search-{}", store.experiments()?.len() + 1),
         };
         let experiment = store.create_experiment(&NewExperiment {
             name,
-            space: space.name().into(),
+            space: parts.space.name().into(),
             strategy: format!("{:?}", config.strategy).to_lowercase(),
             seed: config.seed,
             config_json: serde_json::to_string(&config).expect("configs serialise"),
         })?;
-        Ok(Search {
+        Ok(Search::assemble(store, config, experiment, parts))
+    }
+
+    /// A search of `experiment` at its beginning (`resume` then restores its checkpoint).
+    fn assemble(store: &'s dyn TrialStore, config: SearchConfig, experiment: Experiment, parts: Parts) -> Self {
+        Search {
             store,
-            evaluators,
-            threads,
-            strategy,
-            space,
+            evaluators: parts.evaluators,
+            threads: parts.threads,
+            strategy: parts.strategy,
+            space: parts.space,
             config,
             experiment,
             done: 0,
@@ -170,7 +191,7 @@ impl<'s> Search<'s> {
             best: None,
             loop_seconds: 0.0,
             remote: None,
-        })
+        }
     }
 
     /// Continue the experiment `name` (or the latest one) from its last checkpoint. `samples`
@@ -192,33 +213,16 @@ impl<'s> Search<'s> {
             config.samples = n;
         }
         config.validate()?;
-        let space = config.search_space();
-        let (workers, threads) = config.parallelism();
-        let mut evaluators = crate::evaluators::build_evaluators(&config, &space, workers)?;
+        let mut parts = Parts::build(&config)?;
         for t in store.trials(experiment.id)? {
             if let (TrialStatus::Completed, Value::Object(m)) = (t.status, t.metrics()) {
                 // Shared memory (median stopping) is reached through the first evaluator.
-                evaluators[0].observe_completed(&m);
+                parts.evaluators[0].observe_completed(&m);
             }
         }
         let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
-        let mut search = Search {
-            store,
-            evaluators,
-            threads,
-            strategy: config.strategy.build(&config.controller, &space.token_types(), config.seed)?,
-            space,
-            config,
-            experiment,
-            done: 0,
-            drawn: 0,
-            busy: Vec::new(),
-            waiting: Vec::new(),
-            pending_rows: Vec::new(),
-            best,
-            loop_seconds: 0.0,
-            remote: None,
-        };
+        let mut search = Search::assemble(store, config, experiment, parts);
+        search.best = best;
         if let Some(c) = store.checkpoint(search.experiment.id)? {
             let unreadable = |e: String| {
                 SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", search.experiment.name))

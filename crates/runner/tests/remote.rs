@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use nas_controller::ControllerConfig;
 use nas_evaluator::EvaluatorSpec;
-use nas_runner::{Control, DepthSchedule, Search, SearchConfig, WorkerOptions, run_worker};
+use nas_runner::{Control, DepthSchedule, Search, SearchConfig, WorkerOptions, WorkerSummary, run_worker};
 use nas_store::{PgStore, SqliteStore, TrialStatus, TrialStore};
 
 /// A database of its own on the test server, named after `tag`.
@@ -26,6 +26,31 @@ fn fresh_pg(tag: &str) -> Option<String> {
     Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
 }
 
+/// `n` workers (`w0`, `w1`, …) on threads of `scope`, each exiting after 3 idle seconds.
+fn spawn_workers<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    url: &str,
+    stop: &'scope AtomicBool,
+    n: usize,
+) -> Vec<std::thread::ScopedJoinHandle<'scope, WorkerSummary>> {
+    (0..n)
+        .map(|w| {
+            let url = url.to_string();
+            scope.spawn(move || {
+                let store = PgStore::connect(&url).unwrap();
+                let opts = WorkerOptions {
+                    name: format!("w{w}"),
+                    lease_seconds: 30.0,
+                    idle_exit_seconds: Some(3.0),
+                    max_trials: None,
+                    checkpoint_seconds: 60.0,
+                };
+                run_worker(&store, &opts, stop, |_| {}).unwrap()
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn four_workers_give_the_local_result_and_finish_every_trial_once() {
     let Some(url) = fresh_pg("sync") else { return };
@@ -40,22 +65,7 @@ fn four_workers_give_the_local_result_and_finish_every_trial_once() {
     };
     let stop = AtomicBool::new(false);
     let (coordinated, workers) = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let (url, stop) = (url.clone(), &stop);
-                s.spawn(move || {
-                    let store = PgStore::connect(&url).unwrap();
-                    let opts = WorkerOptions {
-                        name: format!("w{w}"),
-                        lease_seconds: 30.0,
-                        idle_exit_seconds: Some(3.0),
-                        max_trials: None,
-                        checkpoint_seconds: 60.0,
-                    };
-                    run_worker(&store, &opts, stop, |_| {}).unwrap()
-                })
-            })
-            .collect();
+        let workers = spawn_workers(s, &url, &stop, 4);
         let store = PgStore::connect(&url).unwrap();
         let queue = PgStore::connect(&url).unwrap();
         let mut search = Search::start(&store, cfg.clone(), Some("x".into())).unwrap();
@@ -103,22 +113,7 @@ fn replicas_keep_remote_workers_busy_and_record_staleness() {
     };
     let stop = AtomicBool::new(false);
     let (trials, updates, workers) = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let (url, stop) = (url.clone(), &stop);
-                s.spawn(move || {
-                    let store = PgStore::connect(&url).unwrap();
-                    let opts = WorkerOptions {
-                        name: format!("w{w}"),
-                        lease_seconds: 30.0,
-                        idle_exit_seconds: Some(3.0),
-                        max_trials: None,
-                        checkpoint_seconds: 60.0,
-                    };
-                    run_worker(&store, &opts, stop, |_| {}).unwrap()
-                })
-            })
-            .collect();
+        let workers = spawn_workers(s, &url, &stop, 4);
         let store = PgStore::connect(&url).unwrap();
         let queue = PgStore::connect(&url).unwrap();
         let mut search = Search::start(&store, cfg, Some("async".into())).unwrap();
