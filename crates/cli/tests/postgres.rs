@@ -43,12 +43,17 @@ fn search_resume_and_read_commands_on_postgres_equal_sqlite() {
 }
 
 fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    spawn_logged(dir, args, std::process::Stdio::null())
+}
+
+/// `nas ARGS` in the background, its stderr to `stderr`.
+fn spawn_logged(dir: &Path, args: &[&str], stderr: impl Into<std::process::Stdio>) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_nas"))
         .args(args)
         .current_dir(dir)
         .env_remove("NAS_STORE")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("nas starts")
 }
@@ -133,14 +138,7 @@ fn a_worker_killed_mid_trial_loses_it_to_another_which_resumes_and_nothing_is_lo
     let mut b_args = worker("B");
     b_args.extend(["--idle-exit".into(), "20".into()]);
     let log = std::fs::File::create(d.join("b.log")).unwrap();
-    let mut b = Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(&b_args)
-        .current_dir(d)
-        .env_remove("NAS_STORE")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut b = spawn_logged(d, &b_args.iter().map(String::as_str).collect::<Vec<_>>(), log);
     wait_ok(coordinator, "the coordinator");
     let _ = b.kill();
     let _ = b.wait();
