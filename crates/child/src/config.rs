@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::Kernels;
+
 /// Options of the child compiler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -14,10 +16,13 @@ pub struct ChildConfig {
     pub max_params: Option<u64>,
     /// Reject children needing more forward FLOPs per image than this.
     pub max_flops: Option<u64>,
+    /// Convolution and batch-norm implementation: `"fast"` (default; this crate's kernels on the
+    /// `flex` CPU backend, burn's elsewhere) or `"burn"` (burn's own operations everywhere).
+    pub kernels: Kernels,
 }
 
 impl Default for ChildConfig {
     fn default() -> Self {
-        ChildConfig { extra_filters: 0, bn_epsilon: 1e-5, max_params: None, max_flops: None }
+        ChildConfig { extra_filters: 0, bn_epsilon: 1e-5, max_params: None, max_flops: None, kernels: Kernels::Fast }
     }
 }

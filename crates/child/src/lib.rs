@@ -12,6 +12,7 @@
 //!    concatenated along depth.
 
 mod config;
+pub mod kernels;
 mod model;
 mod plan;
 pub mod rnn;

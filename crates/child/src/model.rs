@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::ops::PadMode;
 
+use crate::kernels::{self, ConvSpec, Kernels};
 use crate::{ChildConfig, Plan, Source};
 
 /// conv → batch norm → ReLU (→ max-pool).
@@ -25,6 +26,8 @@ pub struct ChildNet {
     classifier: Linear,
     #[module(skip)]
     plan: Plan,
+    #[module(skip)]
+    kernels: Kernels,
 }
 
 /// Zero-pad `x` (`[b, c, h, w]`, centred) to `size` when it is smaller.
@@ -64,7 +67,7 @@ impl ChildNet {
             })
             .collect();
         let classifier = LinearConfig::new(plan.head_channels, plan.input.classes).init(device);
-        ChildNet { blocks, classifier, plan }
+        ChildNet { blocks, classifier, plan, kernels: config.kernels }
     }
 
     /// The plan this network was built from.
@@ -85,7 +88,17 @@ impl ChildNet {
                 })
                 .collect();
             let x = concat_padded(ins, l.in_size);
-            let mut y = block.relu.forward(block.bn.forward(block.conv.forward(x)));
+            let spec = ConvSpec { stride: l.stride, padding: l.padding };
+            let y = match self.kernels {
+                Kernels::Fast => kernels::conv2d(&x, &block.conv.weight.val(), spec),
+                Kernels::Burn => None,
+            }
+            .unwrap_or_else(|| block.conv.forward(x));
+            let fused = match self.kernels {
+                Kernels::Fast => kernels::batch_norm_relu(&block.bn, &y),
+                Kernels::Burn => None,
+            };
+            let mut y = fused.unwrap_or_else(|| block.relu.forward(block.bn.forward(y)));
             if let Some(p) = &block.pool {
                 y = p.forward(y);
             }
@@ -107,6 +120,71 @@ mod tests {
         let input = InputShape { channels: 1, height: 8, width: 8, classes: 10 };
         let cfg = ChildConfig::default();
         ChildNet::new(Plan::new(&arch.parse().unwrap(), input, &cfg).unwrap(), &cfg, device)
+    }
+
+    fn values(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The fast kernels and burn's operations give the same logits, the same gradient for every
+    /// convolution weight and batch-norm γ and β, and the same running statistics, through
+    /// skips, padding, strides and pooling (one network, run once with each).
+    #[test]
+    fn fast_kernels_give_burns_outputs_gradients_and_running_statistics() {
+        let device = Device::flex().autodiff();
+        for arch in ["3x3-8;5x5-4;1x1-6<0;3x3-4<1,2", "7x7s3x1-8;3x3s1x3-4<0;5x1-6-mp<0,1", "2x4-4;1x1-4<0"] {
+            let x = Tensor::<4>::random([3, 1, 8, 8], burn::tensor::Distribution::Default, &device);
+            let fast_net = net(arch, &device);
+            // Running statistics are shared by clones, so each run moves them on from the last.
+            let running = |n: &ChildNet| -> Vec<(Vec<f32>, Vec<f32>)> {
+                n.blocks
+                    .iter()
+                    .map(|b| (values(b.bn.running_mean.value_sync()), values(b.bn.running_var.value_sync())))
+                    .collect()
+            };
+            let run = |kernels| {
+                let n = ChildNet { kernels, ..fast_net.clone() };
+                let logits = n.forward(x.clone());
+                let grads = logits.clone().powf_scalar(2.0).sum().backward();
+                let grad = |p: Tensor<1>| values(p.grad(&grads).expect("gradient"));
+                let g: Vec<Vec<f32>> = n
+                    .blocks
+                    .iter()
+                    .flat_map(|b| {
+                        let w = b.conv.weight.val().grad(&grads).expect("gradient").flatten::<1>(0, 3);
+                        [values(w), grad(b.bn.gamma.val()), grad(b.bn.beta.val())]
+                    })
+                    .collect();
+                (values(logits.flatten::<1>(0, 1)), g, running(&n))
+            };
+            let r0 = running(&fast_net);
+            let (fast, burn) = (run(Kernels::Fast), run(Kernels::Burn));
+            let close = |a: &[f32], b: &[f32], what: &str| {
+                let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                for (x, y) in a.iter().zip(b) {
+                    assert!((x - y).abs() <= 1e-3 * scale, "{arch} {what}: {x} vs {y}");
+                }
+            };
+            close(&fast.0, &burn.0, "logits");
+            for (i, (a, b)) in fast.1.iter().zip(&burn.1).enumerate() {
+                close(a, b, &format!("layer {} {}", i / 3, ["weight gradient", "γ gradient", "β gradient"][i % 3]));
+            }
+            // r1 = 0.9·r0 + 0.1·stat (fast), r2 = 0.9·r1 + 0.1·stat (burn): equal stats ⇔
+            // r2 − r1 = 0.9·(r1 − r0).
+            for (l, ((r0, r1), r2)) in r0.iter().zip(&fast.2).zip(&burn.2).enumerate() {
+                for (which, (a, (b, c))) in [(&r0.0, (&r1.0, &r2.0)), (&r0.1, (&r1.1, &r2.1))].into_iter().enumerate() {
+                    let step: Vec<f32> = b.iter().zip(c).map(|(b, c)| c - b).collect();
+                    let want: Vec<f32> = a.iter().zip(b).map(|(a, b)| 0.9 * (b - a)).collect();
+                    close(&step, &want, &format!("layer {l} running {}", ["mean", "variance"][which]));
+                }
+            }
+            // Inference (no autodiff) takes the fast convolution too.
+            let plain = fast_net.valid();
+            let burn_plain = ChildNet { kernels: Kernels::Burn, ..plain.clone() };
+            let x = x.clone().inner();
+            let a = values(plain.forward(x.clone()).flatten::<1>(0, 1));
+            close(&a, &values(burn_plain.forward(x).flatten::<1>(0, 1)), "inference logits");
+        }
     }
 
     #[test]

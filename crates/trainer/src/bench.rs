@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use nas_child::kernels::Kernels;
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
 use nas_space::CnnArch;
 
@@ -17,18 +18,19 @@ pub struct StepRate {
     pub gflops: f64,
 }
 
-/// Time `steps` SGD training steps of `arch` on random images of `input` at `batch` on `device`
-/// (its backend; autodiff is added here), after two warm-up steps.
+/// Time `steps` SGD training steps of `arch` on random images of `input` at `batch` on `path`
+/// (its backend, autodiff added here, and kernels), after two warm-up steps, on the
+/// current rayon pool's threads.
 pub fn training_rate(
     arch: &CnnArch,
     input: InputShape,
     batch: usize,
     steps: usize,
-    device: &Device,
+    path: &CpuPath,
 ) -> Result<StepRate, PlanError> {
-    let device = device.clone().autodiff();
+    let device = path.device.clone().autodiff();
     device.seed(0);
-    let child = ChildConfig::default();
+    let child = ChildConfig { kernels: path.kernels, ..ChildConfig::default() };
     let plan = Plan::new(arch, input, &child)?;
     let flops = plan.flops as f64;
     let mut optim = crate::train::optimizer(&crate::TrainConfig::default());
@@ -68,7 +70,8 @@ pub(crate) fn time_steps<M: burn::module::Module>(
     started.elapsed().as_secs_f64()
 }
 
-/// GFLOP/s of an `n × n × n` f32 matrix product on burn's `flex` backend (best of `reps`).
+/// GFLOP/s of an `n × n × n` f32 matrix product on burn's `flex` backend (best of `reps`), on the
+/// current rayon pool's threads.
 pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
     let device = Device::flex();
     let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &device);
@@ -83,15 +86,37 @@ pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
     2.0 * (n as f64).powi(3) / best / 1e9
 }
 
-/// The CPU backends built into this binary, by name: burn's pure-Rust `flex` always, libtorch
+/// One way of training a child on the CPU that `nas bench child` times.
+#[derive(Debug, Clone)]
+pub struct CpuPath {
+    /// Name in the report.
+    pub name: &'static str,
+    pub device: Device,
+    pub kernels: Kernels,
+}
+
+/// The CPU paths built into this binary: burn's pure-Rust `flex` with our kernels (the default),
+/// `flex` with burn's own convolutions and batch norm (what the default replaced), and libtorch
 /// (`tch`) with the `tch` feature.
-pub fn cpu_backends() -> Vec<(&'static str, Device)> {
+pub fn cpu_backends() -> Vec<CpuPath> {
     #[allow(unused_mut)]
-    let mut all = vec![("flex", Device::flex())];
+    let mut all = vec![
+        CpuPath { name: "flex", device: Device::flex(), kernels: Kernels::Fast },
+        CpuPath { name: "flex/burn-ops", device: Device::flex(), kernels: Kernels::Burn },
+    ];
     // burn 0.22 marks its libtorch backend deprecated (to be removed in a later release); it is
     // kept here, behind the feature, for users who already have libtorch.
     #[cfg(feature = "tch")]
     #[allow(deprecated)]
-    all.push(("tch", Device::libtorch()));
+    all.push(CpuPath { name: "tch", device: Device::libtorch(), kernels: Kernels::Burn });
     all
+}
+
+/// Run `f` on a rayon pool of `threads` threads (burn's `flex` and our convolutions use the
+/// current pool).
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
 }

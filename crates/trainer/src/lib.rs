@@ -16,7 +16,7 @@ mod resume;
 mod train;
 
 pub use batches::{PreparedData, image_batch};
-pub use bench::{StepRate, cpu_backends, sgemm_gflops, training_rate};
+pub use bench::{CpuPath, StepRate, cpu_backends, sgemm_gflops, training_rate, with_threads};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};

@@ -348,6 +348,39 @@ mod tests {
         assert_eq!(junk.saved.len(), 3);
     }
 
+    /// The fast kernels (im2col + gemm convolutions, fused batch norm + ReLU) train a child to
+    /// burn's loss curve and accuracy: same seed, same data order, differences only from float
+    /// rounding. A different seed moves the curve far more than the kernels do.
+    #[test]
+    fn fast_kernels_train_to_burns_loss_curve_and_accuracy() {
+        use nas_child::kernels::Kernels;
+        let c = TrainConfig { epochs: 4, momentum: 0.9, ..cfg() };
+        let d = data(&c);
+        let arch: CnnArch = "3x3-8;5x5s2x2-8<0;1x1-8-mp<0,1".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let run = |kernels, seed| {
+            let child = ChildConfig { kernels, ..Default::default() };
+            train_child(&arch, &d, &c, &child, &device, seed, |_| {}).unwrap()
+        };
+        let (fast, burn) = (run(Kernels::Fast, 4), run(Kernels::Burn, 4));
+        let other_seed = run(Kernels::Burn, 5);
+        let gap = |a: &TrainOutcome, b: &TrainOutcome| {
+            a.epochs.iter().zip(&b.epochs).map(|(x, y)| (x.train_loss - y.train_loss).abs()).fold(0.0, f64::max)
+        };
+        assert_eq!(fast.epochs.len(), 4);
+        assert!(gap(&fast, &burn) < 1e-3, "fast {:?}\nburn {:?}", fast.epochs, burn.epochs);
+        // Different summation orders: identical curves would mean the fast kernels never ran.
+        assert!(gap(&fast, &burn) > 0.0, "the fast kernels did not run");
+        assert!(gap(&other_seed, &burn) > 10.0 * gap(&fast, &burn), "{:?}", other_seed.epochs);
+        assert!(
+            (fast.val_accuracy - burn.val_accuracy).abs() <= 1.0 / 80.0 + 1e-9,
+            "{} vs {}",
+            fast.val_accuracy,
+            burn.val_accuracy
+        );
+        assert!(fast.epochs[3].train_loss < fast.epochs[0].train_loss);
+    }
+
     #[test]
     fn divergence_and_size_caps_are_reported() {
         let c = TrainConfig { epochs: 2, learning_rate: 1e30, ..cfg() };

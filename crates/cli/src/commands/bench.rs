@@ -17,9 +17,10 @@ pub struct BenchArgs {
 #[derive(Subcommand)]
 pub enum BenchWhat {
     /// Child training throughput on three fixed paper-space CNNs (28×28×1 input, 10 classes),
-    /// beside the same children in PyTorch (installed with pip when missing), with GFLOP/s
-    /// against a measured sgemm peak. Times every CPU backend built in: burn's `flex`, and
-    /// libtorch when built with `--features nas-cli/tch`.
+    /// beside the same children in PyTorch (installed with pip when missing), at 1 and every
+    /// thread, with GFLOP/s against the sgemm peak measured at that thread count. Times every
+    /// CPU path built in: burn's `flex` with our convolutions (the default), `flex` with burn's
+    /// own convolutions, and libtorch when built with `--features nas-cli/tch`.
     Child {
         /// Timed training steps per measurement (after two warm-up steps).
         #[arg(long, default_value_t = 20)]
@@ -27,9 +28,13 @@ pub enum BenchWhat {
         /// Batch sizes.
         #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 256])]
         batch: Vec<usize>,
-        /// Threads for PyTorch.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
+        /// Thread counts, each measured for every backend and for PyTorch (default: 1 and every
+        /// core).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Only these children (chain3, skip6, stride4).
+        #[arg(long, value_delimiter = ',')]
+        arch: Vec<String>,
         /// Skip the PyTorch reference.
         #[arg(long)]
         no_pytorch: bool,
@@ -96,7 +101,9 @@ const BUDGET_MS: f64 = 5.0;
 pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Controller { batches, batch } => controller(batches, batch),
-        BenchWhat::Child { steps, batch, threads, no_pytorch } => child(steps, &batch, threads, no_pytorch),
+        BenchWhat::Child { steps, batch, threads, arch, no_pytorch } => {
+            child(steps, &batch, &threads, &arch, no_pytorch)
+        }
         BenchWhat::Workers { samples, batch } => workers(samples, batch),
         BenchWhat::Store { trials, pg } => super::bench_store::store(trials, pg),
         BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
@@ -237,55 +244,69 @@ fn cell(
     Ok(())
 }
 
-fn child(steps: usize, batches: &[usize], threads: usize, no_pytorch: bool) -> Result<()> {
+fn child(steps: usize, batches: &[usize], threads: &[usize], only: &[String], no_pytorch: bool) -> Result<()> {
     use nas_child::InputShape;
     let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
-    let peak_ours = nas_trainer::sgemm_gflops(1024, 5);
-    // Every CPU backend built in is timed (flex always; libtorch with the `tch` feature).
-    // PyTorch first, so both run on a machine in the same state.
-    let mut torch: std::collections::HashMap<(String, usize), f64> = Default::default();
-    let mut peak_torch = None;
-    if !no_pytorch {
-        let mut args = vec!["--steps".to_string(), steps.to_string(), "--threads".into(), threads.to_string()];
-        for (_, a) in BENCH_ARCHS {
-            args.extend(["--arch".into(), a.to_string()]);
-        }
-        for b in batches {
-            args.extend(["--batch".into(), b.to_string()]);
-        }
-        for v in pytorch_reference("child_pytorch.py", PYTORCH_SCRIPT, &args)? {
-            if let Some(p) = v["sgemm_gflops"].as_f64() {
-                peak_torch = Some(p);
-                println!("PyTorch {} ({} threads)", v["torch"].as_str().unwrap_or("?"), threads);
-            } else {
-                let key = (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
-                torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
-            }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = if threads.is_empty() { vec![1, cores] } else { threads.to_vec() };
+    threads.dedup();
+    for name in only {
+        if !BENCH_ARCHS.iter().any(|(n, _)| n == name) {
+            anyhow::bail!("--arch {name}: not a benchmark child (chain3, skip6, stride4)");
         }
     }
-    let peak = peak_torch.unwrap_or(peak_ours).max(peak_ours);
+    let archs: Vec<(&str, &str)> =
+        BENCH_ARCHS.into_iter().filter(|(n, _)| only.is_empty() || only.iter().any(|o| o == n)).collect();
     println!(
-        "sgemm 1024³: burn {peak_ours:.1} GFLOP/s{}; peak used below: {peak:.1}",
-        peak_torch.map_or(String::new(), |p| format!(", PyTorch {p:.1} GFLOP/s"))
+        "{:<8} {:>6} {:>7} {:>15} {:>11} {:>12} {:>6} {:>8} {:>7}",
+        "child", "batch", "threads", "backend", "ours img/s", "torch img/s", "ratio", "GFLOP/s", "% peak"
     );
-    println!(
-        "{:<8} {:>6} {:>8} {:>12} {:>12} {:>8} {:>9} {:>8}",
-        "child", "batch", "backend", "ours img/s", "torch img/s", "ratio", "GFLOP/s", "% peak"
-    );
-    for (name, arch) in BENCH_ARCHS {
-        let parsed: nas_space::CnnArch = arch.parse()?;
-        for &b in batches {
-            let t = torch.get(&(arch.to_string(), b)).copied();
-            for (backend, device) in nas_trainer::cpu_backends() {
-                let r = nas_trainer::training_rate(&parsed, input, b, steps, &device)?;
-                println!(
-                    "{name:<8} {b:>6} {backend:>8} {:>12.1} {:>12} {:>8} {:>9.1} {:>7.1}%",
-                    r.images_per_second,
-                    t.map_or("-".into(), |t| format!("{t:.1}")),
-                    t.map_or("-".into(), |t| format!("{:.2}", r.images_per_second / t)),
-                    r.gflops,
-                    100.0 * r.gflops / peak
-                );
+    for &t in &threads {
+        // PyTorch first, so both run on a machine in the same state.
+        let mut torch: std::collections::HashMap<(String, usize), f64> = Default::default();
+        let mut peak_torch = None;
+        if !no_pytorch {
+            let mut args = vec!["--steps".to_string(), steps.to_string(), "--threads".into(), t.to_string()];
+            for (_, a) in &archs {
+                args.extend(["--arch".into(), a.to_string()]);
+            }
+            for b in batches {
+                args.extend(["--batch".into(), b.to_string()]);
+            }
+            for v in pytorch_reference("child_pytorch.py", PYTORCH_SCRIPT, &args)? {
+                if let Some(p) = v["sgemm_gflops"].as_f64() {
+                    peak_torch = Some(p);
+                    println!("PyTorch {}, {t} thread(s)", v["torch"].as_str().unwrap_or("?"));
+                } else {
+                    let key = (v["arch"].as_str().unwrap_or("").to_string(), v["batch"].as_u64().unwrap_or(0) as usize);
+                    torch.insert(key, v["images_per_second"].as_f64().unwrap_or(f64::NAN));
+                }
+            }
+        }
+        let peak_ours = nas_trainer::with_threads(t, || nas_trainer::sgemm_gflops(1024, 5));
+        let peak = peak_torch.unwrap_or(peak_ours).max(peak_ours);
+        println!(
+            "sgemm 1024³, {t} thread(s): burn {peak_ours:.1} GFLOP/s{}; peak used below: {peak:.1}",
+            peak_torch.map_or(String::new(), |p| format!(", PyTorch {p:.1} GFLOP/s"))
+        );
+        for (name, arch) in &archs {
+            let parsed: nas_space::CnnArch = arch.parse()?;
+            for &b in batches {
+                let torch_rate = torch.get(&(arch.to_string(), b)).copied();
+                for path in nas_trainer::cpu_backends() {
+                    // libtorch picks its own thread count.
+                    let r =
+                        nas_trainer::with_threads(t, || nas_trainer::training_rate(&parsed, input, b, steps, &path))?;
+                    println!(
+                        "{name:<8} {b:>6} {t:>7} {:>15} {:>11.1} {:>12} {:>6} {:>8.1} {:>6.1}%",
+                        path.name,
+                        r.images_per_second,
+                        torch_rate.map_or("-".into(), |p| format!("{p:.1}")),
+                        torch_rate.map_or("-".into(), |p| format!("{:.2}", r.images_per_second / p)),
+                        r.gflops,
+                        100.0 * r.gflops / peak
+                    );
+                }
             }
         }
     }

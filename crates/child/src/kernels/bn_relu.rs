@@ -1,0 +1,192 @@
+//! Training-mode batch norm followed by ReLU, fused, on plain `f32` NCHW slices: one pass for the
+//! per-channel statistics, one for the output; the backward the same way. burn's generic batch
+//! norm transposes the activation to `[C, B·H·W]` (a copy) for every statistic, forward and
+//! backward, and ReLU is two more passes.
+//!
+//! With `x̂ = (x − mean) / √(var + ε)` (biased variance over batch and pixels, as burn computes it)
+//! and `y = max(0, γ·x̂ + β)`, the backward takes `dz = dy · [y > 0]` and, per channel over its
+//! `N = B·H·W` values, `dβ = Σ dz`, `dγ = Σ dz·x̂`, `dx = γ/√(var + ε) · (dz − dβ/N − x̂·dγ/N)`.
+
+use rayon::prelude::*;
+
+/// Shape of the activation: `[batch, channels, pixels]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub batch: usize,
+    pub channels: usize,
+    /// Height × width.
+    pub pixels: usize,
+}
+
+impl Shape {
+    fn image(&self) -> usize {
+        self.channels * self.pixels
+    }
+    fn count(&self) -> f64 {
+        (self.batch * self.pixels) as f64
+    }
+    /// The values of channel `c` of every image, as `batch` contiguous runs.
+    fn runs<'a>(&self, x: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
+        let (image, pixels) = (self.image(), self.pixels);
+        (0..self.batch).map(move |b| &x[b * image + c * pixels..][..pixels])
+    }
+}
+
+/// What the forward returns.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub output: Vec<f32>,
+    /// Per-channel batch mean and (biased) variance.
+    pub mean: Vec<f32>,
+    pub variance: Vec<f32>,
+}
+
+/// Gradients of the input, `γ` and `β`.
+#[derive(Debug, Clone)]
+pub struct Backward {
+    pub x: Vec<f32>,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+}
+
+/// Per channel, `f(channel)` in parallel.
+fn per_channel<T: Send>(channels: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    (0..channels).into_par_iter().map(f).collect()
+}
+
+/// `out[b, c, p] = f(c, a[b, c, p], b[b, c, p])` for every element, images in parallel.
+fn map_images(s: &Shape, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.len()];
+    let per = s.batch.div_ceil(rayon::current_num_threads().max(1)).max(1) * s.image();
+    out.par_chunks_mut(per).zip(a.par_chunks(per)).zip(b.par_chunks(per)).for_each(|((o, a), b)| {
+        // Every chunk starts at an image, so run i is channel i mod C.
+        for (i, ((o, a), b)) in o.chunks_mut(s.pixels).zip(a.chunks(s.pixels)).zip(b.chunks(s.pixels)).enumerate() {
+            let c = i % s.channels;
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(c, a, b);
+            }
+        }
+    });
+    out
+}
+
+/// `y = relu(γ·x̂ + β)` and the batch statistics.
+pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, s: &Shape) -> Forward {
+    assert_eq!(x.len(), s.batch * s.image(), "batch-norm input size");
+    assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels), "batch-norm parameter size");
+    let stats = per_channel(s.channels, |c| {
+        let sum: f64 = s.runs(x, c).map(|r| r.iter().map(|&v| v as f64).sum::<f64>()).sum();
+        let mean = sum / s.count();
+        let sq: f64 = s.runs(x, c).map(|r| r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum();
+        (mean as f32, (sq / s.count()) as f32)
+    });
+    let (mean, variance): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    let scale: Vec<f32> = (0..s.channels).map(|c| gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32).collect();
+    let shift: Vec<f32> = (0..s.channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
+    let output = map_images(s, x, x, |c, v, _| (v * scale[c] + shift[c]).max(0.0));
+    Forward { output, mean, variance }
+}
+
+/// Gradients from the output gradient `dy`, given the forward's input `x`, output `y` and
+/// statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+    s: &Shape,
+) -> Backward {
+    assert_eq!((x.len(), y.len(), dy.len()), (s.batch * s.image(), s.batch * s.image(), s.batch * s.image()));
+    let inv: Vec<f32> = variance.iter().map(|&v| 1.0 / (v as f64 + epsilon).sqrt() as f32).collect();
+    let sums = per_channel(s.channels, |c| {
+        let (mut dbeta, mut dgamma) = (0.0f64, 0.0f64);
+        for ((xr, yr), dr) in s.runs(x, c).zip(s.runs(y, c)).zip(s.runs(dy, c)) {
+            let (mut db, mut dg) = (0.0f32, 0.0f32);
+            for ((&xv, &yv), &d) in xr.iter().zip(yr).zip(dr) {
+                let dz = if yv > 0.0 { d } else { 0.0 };
+                db += dz;
+                dg += dz * (xv - mean[c]) * inv[c];
+            }
+            dbeta += db as f64;
+            dgamma += dg as f64;
+        }
+        (dgamma as f32, dbeta as f32)
+    });
+    let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
+    let n = s.count() as f32;
+    // dx = γ·inv · (dz − dβ/N − x̂·dγ/N), with x̂ = (x − mean)·inv.
+    let k: Vec<f32> = (0..s.channels).map(|c| gamma[c] * inv[c]).collect();
+    let dx_of = |c: usize, xv: f32, dz: f32| k[c] * (dz - dbeta[c] / n - (xv - mean[c]) * inv[c] * dgamma[c] / n);
+    // dz needs y, so the mask is applied first (one pass), then dx (another, reading x).
+    let dz = map_images(s, y, dy, |_, yv, d| if yv > 0.0 { d } else { 0.0 });
+    let dx = map_images(s, x, &dz, dx_of);
+    Backward { x: dx, gamma: dgamma, beta: dbeta }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 250.0 - 2.0)
+            .collect()
+    }
+
+    const S: Shape = Shape { batch: 3, channels: 4, pixels: 5 };
+
+    fn loss(x: &[f32], g: &[f32], b: &[f32], w: &[f32]) -> f64 {
+        forward(x, g, b, 1e-5, &S).output.iter().zip(w).map(|(y, w)| (y * w) as f64).sum()
+    }
+
+    #[test]
+    fn forward_normalises_each_channel_then_clamps() {
+        let x = values(60, 1);
+        let (g, b) = (vec![1.0; 4], vec![0.0; 4]);
+        let f = forward(&x, &g, &b, 0.0, &S);
+        for c in 0..4 {
+            let vals: Vec<f32> = S.runs(&x, c).flatten().copied().collect();
+            let mean = vals.iter().sum::<f32>() / 15.0;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 15.0;
+            assert!((f.mean[c] - mean).abs() < 1e-5 && (f.variance[c] - var).abs() < 1e-4);
+            for (y, v) in S.runs(&f.output, c).flatten().zip(&vals) {
+                assert!((y - ((v - mean) / var.sqrt()).max(0.0)).abs() < 1e-4);
+            }
+        }
+    }
+
+    /// Every element of the three gradients against central differences of a weighted sum of
+    /// the output (γ away from 1 and β away from 0, so both enter).
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = values(60, 2);
+        let g: Vec<f32> = vec![0.5, 1.5, -0.7, 1.0];
+        let b: Vec<f32> = vec![0.1, -0.2, 0.3, 0.0];
+        let w = values(60, 3);
+        let f = forward(&x, &g, &b, 1e-5, &S);
+        let grads = backward(&x, &f.output, &w, &g, &f.mean, &f.variance, 1e-5, &S);
+        let h = 1e-3f32;
+        let check = |analytic: &[f32], which: usize| {
+            for i in 0..analytic.len() {
+                let bump = |d: f32| {
+                    let (mut x, mut g, mut b) = (x.clone(), g.clone(), b.clone());
+                    [&mut x, &mut g, &mut b][which][i] += d;
+                    loss(&x, &g, &b, &w)
+                };
+                let numeric = ((bump(h) - bump(-h)) / (2.0 * h as f64)) as f32;
+                assert!(
+                    (analytic[i] - numeric).abs() < 2e-2 * (1.0 + numeric.abs()),
+                    "{which}[{i}]: {} vs {numeric}",
+                    analytic[i]
+                );
+            }
+        };
+        check(&grads.x, 0);
+        check(&grads.gamma, 1);
+        check(&grads.beta, 2);
+    }
+}

@@ -1,0 +1,412 @@
+//! The convolution arithmetic on plain `f32` slices: forward, input gradient and weight gradient
+//! of a 2-D convolution (no bias, no groups, no dilation), each as one matrix product per image
+//! on the `gemm` crate, with the images split across the current rayon pool's threads.
+//!
+//! Per image `b`, with `K = C·kh·kw` and `P = Ho·Wo` (`col_b` = im2col of image `b`, `[K, P]`):
+//! - forward:         `y_b[O, P]   = W[O, K] · col_b[K, P]`
+//! - input gradient:  `dcol_b[K, P] = Wᵀ[K, O] · dy_b[O, P]`, then col2im (scatter-add) into `dx_b`
+//! - weight gradient: `dW[O, K]   += dy_b[O, P] · col_bᵀ[P, K]` (each thread sums its own images,
+//!   then the threads' sums are added)
+//!
+//! A 1×1 convolution at stride 1 without padding reads the image itself as `col_b`.
+//! Every tensor is NCHW and contiguous.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    /// Input height and width.
+    pub in_size: (usize, usize),
+    pub out_channels: usize,
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    /// (top, left, bottom, right) zero padding.
+    pub padding: (usize, usize, usize, usize),
+}
+
+impl Geometry {
+    /// Output height and width.
+    pub fn out_size(&self) -> (usize, usize) {
+        let (h, w) = self.in_size;
+        let (t, l, b, r) = self.padding;
+        ((h + t + b - self.kernel.0) / self.stride.0 + 1, (w + l + r - self.kernel.1) / self.stride.1 + 1)
+    }
+    /// Rows of the im2col matrix: `C·kh·kw`.
+    fn k(&self) -> usize {
+        self.in_channels * self.kernel.0 * self.kernel.1
+    }
+    /// Output pixels per channel: `Ho·Wo`.
+    fn p(&self) -> usize {
+        let (oh, ow) = self.out_size();
+        oh * ow
+    }
+    fn image_in(&self) -> usize {
+        self.in_channels * self.in_size.0 * self.in_size.1
+    }
+    fn image_out(&self) -> usize {
+        self.out_channels * self.p()
+    }
+    /// Whether the image itself is its im2col matrix (1×1, stride 1, no padding).
+    fn is_pointwise(&self) -> bool {
+        self.kernel == (1, 1) && self.stride == (1, 1) && self.padding == (0, 0, 0, 0)
+    }
+}
+
+/// Images per task: one contiguous run of images per thread of the current pool.
+fn images_per_task(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// For kernel offset `j` (along one axis), the output positions `o` whose input position
+/// `o·stride + j - pad` lies inside `0..size`: a half-open range.
+fn valid_range(j: usize, stride: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
+    // o·s + j >= pad  ⇔  o >= ceil((pad - j) / s)
+    let lo = if j >= pad { 0 } else { (pad - j).div_ceil(stride) };
+    // o·s + j - pad < size  ⇔  o·s < size + pad - j
+    let hi = if size + pad <= j { 0 } else { (size + pad - j).div_ceil(stride) };
+    (lo.min(out), hi.min(out).max(lo.min(out)))
+}
+
+/// Fill `col` (`[K, P]`) with the patches of one image `x` (`[C, H, W]`).
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let (h, w) = g.in_size;
+    let (kh, kw) = g.kernel;
+    let (sh, sw) = g.stride;
+    let (pt, pl, _, _) = g.padding;
+    let (oh, ow) = g.out_size();
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for i in 0..kh {
+            let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
+            for j in 0..kw {
+                let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
+                let dst = &mut col[row * oh * ow..(row + 1) * oh * ow];
+                for y in 0..oh {
+                    let out = &mut dst[y * ow..(y + 1) * ow];
+                    if y < ylo || y >= yhi || xlo >= xhi {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(y * sh + i - pt) * w..][..w];
+                    out[..xlo].fill(0.0);
+                    out[xhi..].fill(0.0);
+                    if sw == 1 {
+                        let start = xlo + j - pl;
+                        out[xlo..xhi].copy_from_slice(&src[start..start + (xhi - xlo)]);
+                    } else {
+                        for (v, o) in out[xlo..xhi].iter_mut().zip(xlo..) {
+                            *v = src[o * sw + j - pl];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Add the columns `col` (`[K, P]`) back into the image gradient `dx` (`[C, H, W]`): the
+/// transpose of [`im2col`].
+fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+    let (h, w) = g.in_size;
+    let (kh, kw) = g.kernel;
+    let (sh, sw) = g.stride;
+    let (pt, pl, _, _) = g.padding;
+    let (oh, ow) = g.out_size();
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+        for i in 0..kh {
+            let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
+            for j in 0..kw {
+                let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
+                let src = &col[row * oh * ow..(row + 1) * oh * ow];
+                row += 1;
+                if xlo >= xhi {
+                    continue;
+                }
+                for y in ylo..yhi {
+                    let from = &src[y * ow + xlo..y * ow + xhi];
+                    let dst = &mut plane[(y * sh + i - pt) * w..][..w];
+                    if sw == 1 {
+                        let start = xlo + j - pl;
+                        for (d, s) in dst[start..start + from.len()].iter_mut().zip(from) {
+                            *d += s;
+                        }
+                    } else {
+                        for (o, s) in (xlo..xhi).zip(from) {
+                            dst[o * sw + j - pl] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row-major matrix view for [`matmul`]: element `(r, c)` at `ptr + r·rs + c·cs`.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+
+impl View {
+    fn rows(s: &[f32], cols: usize) -> View {
+        View { ptr: s.as_ptr(), rs: cols as isize, cs: 1 }
+    }
+    /// The transpose of a row-major `[rows, cols]` matrix stored in `s`: element `(c, r)`.
+    fn transposed(s: &[f32], cols: usize) -> View {
+        View { ptr: s.as_ptr(), rs: 1, cs: cols as isize }
+    }
+}
+
+/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` on this thread; `dst` is row-major with `n` columns.
+/// With `accumulate`, the product is added to what `dst` holds.
+///
+/// # Safety
+/// `lhs` and `rhs` must address `m × k` and `k × n` readable elements.
+unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: View, rhs: View, accumulate: bool) {
+    assert!(dst.len() >= m * n);
+    // SAFETY: dst holds m × n elements (checked); the caller vouches for lhs and rhs.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
+
+/// Forward: `y` (`[B, O, Ho, Wo]`) for input `x` (`[B, C, H, W]`) and weight `w` (`[O, C, kh, kw]`).
+pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.out_channels);
+    assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
+    assert_eq!(w.len(), o * k, "conv weight size");
+    let mut y = vec![0.0f32; g.batch * g.image_out()];
+    let per = images_per_task(g.batch);
+    y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+        for (yb, xb) in ys.chunks_mut(g.image_out()).zip(xs.chunks(g.image_in())) {
+            let cols = if g.is_pointwise() {
+                xb
+            } else {
+                im2col(xb, g, &mut col);
+                &col
+            };
+            // SAFETY: w is [O, K], cols is [K, P].
+            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false) };
+        }
+    });
+    y
+}
+
+/// Input gradient `dx` (`[B, C, H, W]`) from the output gradient `dy` (`[B, O, Ho, Wo]`).
+pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.out_channels);
+    assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
+    let mut dx = vec![0.0f32; g.batch * g.image_in()];
+    let per = images_per_task(g.batch);
+    dx.par_chunks_mut(per * g.image_in()).zip(dy.par_chunks(per * g.image_out())).for_each(|(dxs, dys)| {
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+        for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
+            if g.is_pointwise() {
+                // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; dx_b is [K, P].
+                unsafe { matmul(k, p, o, dxb, View::transposed(w, k), View::rows(dyb, p), false) };
+            } else {
+                // SAFETY: as above, into the columns.
+                unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false) };
+                col2im_add(&col, g, dxb);
+            }
+        }
+    });
+    dx
+}
+
+/// Weight gradient `dW` (`[O, C, kh, kw]`) from the input `x` and output gradient `dy`.
+pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.out_channels);
+    assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
+    assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
+    let per = images_per_task(g.batch);
+    let partial: Vec<Vec<f32>> = x
+        .par_chunks(per * g.image_in())
+        .zip(dy.par_chunks(per * g.image_out()))
+        .map(|(xs, dys)| {
+            let mut dw = vec![0.0f32; o * k];
+            let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+            for (i, (xb, dyb)) in xs.chunks(g.image_in()).zip(dys.chunks(g.image_out())).enumerate() {
+                let cols = if g.is_pointwise() {
+                    xb
+                } else {
+                    im2col(xb, g, &mut col);
+                    &col
+                };
+                // SAFETY: dy_b is [O, P], col_bᵀ is [P, K].
+                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0) };
+            }
+            dw
+        })
+        .collect();
+    let mut parts = partial.into_iter();
+    let mut dw = parts.next().unwrap_or_else(|| vec![0.0; o * k]);
+    for part in parts {
+        for (a, b) in dw.iter_mut().zip(&part) {
+            *a += b;
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one multiply-add at a time.
+    fn naive(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
+        let (h, wd) = g.in_size;
+        let (oh, ow) = g.out_size();
+        let (kh, kw) = g.kernel;
+        let mut y = vec![0.0; g.batch * g.out_channels * oh * ow];
+        for b in 0..g.batch {
+            for o in 0..g.out_channels {
+                for yy in 0..oh {
+                    for xx in 0..ow {
+                        let mut s = 0.0f64;
+                        for c in 0..g.in_channels {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let iy = (yy * g.stride.0 + i) as isize - g.padding.0 as isize;
+                                    let ix = (xx * g.stride.1 + j) as isize - g.padding.1 as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let xv = x[((b * g.in_channels + c) * h + iy as usize) * wd + ix as usize];
+                                    let wv = w[((o * g.in_channels + c) * kh + i) * kw + j];
+                                    s += (xv * wv) as f64;
+                                }
+                            }
+                        }
+                        y[((b * g.out_channels + o) * oh + yy) * ow + xx] = s as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    fn geometries() -> Vec<Geometry> {
+        let g = |c, hw, o, k, s, p| Geometry {
+            batch: 3,
+            in_channels: c,
+            in_size: hw,
+            out_channels: o,
+            kernel: k,
+            stride: s,
+            padding: p,
+        };
+        vec![
+            g(2, (7, 6), 4, (3, 3), (1, 1), (1, 1, 1, 1)),
+            g(3, (8, 8), 5, (1, 1), (1, 1), (0, 0, 0, 0)), // pointwise
+            g(2, (9, 7), 3, (5, 3), (2, 3), (2, 1, 2, 1)),
+            g(1, (6, 6), 2, (2, 4), (1, 1), (0, 1, 1, 2)), // even kernel, asymmetric padding
+            g(2, (5, 5), 3, (7, 7), (3, 1), (3, 3, 3, 3)), // kernel larger than the image
+        ]
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn forward_equals_the_definition() {
+        for g in geometries() {
+            let x = values(g.batch * g.image_in(), 1);
+            let w = values(g.out_channels * g.k(), 2);
+            close(&forward(&x, &w, &g), &naive(&x, &w, &g), &format!("{g:?}"));
+        }
+    }
+
+    /// Gradients by the adjoint identity: for the linear map `y = conv(x, w)`,
+    /// `<dy, conv(x, w)> = <backward_input(w, dy), x> = <backward_weight(x, dy), w>`, checked on
+    /// each basis direction of `x` and `w` (so every element of both gradients is tested).
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward() {
+        for g in geometries() {
+            let x = values(g.batch * g.image_in(), 3);
+            let w = values(g.out_channels * g.k(), 4);
+            let dy = values(g.batch * g.image_out(), 5);
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>() as f32;
+            let dx = backward_input(&w, &dy, &g);
+            let mut e = vec![0.0; x.len()];
+            let want: Vec<f32> = (0..x.len())
+                .map(|i| {
+                    e[i] = 1.0;
+                    let v = dot(&dy, &naive(&e, &w, &g));
+                    e[i] = 0.0;
+                    v
+                })
+                .collect();
+            close(&dx, &want, &format!("dx {g:?}"));
+            let dw = backward_weight(&x, &dy, &g);
+            let mut e = vec![0.0; w.len()];
+            let want: Vec<f32> = (0..w.len())
+                .map(|i| {
+                    e[i] = 1.0;
+                    let v = dot(&dy, &naive(&x, &e, &g));
+                    e[i] = 0.0;
+                    v
+                })
+                .collect();
+            close(&dw, &want, &format!("dw {g:?}"));
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let g = geometries()[0];
+        let g = Geometry { batch: 7, ..g };
+        let x = values(g.batch * g.image_in(), 6);
+        let w = values(g.out_channels * g.k(), 7);
+        let dy = values(g.batch * g.image_out(), 8);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g)))
+        };
+        let (a, b) = (run(1), run(3));
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1, b.1);
+        close(&a.2, &b.2, "dw across thread counts");
+    }
+}

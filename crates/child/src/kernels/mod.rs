@@ -1,0 +1,44 @@
+//! Hand-written CPU kernels for the two operations a child spends its time in: convolution
+//! ([`conv`]: im2col + `gemm`, forward and both gradients) and training-mode batch norm + ReLU
+//! ([`bn_relu`], fused). Each is registered in burn's autodiff graph as one operation with its
+//! own backward (`conv_op`, `bn_relu_op`) and runs when the tensors live on burn's pure-Rust `flex`
+//! backend in `f32`; on every other backend, and with [`Kernels::Burn`], the child uses burn's
+//! own operations.
+//!
+//! Why: burn 0.22's `flex` takes a convolution's input gradient as a direct transposed
+//! convolution, its weight gradient through transposed copies of both operands, and re-lays the
+//! input out as NHWC on one thread on every call; its batch norm is generic code that transposes
+//! the activation for every statistic. `nas bench child` measures both paths in one run (the
+//! `flex` and `flex/burn-ops` rows). This belongs upstream in burn-flex; it lives here until then.
+
+pub mod bn_relu;
+mod bn_relu_op;
+pub mod conv;
+mod conv_op;
+
+use burn::tensor::DType;
+use burn_backend::{Bytes, Shape};
+use burn_flex::{FlexTensor, Layout};
+use serde::{Deserialize, Serialize};
+
+pub use bn_relu_op::batch_norm_relu;
+pub use conv_op::{ConvSpec, conv2d};
+
+/// Which implementation runs a child's convolutions and batch norms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// This module's kernels on `flex`; burn's elsewhere. Default.
+    #[default]
+    Fast,
+    /// burn's own operations everywhere (the reference the fast kernels are tested against).
+    Burn,
+}
+
+type Flex = burn_flex::Flex;
+type AutodiffFlex = burn_autodiff::Autodiff<Flex>;
+
+/// A contiguous `flex` tensor of `f32` values.
+fn flex_tensor(data: Vec<f32>, dims: &[usize]) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(dims.to_vec())), DType::F32)
+}
