@@ -49,24 +49,51 @@ pub struct Backward {
     pub beta: Vec<f32>,
 }
 
+const LANES: usize = 16;
+
+/// `Σ g(a[i], b[i], c[i])` in 16 independent accumulators, so the loop vectorises (a sequential
+/// float sum cannot be reordered by the compiler and runs at one add per add-latency). A run is
+/// one image's channel — at most a few thousand values — so `f32` lanes lose nothing the `f64`
+/// total over runs would keep.
+fn sum(a: &[f32], b: &[f32], c: &[f32], g: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = a.len() / LANES * LANES;
+    for ((a, b), c) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)).zip(c[..n].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] += g(a[l], b[l], c[l]);
+        }
+    }
+    let tail: f32 = (n..a.len()).map(|i| g(a[i], b[i], c[i])).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Per channel, `f(channel)` in parallel.
 fn per_channel<T: Send>(channels: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
     (0..channels).into_par_iter().map(f).collect()
 }
 
-/// `out[b, c, p] = f(c, a[b, c, p], b[b, c, p])` for every element, images in parallel.
-fn map_images(s: &Shape, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+/// `out[i] = f(channel of i, a[i], b[i], c[i])` for every element, images in parallel.
+fn map_images(
+    s: &Shape,
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: impl Fn(usize, f32, f32, f32) -> f32 + Sync + Send,
+) -> Vec<f32> {
     let mut out = vec![0.0f32; a.len()];
     let per = s.batch.div_ceil(rayon::current_num_threads().max(1)).max(1) * s.image();
-    out.par_chunks_mut(per).zip(a.par_chunks(per)).zip(b.par_chunks(per)).for_each(|((o, a), b)| {
-        // Every chunk starts at an image, so run i is channel i mod C.
-        for (i, ((o, a), b)) in o.chunks_mut(s.pixels).zip(a.chunks(s.pixels)).zip(b.chunks(s.pixels)).enumerate() {
-            let c = i % s.channels;
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(c, a, b);
+    out.par_chunks_mut(per).zip(a.par_chunks(per)).zip(b.par_chunks(per).zip(c.par_chunks(per))).for_each(
+        |((o, a), (b, c))| {
+            // Every chunk starts at an image, so run i is channel i mod C.
+            let runs = a.chunks(s.pixels).zip(b.chunks(s.pixels).zip(c.chunks(s.pixels)));
+            for (i, (o, (a, (b, c)))) in o.chunks_mut(s.pixels).zip(runs).enumerate() {
+                let ch = i % s.channels;
+                for (o, (&a, (&b, &c))) in o.iter_mut().zip(a.iter().zip(b.iter().zip(c))) {
+                    *o = f(ch, a, b, c);
+                }
             }
-        }
-    });
+        },
+    );
     out
 }
 
@@ -75,15 +102,15 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, s: &Shape) 
     assert_eq!(x.len(), s.batch * s.image(), "batch-norm input size");
     assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels), "batch-norm parameter size");
     let stats = per_channel(s.channels, |c| {
-        let sum: f64 = s.runs(x, c).map(|r| r.iter().map(|&v| v as f64).sum::<f64>()).sum();
-        let mean = sum / s.count();
-        let sq: f64 = s.runs(x, c).map(|r| r.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum();
-        (mean as f32, (sq / s.count()) as f32)
+        let total: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| v) as f64).sum();
+        let mean = (total / s.count()) as f32;
+        let sq: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| (v - mean) * (v - mean)) as f64).sum();
+        (mean, (sq / s.count()) as f32)
     });
     let (mean, variance): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     let scale: Vec<f32> = (0..s.channels).map(|c| gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32).collect();
     let shift: Vec<f32> = (0..s.channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
-    let output = map_images(s, x, x, |c, v, _| (v * scale[c] + shift[c]).max(0.0));
+    let output = map_images(s, x, x, x, |c, v, _, _| (v * scale[c] + shift[c]).max(0.0));
     Forward { output, mean, variance }
 }
 
@@ -105,14 +132,10 @@ pub fn backward(
     let sums = per_channel(s.channels, |c| {
         let (mut dbeta, mut dgamma) = (0.0f64, 0.0f64);
         for ((xr, yr), dr) in s.runs(x, c).zip(s.runs(y, c)).zip(s.runs(dy, c)) {
-            let (mut db, mut dg) = (0.0f32, 0.0f32);
-            for ((&xv, &yv), &d) in xr.iter().zip(yr).zip(dr) {
-                let dz = if yv > 0.0 { d } else { 0.0 };
-                db += dz;
-                dg += dz * (xv - mean[c]) * inv[c];
-            }
-            dbeta += db as f64;
-            dgamma += dg as f64;
+            // dz = dy·[y > 0]; Σ dz and Σ dz·(x − mean), times inv once at the end.
+            let m = mean[c];
+            dbeta += sum(yr, dr, dr, |yv, d, _| if yv > 0.0 { d } else { 0.0 }) as f64;
+            dgamma += (sum(xr, yr, dr, |xv, yv, d| if yv > 0.0 { d * (xv - m) } else { 0.0 }) * inv[c]) as f64;
         }
         (dgamma as f32, dbeta as f32)
     });
@@ -120,10 +143,10 @@ pub fn backward(
     let n = s.count() as f32;
     // dx = γ·inv · (dz − dβ/N − x̂·dγ/N), with x̂ = (x − mean)·inv.
     let k: Vec<f32> = (0..s.channels).map(|c| gamma[c] * inv[c]).collect();
-    let dx_of = |c: usize, xv: f32, dz: f32| k[c] * (dz - dbeta[c] / n - (xv - mean[c]) * inv[c] * dgamma[c] / n);
-    // dz needs y, so the mask is applied first (one pass), then dx (another, reading x).
-    let dz = map_images(s, y, dy, |_, yv, d| if yv > 0.0 { d } else { 0.0 });
-    let dx = map_images(s, x, &dz, dx_of);
+    let dx = map_images(s, x, y, dy, |c, xv, yv, d| {
+        let dz = if yv > 0.0 { d } else { 0.0 };
+        k[c] * (dz - dbeta[c] / n - (xv - mean[c]) * inv[c] * dgamma[c] / n)
+    });
     Backward { x: dx, gamma: dgamma, beta: dbeta }
 }
 
