@@ -35,6 +35,9 @@ pub enum BenchWhat {
         /// Only these children (chain3, skip6, stride4).
         #[arg(long, value_delimiter = ',')]
         arch: Vec<String>,
+        /// Only these backends (flex, flex/burn-ops, tch).
+        #[arg(long, value_delimiter = ',')]
+        backend: Vec<String>,
         /// Skip the PyTorch reference.
         #[arg(long)]
         no_pytorch: bool,
@@ -101,8 +104,8 @@ const BUDGET_MS: f64 = 5.0;
 pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Controller { batches, batch } => controller(batches, batch),
-        BenchWhat::Child { steps, batch, threads, arch, no_pytorch } => {
-            child(steps, &batch, &threads, &arch, no_pytorch)
+        BenchWhat::Child { steps, batch, threads, arch, backend, no_pytorch } => {
+            child(steps, &batch, &threads, &arch, &backend, no_pytorch)
         }
         BenchWhat::Workers { samples, batch } => workers(samples, batch),
         BenchWhat::Store { trials, pg } => super::bench_store::store(trials, pg),
@@ -244,7 +247,14 @@ fn cell(
     Ok(())
 }
 
-fn child(steps: usize, batches: &[usize], threads: &[usize], only: &[String], no_pytorch: bool) -> Result<()> {
+fn child(
+    steps: usize,
+    batches: &[usize],
+    threads: &[usize],
+    only: &[String],
+    backends: &[String],
+    no_pytorch: bool,
+) -> Result<()> {
     use nas_child::InputShape;
     let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -254,6 +264,14 @@ fn child(steps: usize, batches: &[usize], threads: &[usize], only: &[String], no
         if !BENCH_ARCHS.iter().any(|(n, _)| n == name) {
             anyhow::bail!("--arch {name}: not a benchmark child (chain3, skip6, stride4)");
         }
+    }
+    let paths: Vec<nas_trainer::CpuPath> = nas_trainer::cpu_backends()
+        .into_iter()
+        .filter(|p| backends.is_empty() || backends.iter().any(|b| b == p.name))
+        .collect();
+    if paths.is_empty() {
+        let built: Vec<&str> = nas_trainer::cpu_backends().iter().map(|p| p.name).collect();
+        anyhow::bail!("--backend {}: none of them is built in (built: {})", backends.join(","), built.join(", "));
     }
     let archs: Vec<(&str, &str)> =
         BENCH_ARCHS.into_iter().filter(|(n, _)| only.is_empty() || only.iter().any(|o| o == n)).collect();
@@ -293,10 +311,10 @@ fn child(steps: usize, batches: &[usize], threads: &[usize], only: &[String], no
             let parsed: nas_space::CnnArch = arch.parse()?;
             for &b in batches {
                 let torch_rate = torch.get(&(arch.to_string(), b)).copied();
-                for path in nas_trainer::cpu_backends() {
+                for path in &paths {
                     // libtorch picks its own thread count.
                     let r =
-                        nas_trainer::with_threads(t, || nas_trainer::training_rate(&parsed, input, b, steps, &path))?;
+                        nas_trainer::with_threads(t, || nas_trainer::training_rate(&parsed, input, b, steps, path))?;
                     println!(
                         "{name:<8} {b:>6} {t:>7} {:>15} {:>11.1} {:>12} {:>6} {:>8.1} {:>6.1}%",
                         path.name,
