@@ -71,9 +71,8 @@ fn valid_range(j: usize, stride: usize, pad: usize, size: usize, out: usize) -> 
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
-/// Fill `col` with the patches of one image `x` (`[C, H, W]`): row `r` of its `[K, P]` matrix at
-/// `col[r·ld..r·ld + P]` (`ld = P` for one image; `n·P` when `n` images share a product).
-fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
+/// Fill `col` (`[K, P]`) with the patches of one image `x` (`[C, H, W]`).
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     let (h, w) = g.in_size;
     let (kh, kw) = g.kernel;
     let (sh, sw) = g.stride;
@@ -86,7 +85,7 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
             let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
             for j in 0..kw {
                 let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
-                let dst = &mut col[row * ld..row * ld + oh * ow];
+                let dst = &mut col[row * oh * ow..(row + 1) * oh * ow];
                 for y in 0..oh {
                     let out = &mut dst[y * ow..(y + 1) * ow];
                     if y < ylo || y >= yhi || xlo >= xhi {
@@ -111,9 +110,9 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
     }
 }
 
-/// Add the columns `col` (`[K, P]`, row `r` at `col[r·ld..]`) back into the image gradient `dx`
-/// (`[C, H, W]`): the transpose of [`im2col`].
-fn col2im_add(col: &[f32], ld: usize, g: &Geometry, dx: &mut [f32]) {
+/// Add the columns `col` (`[K, P]`) back into the image gradient `dx` (`[C, H, W]`): the
+/// transpose of [`im2col`].
+fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     let (h, w) = g.in_size;
     let (kh, kw) = g.kernel;
     let (sh, sw) = g.stride;
@@ -126,7 +125,7 @@ fn col2im_add(col: &[f32], ld: usize, g: &Geometry, dx: &mut [f32]) {
             let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
             for j in 0..kw {
                 let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
-                let src = &col[row * ld..row * ld + oh * ow];
+                let src = &col[row * oh * ow..(row + 1) * oh * ow];
                 row += 1;
                 if xlo >= xhi {
                     continue;
@@ -201,80 +200,24 @@ unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: View, rhs: 
     }
 }
 
-/// Images per matrix product: enough for about [`COLUMNS`] columns, so small feature maps (late,
-/// strided or pooled layers) still make products big enough that packing the weights and the
-/// call's set-up do not dominate.
-const COLUMNS: usize = 1024;
-
-fn images_per_product(g: &Geometry) -> usize {
-    (COLUMNS / g.p().max(1)).max(1)
-}
-
-/// `n` images' `[R, P]` matrices, one after another in `src`, side by side as `[R, n·P]` in `dst`.
-fn gather(src: &[f32], rows: usize, p: usize, dst: &mut [f32]) {
-    let n = src.len() / (rows * p);
-    for (j, m) in src.chunks(rows * p).enumerate() {
-        for r in 0..rows {
-            dst[r * n * p + j * p..][..p].copy_from_slice(&m[r * p..(r + 1) * p]);
-        }
-    }
-}
-
-/// The inverse of [`gather`].
-fn scatter(src: &[f32], rows: usize, p: usize, dst: &mut [f32]) {
-    let n = dst.len() / (rows * p);
-    for (j, m) in dst.chunks_mut(rows * p).enumerate() {
-        for r in 0..rows {
-            m[r * p..(r + 1) * p].copy_from_slice(&src[r * n * p + j * p..][..p]);
-        }
-    }
-}
-
-/// The im2col matrix of a group of images (`xs`, whole images): the image itself when it is
-/// one image of a pointwise convolution, else written into `col` (`[K, n·P]`).
-fn columns<'a>(xs: &'a [f32], g: &Geometry, col: &'a mut [f32]) -> &'a [f32] {
-    let n = xs.len() / g.image_in();
-    if n == 1 && g.is_pointwise() {
-        return xs;
-    }
-    let ld = n * g.p();
-    for (j, xb) in xs.chunks(g.image_in()).enumerate() {
-        im2col(xb, g, &mut col[j * g.p()..], ld);
-    }
-    &col[..g.k() * ld]
-}
-
-/// A group of images' output gradients as one `[O, n·P]` matrix (no copy for one image).
-fn grouped<'a>(dys: &'a [f32], g: &Geometry, buf: &'a mut [f32]) -> &'a [f32] {
-    if dys.len() == g.image_out() {
-        return dys;
-    }
-    gather(dys, g.out_channels, g.p(), &mut buf[..dys.len()]);
-    &buf[..dys.len()]
-}
-
 /// Forward: `y` (`[B, O, Ho, Wo]`) for input `x` (`[B, C, H, W]`) and weight `w` (`[O, C, kh, kw]`).
 pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(w.len(), o * k, "conv weight size");
     let mut y = vec![0.0f32; g.batch * g.image_out()];
-    let (per, nb) = (images_per_task(g.batch), images_per_product(g));
+    let per = images_per_task(g.batch);
     y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {
-        let nb = nb.min(per);
-        let mut col = vec![0.0f32; k * p * nb];
-        let mut out = vec![0.0f32; if nb > 1 { o * p * nb } else { 0 }];
-        for (yg, xg) in ys.chunks_mut(nb * g.image_out()).zip(xs.chunks(nb * g.image_in())) {
-            let ld = xg.len() / g.image_in() * p;
-            let cols = columns(xg, g, &mut col);
-            if ld == p {
-                // SAFETY: w is [O, K], cols is [K, P].
-                unsafe { matmul(o, p, k, yg, View::rows(w, k), View::rows(cols, p), false) };
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+        for (yb, xb) in ys.chunks_mut(g.image_out()).zip(xs.chunks(g.image_in())) {
+            let cols = if g.is_pointwise() {
+                xb
             } else {
-                // SAFETY: w is [O, K], cols is [K, n·P].
-                unsafe { matmul(o, ld, k, &mut out, View::rows(w, k), View::rows(cols, ld), false) };
-                scatter(&out[..o * ld], o, p, yg);
-            }
+                im2col(xb, g, &mut col);
+                &col
+            };
+            // SAFETY: w is [O, K], cols is [K, P].
+            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false) };
         }
     });
     y
@@ -285,23 +228,17 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
     let mut dx = vec![0.0f32; g.batch * g.image_in()];
-    let (per, nb) = (images_per_task(g.batch), images_per_product(g));
+    let per = images_per_task(g.batch);
     dx.par_chunks_mut(per * g.image_in()).zip(dy.par_chunks(per * g.image_out())).for_each(|(dxs, dys)| {
-        let nb = nb.min(per);
-        let mut col = vec![0.0f32; k * p * nb];
-        let mut buf = vec![0.0f32; if nb > 1 { o * p * nb } else { 0 }];
-        for (dxg, dyg) in dxs.chunks_mut(nb * g.image_in()).zip(dys.chunks(nb * g.image_out())) {
-            let ld = dyg.len() / g.image_out() * p;
-            let dym = grouped(dyg, g, &mut buf);
-            if ld == p && g.is_pointwise() {
+        let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+        for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
+            if g.is_pointwise() {
                 // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; dx_b is [K, P].
-                unsafe { matmul(k, p, o, dxg, View::transposed(w, k), View::rows(dym, p), false) };
-                continue;
-            }
-            // SAFETY: as above, n images side by side, into the columns.
-            unsafe { matmul(k, ld, o, &mut col, View::transposed(w, k), View::rows(dym, ld), false) };
-            for (j, dxb) in dxg.chunks_mut(g.image_in()).enumerate() {
-                col2im_add(&col[j * p..], ld, g, dxb);
+                unsafe { matmul(k, p, o, dxb, View::transposed(w, k), View::rows(dyb, p), false) };
+            } else {
+                // SAFETY: as above, into the columns.
+                unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false) };
+                col2im_add(&col, g, dxb);
             }
         }
     });
@@ -313,21 +250,22 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
-    let (per, nb) = (images_per_task(g.batch), images_per_product(g));
+    let per = images_per_task(g.batch);
     let partial: Vec<Vec<f32>> = x
         .par_chunks(per * g.image_in())
         .zip(dy.par_chunks(per * g.image_out()))
         .map(|(xs, dys)| {
-            let nb = nb.min(per);
             let mut dw = vec![0.0f32; o * k];
-            let mut col = vec![0.0f32; k * p * nb];
-            let mut buf = vec![0.0f32; if nb > 1 { o * p * nb } else { 0 }];
-            for (i, (xg, dyg)) in xs.chunks(nb * g.image_in()).zip(dys.chunks(nb * g.image_out())).enumerate() {
-                let ld = xg.len() / g.image_in() * p;
-                let cols = columns(xg, g, &mut col);
-                let dym = grouped(dyg, g, &mut buf);
-                // SAFETY: dy is [O, n·P], colsᵀ is [n·P, K].
-                unsafe { matmul(o, k, ld, &mut dw, View::rows(dym, ld), View::transposed(cols, ld), i > 0) };
+            let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+            for (i, (xb, dyb)) in xs.chunks(g.image_in()).zip(dys.chunks(g.image_out())).enumerate() {
+                let cols = if g.is_pointwise() {
+                    xb
+                } else {
+                    im2col(xb, g, &mut col);
+                    &col
+                };
+                // SAFETY: dy_b is [O, P], col_bᵀ is [P, K].
+                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0) };
             }
             dw
         })
@@ -404,11 +342,6 @@ mod tests {
         ]
     }
 
-    /// Small maps, so several images share one product (and the last group is short).
-    fn grouped_geometries() -> Vec<Geometry> {
-        geometries().into_iter().map(|g| Geometry { batch: 2 * COLUMNS / g.p() + 3, ..g }).collect()
-    }
-
     fn close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len(), "{what}");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -418,7 +351,7 @@ mod tests {
 
     #[test]
     fn forward_equals_the_definition() {
-        for g in geometries().into_iter().chain(grouped_geometries()) {
+        for g in geometries() {
             let x = values(g.batch * g.image_in(), 1);
             let w = values(g.out_channels * g.k(), 2);
             close(&forward(&x, &w, &g), &naive(&x, &w, &g), &format!("{g:?}"));
@@ -457,34 +390,6 @@ mod tests {
                 })
                 .collect();
             close(&dw, &want, &format!("dw {g:?}"));
-        }
-    }
-
-    /// With several images per product (small maps), forward and both gradients equal the
-    /// one-image-at-a-time results (which the adjoint test checks element by element).
-    #[test]
-    fn grouped_products_equal_one_image_at_a_time() {
-        for g in grouped_geometries() {
-            assert!(images_per_product(&g) > 1 && g.batch % images_per_product(&g) != 0, "{g:?}");
-            let x = values(g.batch * g.image_in(), 9);
-            let w = values(g.out_channels * g.k(), 10);
-            let dy = values(g.batch * g.image_out(), 11);
-            let one = Geometry { batch: 1, ..g };
-            let (mut y1, mut dx1, mut dw1) = (vec![], vec![], vec![0.0f32; w.len()]);
-            for (xb, dyb) in x.chunks(g.image_in()).zip(dy.chunks(g.image_out())) {
-                y1.extend(forward(xb, &w, &one));
-                dx1.extend(backward_input(&w, dyb, &one));
-                for (a, b) in dw1.iter_mut().zip(backward_weight(xb, dyb, &one)) {
-                    *a += b;
-                }
-            }
-            // One thread, so the groups are as large as they get.
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-            let (y, dx, dw) =
-                pool.install(|| (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g)));
-            close(&y, &y1, &format!("y {g:?}"));
-            close(&dx, &dx1, &format!("dx {g:?}"));
-            close(&dw, &dw1, &format!("dw {g:?}"));
         }
     }
 
