@@ -53,8 +53,8 @@ const LANES: usize = 16;
 
 /// `Σ g(a[i], b[i], c[i])` in 16 independent accumulators, so the loop vectorises (a sequential
 /// float sum cannot be reordered by the compiler and runs at one add per add-latency). A run is
-/// one image's channel — at most a few thousand values — so `f32` lanes lose nothing the `f64`
-/// total over runs would keep.
+/// one image's channel (H·W values, so each lane adds H·W/16 of them in `f32`); runs are added
+/// up in `f64`.
 fn sum(a: &[f32], b: &[f32], c: &[f32], g: impl Fn(f32, f32, f32) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let n = a.len() / LANES * LANES;
