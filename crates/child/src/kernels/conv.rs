@@ -11,6 +11,8 @@
 //! A 1×1 convolution at stride 1 without padding reads the image itself as `col_b`.
 //! Every tensor is NCHW and contiguous.
 
+use std::ops::Range;
+
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
@@ -71,40 +73,51 @@ fn valid_range(j: usize, stride: usize, pad: usize, size: usize, out: usize) -> 
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
+/// One row of the im2col matrix: input channel `c`, kernel offset `(i, j)`, and the output rows
+/// `ys` and columns `xs` whose input pixel lies inside the image (the rest read padding).
+struct PatchRow {
+    c: usize,
+    i: usize,
+    j: usize,
+    ys: Range<usize>,
+    xs: Range<usize>,
+}
+
+/// The `K = C·kh·kw` rows of the im2col matrix, in order.
+fn patch_rows(g: &Geometry) -> impl Iterator<Item = PatchRow> {
+    let g = *g;
+    let (oh, ow) = g.out_size();
+    (0..g.in_channels).flat_map(move |c| {
+        (0..g.kernel.0).flat_map(move |i| {
+            (0..g.kernel.1).map(move |j| {
+                let (ylo, yhi) = valid_range(i, g.stride.0, g.padding.0, g.in_size.0, oh);
+                let (xlo, xhi) = valid_range(j, g.stride.1, g.padding.1, g.in_size.1, ow);
+                PatchRow { c, i, j, ys: ylo..yhi, xs: xlo..xhi }
+            })
+        })
+    })
+}
+
 /// Fill `col` (`[K, P]`) with the patches of one image `x` (`[C, H, W]`).
 fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
-    let (h, w) = g.in_size;
-    let (kh, kw) = g.kernel;
-    let (sh, sw) = g.stride;
-    let (pt, pl, _, _) = g.padding;
-    let (oh, ow) = g.out_size();
-    let mut row = 0;
-    for c in 0..g.in_channels {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for i in 0..kh {
-            let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
-            for j in 0..kw {
-                let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
-                let dst = &mut col[row * oh * ow..(row + 1) * oh * ow];
-                for y in 0..oh {
-                    let out = &mut dst[y * ow..(y + 1) * ow];
-                    if y < ylo || y >= yhi || xlo >= xhi {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(y * sh + i - pt) * w..][..w];
-                    out[..xlo].fill(0.0);
-                    out[xhi..].fill(0.0);
-                    if sw == 1 {
-                        let start = xlo + j - pl;
-                        out[xlo..xhi].copy_from_slice(&src[start..start + (xhi - xlo)]);
-                    } else {
-                        for (v, o) in out[xlo..xhi].iter_mut().zip(xlo..) {
-                            *v = src[o * sw + j - pl];
-                        }
-                    }
+    let ((h, w), (sh, sw), (pt, pl, _, _), (oh, ow)) = (g.in_size, g.stride, g.padding, g.out_size());
+    for (dst, r) in col.chunks_mut(oh * ow).zip(patch_rows(g)) {
+        let plane = &x[r.c * h * w..(r.c + 1) * h * w];
+        for (y, out) in dst.chunks_mut(ow).enumerate() {
+            if !r.ys.contains(&y) || r.xs.is_empty() {
+                out.fill(0.0);
+                continue;
+            }
+            let src = &plane[(y * sh + r.i - pt) * w..][..w];
+            out[..r.xs.start].fill(0.0);
+            out[r.xs.end..].fill(0.0);
+            if sw == 1 {
+                let start = r.xs.start + r.j - pl;
+                out[r.xs.clone()].copy_from_slice(&src[start..start + r.xs.len()]);
+            } else {
+                for (v, o) in out[r.xs.clone()].iter_mut().zip(r.xs.clone()) {
+                    *v = src[o * sw + r.j - pl];
                 }
-                row += 1;
             }
         }
     }
@@ -113,36 +126,23 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
 /// Add the columns `col` (`[K, P]`) back into the image gradient `dx` (`[C, H, W]`): the
 /// transpose of [`im2col`].
 fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
-    let (h, w) = g.in_size;
-    let (kh, kw) = g.kernel;
-    let (sh, sw) = g.stride;
-    let (pt, pl, _, _) = g.padding;
-    let (oh, ow) = g.out_size();
-    let mut row = 0;
-    for c in 0..g.in_channels {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
-        for i in 0..kh {
-            let (ylo, yhi) = valid_range(i, sh, pt, h, oh);
-            for j in 0..kw {
-                let (xlo, xhi) = valid_range(j, sw, pl, w, ow);
-                let src = &col[row * oh * ow..(row + 1) * oh * ow];
-                row += 1;
-                if xlo >= xhi {
-                    continue;
+    let ((h, w), (sh, sw), (pt, pl, _, _), (oh, ow)) = (g.in_size, g.stride, g.padding, g.out_size());
+    for (src, r) in col.chunks(oh * ow).zip(patch_rows(g)) {
+        if r.xs.is_empty() {
+            continue;
+        }
+        let plane = &mut dx[r.c * h * w..(r.c + 1) * h * w];
+        for y in r.ys.clone() {
+            let from = &src[y * ow + r.xs.start..y * ow + r.xs.end];
+            let dst = &mut plane[(y * sh + r.i - pt) * w..][..w];
+            if sw == 1 {
+                let start = r.xs.start + r.j - pl;
+                for (d, s) in dst[start..start + from.len()].iter_mut().zip(from) {
+                    *d += s;
                 }
-                for y in ylo..yhi {
-                    let from = &src[y * ow + xlo..y * ow + xhi];
-                    let dst = &mut plane[(y * sh + i - pt) * w..][..w];
-                    if sw == 1 {
-                        let start = xlo + j - pl;
-                        for (d, s) in dst[start..start + from.len()].iter_mut().zip(from) {
-                            *d += s;
-                        }
-                    } else {
-                        for (o, s) in (xlo..xhi).zip(from) {
-                            dst[o * sw + j - pl] += s;
-                        }
-                    }
+            } else {
+                for (o, s) in r.xs.clone().zip(from) {
+                    dst[o * sw + r.j - pl] += s;
                 }
             }
         }
