@@ -368,28 +368,20 @@ mod tests {
             let w = values(g.out_channels * g.k(), 4);
             let dy = values(g.batch * g.image_out(), 5);
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>() as f32;
-            let dx = backward_input(&w, &dy, &g);
-            let mut e = vec![0.0; x.len()];
-            let want: Vec<f32> = (0..x.len())
-                .map(|i| {
-                    e[i] = 1.0;
-                    let v = dot(&dy, &naive(&e, &w, &g));
-                    e[i] = 0.0;
-                    v
-                })
-                .collect();
-            close(&dx, &want, &format!("dx {g:?}"));
-            let dw = backward_weight(&x, &dy, &g);
-            let mut e = vec![0.0; w.len()];
-            let want: Vec<f32> = (0..w.len())
-                .map(|i| {
-                    e[i] = 1.0;
-                    let v = dot(&dy, &naive(&x, &e, &g));
-                    e[i] = 0.0;
-                    v
-                })
-                .collect();
-            close(&dw, &want, &format!("dw {g:?}"));
+            // <dy, f(e_i)> for every basis vector e_i of a `len`-element argument.
+            let adjoint = |len: usize, f: &dyn Fn(&[f32]) -> Vec<f32>| -> Vec<f32> {
+                let mut e = vec![0.0; len];
+                (0..len)
+                    .map(|i| {
+                        e[i] = 1.0;
+                        let v = dot(&dy, &f(&e));
+                        e[i] = 0.0;
+                        v
+                    })
+                    .collect()
+            };
+            close(&backward_input(&w, &dy, &g), &adjoint(x.len(), &|e| naive(e, &w, &g)), &format!("dx {g:?}"));
+            close(&backward_weight(&x, &dy, &g), &adjoint(w.len(), &|e| naive(&x, e, &g)), &format!("dw {g:?}"));
         }
     }
 
