@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use super::images_per_thread;
+
 /// Shape of the activation: `[batch, channels, pixels]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
@@ -81,7 +83,7 @@ fn map_images(
     f: impl Fn(usize, f32, f32, f32) -> f32 + Sync + Send,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; a.len()];
-    let per = s.batch.div_ceil(rayon::current_num_threads().max(1)).max(1) * s.image();
+    let per = images_per_thread(s.batch) * s.image();
     out.par_chunks_mut(per).zip(a.par_chunks(per)).zip(b.par_chunks(per).zip(c.par_chunks(per))).for_each(
         |((o, a), (b, c))| {
             // Every chunk starts at an image, so run i is channel i mod C.

@@ -16,6 +16,8 @@ use std::ops::Range;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use super::images_per_thread;
+
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -56,11 +58,6 @@ impl Geometry {
     fn is_pointwise(&self) -> bool {
         self.kernel == (1, 1) && self.stride == (1, 1) && self.padding == (0, 0, 0, 0)
     }
-}
-
-/// Images per task: one contiguous run of images per thread of the current pool.
-fn images_per_task(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// For kernel offset `j` (along one axis), the output positions `o` whose input position
@@ -206,7 +203,7 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(w.len(), o * k, "conv weight size");
     let mut y = vec![0.0f32; g.batch * g.image_out()];
-    let per = images_per_task(g.batch);
+    let per = images_per_thread(g.batch);
     y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
         for (yb, xb) in ys.chunks_mut(g.image_out()).zip(xs.chunks(g.image_in())) {
@@ -228,7 +225,7 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
     let mut dx = vec![0.0f32; g.batch * g.image_in()];
-    let per = images_per_task(g.batch);
+    let per = images_per_thread(g.batch);
     dx.par_chunks_mut(per * g.image_in()).zip(dy.par_chunks(per * g.image_out())).for_each(|(dxs, dys)| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
         for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
@@ -250,7 +247,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
-    let per = images_per_task(g.batch);
+    let per = images_per_thread(g.batch);
     let partial: Vec<Vec<f32>> = x
         .par_chunks(per * g.image_in())
         .zip(dy.par_chunks(per * g.image_out()))

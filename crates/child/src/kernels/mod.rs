@@ -42,3 +42,9 @@ type AutodiffFlex = burn_autodiff::Autodiff<Flex>;
 fn flex_tensor(data: Vec<f32>, dims: &[usize]) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(dims.to_vec())), DType::F32)
 }
+
+/// Images per parallel task: one contiguous run of images per thread of the current rayon pool
+/// (both kernels split work by whole images).
+fn images_per_thread(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
