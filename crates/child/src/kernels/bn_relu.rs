@@ -53,20 +53,28 @@ pub struct Backward {
 
 const LANES: usize = 16;
 
-/// `Σ g(a[i], b[i], c[i])` in 16 independent accumulators, so the loop vectorises (a sequential
-/// float sum cannot be reordered by the compiler and runs at one add per add-latency). A run is
-/// one image's channel (H·W values, so each lane adds H·W/16 of them in `f32`); runs are added
-/// up in `f64`.
-fn sum(a: &[f32], b: &[f32], c: &[f32], g: impl Fn(f32, f32, f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
+/// `Σ g(a[i], b[i], c[i])` (`N` sums at once) in 16 independent accumulators each, so the loop
+/// vectorises (a sequential float sum cannot be reordered by the compiler and runs at one add per
+/// add-latency). A run is one image's channel (H·W values, so each lane adds H·W/16 of them in
+/// `f32`); runs are added up in `f64`.
+fn sum<const N: usize>(a: &[f32], b: &[f32], c: &[f32], g: impl Fn(f32, f32, f32) -> [f32; N]) -> [f32; N] {
+    let mut acc = [[0.0f32; LANES]; N];
     let n = a.len() / LANES * LANES;
     for ((a, b), c) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)).zip(c[..n].chunks_exact(LANES)) {
         for l in 0..LANES {
-            acc[l] += g(a[l], b[l], c[l]);
+            let v = g(a[l], b[l], c[l]);
+            for (acc, v) in acc.iter_mut().zip(v) {
+                acc[l] += v;
+            }
         }
     }
-    let tail: f32 = (n..a.len()).map(|i| g(a[i], b[i], c[i])).sum();
-    acc.iter().sum::<f32>() + tail
+    let mut out: [f32; N] = std::array::from_fn(|j| acc[j].iter().sum::<f32>());
+    for i in n..a.len() {
+        for (o, v) in out.iter_mut().zip(g(a[i], b[i], c[i])) {
+            *o += v;
+        }
+    }
+    out
 }
 
 /// Per channel, `f(channel)` in parallel.
@@ -74,13 +82,15 @@ fn per_channel<T: Send>(channels: usize, f: impl Fn(usize) -> T + Sync + Send) -
     (0..channels).into_par_iter().map(f).collect()
 }
 
-/// `out[i] = f(channel of i, a[i], b[i], c[i])` for every element, images in parallel.
-fn map_images(
+/// `out[i] = f(channel of i)(a[i], b[i], c[i])` for every element, images in parallel. `f` gives
+/// one channel's element function, so its per-channel constants are looked up once per run and
+/// the loop over the run vectorises.
+fn map_images<G: Fn(f32, f32, f32) -> f32>(
     s: &Shape,
     a: &[f32],
     b: &[f32],
     c: &[f32],
-    f: impl Fn(usize, f32, f32, f32) -> f32 + Sync + Send,
+    f: impl Fn(usize) -> G + Sync + Send,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; a.len()];
     let per = images_per_thread(s.batch) * s.image();
@@ -89,9 +99,9 @@ fn map_images(
             // Every chunk starts at an image, so run i is channel i mod C.
             let runs = a.chunks(s.pixels).zip(b.chunks(s.pixels).zip(c.chunks(s.pixels)));
             for (i, (o, (a, (b, c)))) in o.chunks_mut(s.pixels).zip(runs).enumerate() {
-                let ch = i % s.channels;
+                let g = f(i % s.channels);
                 for (o, (&a, (&b, &c))) in o.iter_mut().zip(a.iter().zip(b.iter().zip(c))) {
-                    *o = f(ch, a, b, c);
+                    *o = g(a, b, c);
                 }
             }
         },
@@ -104,15 +114,18 @@ pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, s: &Shape) 
     assert_eq!(x.len(), s.batch * s.image(), "batch-norm input size");
     assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels), "batch-norm parameter size");
     let stats = per_channel(s.channels, |c| {
-        let total: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| v) as f64).sum();
+        let total: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| [v])[0] as f64).sum();
         let mean = (total / s.count()) as f32;
-        let sq: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| (v - mean) * (v - mean)) as f64).sum();
+        let sq: f64 = s.runs(x, c).map(|r| sum(r, r, r, |v, _, _| [(v - mean) * (v - mean)])[0] as f64).sum();
         (mean, (sq / s.count()) as f32)
     });
     let (mean, variance): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
     let scale: Vec<f32> = (0..s.channels).map(|c| gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32).collect();
     let shift: Vec<f32> = (0..s.channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
-    let output = map_images(s, x, x, x, |c, v, _, _| (v * scale[c] + shift[c]).max(0.0));
+    let output = map_images(s, x, x, x, |c| {
+        let (scale, shift) = (scale[c], shift[c]);
+        move |v, _, _| (v * scale + shift).max(0.0)
+    });
     Forward { output, mean, variance }
 }
 
@@ -136,8 +149,12 @@ pub fn backward(
         for ((xr, yr), dr) in s.runs(x, c).zip(s.runs(y, c)).zip(s.runs(dy, c)) {
             // dz = dy·[y > 0]; Σ dz and Σ dz·(x − mean), times inv once at the end.
             let m = mean[c];
-            dbeta += sum(yr, dr, dr, |yv, d, _| if yv > 0.0 { d } else { 0.0 }) as f64;
-            dgamma += (sum(xr, yr, dr, |xv, yv, d| if yv > 0.0 { d * (xv - m) } else { 0.0 }) * inv[c]) as f64;
+            let [db, dg] = sum(xr, yr, dr, |xv, yv, d| {
+                let dz = if yv > 0.0 { d } else { 0.0 };
+                [dz, dz * (xv - m)]
+            });
+            dbeta += db as f64;
+            dgamma += (dg * inv[c]) as f64;
         }
         (dgamma as f32, dbeta as f32)
     });
@@ -145,9 +162,14 @@ pub fn backward(
     let n = s.count() as f32;
     // dx = γ·inv · (dz − dβ/N − x̂·dγ/N), with x̂ = (x − mean)·inv.
     let k: Vec<f32> = (0..s.channels).map(|c| gamma[c] * inv[c]).collect();
-    let dx = map_images(s, x, y, dy, |c, xv, yv, d| {
-        let dz = if yv > 0.0 { d } else { 0.0 };
-        k[c] * (dz - dbeta[c] / n - (xv - mean[c]) * inv[c] * dgamma[c] / n)
+    let dx = map_images(s, x, y, dy, |c| {
+        // k·(dz − dβ/N − (x − mean)·inv·dγ/N) = k·dz + (x − mean)·slope + offset
+        let (k, mean) = (k[c], mean[c]);
+        let (slope, offset) = (-k * inv[c] * dgamma[c] / n, -k * dbeta[c] / n);
+        move |xv, yv, d| {
+            let dz = if yv > 0.0 { d } else { 0.0 };
+            k * dz + (xv - mean) * slope + offset
+        }
     });
     Backward { x: dx, gamma: dgamma, beta: dbeta }
 }

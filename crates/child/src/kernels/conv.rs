@@ -1,6 +1,6 @@
 //! The convolution arithmetic on plain `f32` slices: forward, input gradient and weight gradient
 //! of a 2-D convolution (no bias, no groups, no dilation), each as one matrix product per image
-//! on the `gemm` crate, with the images split across the current rayon pool's threads.
+//! ([`super::matmul`]), with the images split across the current rayon pool's threads.
 //!
 //! Per image `b`, with `K = C·kh·kw` and `P = Ho·Wo` (`col_b` = im2col of image `b`, `[K, P]`):
 //! - forward:         `y_b[O, P]   = W[O, K] · col_b[K, P]`
@@ -16,6 +16,8 @@ use std::ops::Range;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::direct;
 use super::images_per_thread;
 
 /// Shapes of one convolution.
@@ -204,6 +206,14 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(w.len(), o * k, "conv weight size");
     let mut y = vec![0.0f32; g.batch * g.image_out()];
     let per = images_per_thread(g.batch);
+    #[cfg(target_arch = "x86_64")]
+    if direct::available() {
+        let wt = direct::pack_weight(w, g);
+        y.par_chunks_mut(per * g.image_out())
+            .zip(x.par_chunks(per * g.image_in()))
+            .for_each(|(ys, xs)| direct::forward(xs, &wt, g, ys));
+        return y;
+    }
     y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
         for (yb, xb) in ys.chunks_mut(g.image_out()).zip(xs.chunks(g.image_in())) {
@@ -221,22 +231,40 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// Input gradient `dx` (`[B, C, H, W]`) from the output gradient `dy` (`[B, O, Ho, Wo]`).
+///
+/// At stride 1 (with padding below the kernel size) this is itself a convolution: of `dy`,
+/// padded by `kernel - 1 - padding`, with the kernel flipped and its channel axes swapped. Else
+/// `Wᵀ · dy_b` per image, scattered back by col2im.
 pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
+    let ((kh, kw), (t, l, b, r)) = (g.kernel, g.padding);
+    if g.stride == (1, 1) && t.max(b) < kh && l.max(r) < kw {
+        let c = g.in_channels;
+        let mut flipped = vec![0.0f32; w.len()];
+        for (i, v) in w.iter().enumerate() {
+            let (oc, ic, y, x) = (i / (c * kh * kw), i / (kh * kw) % c, i / kw % kh, i % kw);
+            flipped[((ic * o + oc) * kh + kh - 1 - y) * kw + kw - 1 - x] = *v;
+        }
+        let transposed = Geometry {
+            batch: g.batch,
+            in_channels: o,
+            in_size: g.out_size(),
+            out_channels: c,
+            kernel: g.kernel,
+            stride: (1, 1),
+            padding: (kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r),
+        };
+        return forward(dy, &flipped, &transposed);
+    }
     let mut dx = vec![0.0f32; g.batch * g.image_in()];
     let per = images_per_thread(g.batch);
     dx.par_chunks_mut(per * g.image_in()).zip(dy.par_chunks(per * g.image_out())).for_each(|(dxs, dys)| {
-        let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
+        let mut col = vec![0.0f32; k * p];
         for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
-            if g.is_pointwise() {
-                // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; dx_b is [K, P].
-                unsafe { matmul(k, p, o, dxb, View::transposed(w, k), View::rows(dyb, p), false) };
-            } else {
-                // SAFETY: as above, into the columns.
-                unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false) };
-                col2im_add(&col, g, dxb);
-            }
+            // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; the columns are [K, P].
+            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false) };
+            col2im_add(&col, g, dxb);
         }
     });
     dx
@@ -248,6 +276,15 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
     let per = images_per_thread(g.batch);
+    #[cfg(target_arch = "x86_64")]
+    if direct::available() {
+        let parts: Vec<Vec<f32>> = x
+            .par_chunks(per * g.image_in())
+            .zip(dy.par_chunks(per * g.image_out()))
+            .map(|(xs, dys)| direct::weight_gradient(xs, dys, g))
+            .collect();
+        return direct::unpack_weight_gradient(&parts, g);
+    }
     let partial: Vec<Vec<f32>> = x
         .par_chunks(per * g.image_in())
         .zip(dy.par_chunks(per * g.image_out()))
@@ -280,6 +317,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_support::{on_both_paths, values};
 
     /// The definition, one multiply-add at a time.
     fn naive(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
@@ -314,12 +352,6 @@ mod tests {
         y
     }
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
-
     fn geometries() -> Vec<Geometry> {
         let g = |c, hw, o, k, s, p| Geometry {
             batch: 3,
@@ -336,6 +368,13 @@ mod tests {
             g(2, (9, 7), 3, (5, 3), (2, 3), (2, 1, 2, 1)),
             g(1, (6, 6), 2, (2, 4), (1, 1), (0, 1, 1, 2)), // even kernel, asymmetric padding
             g(2, (5, 5), 3, (7, 7), (3, 1), (3, 3, 3, 3)), // kernel larger than the image
+            g(2, (6, 5), 3, (3, 2), (1, 1), (3, 0, 1, 2)), // stride 1, padding past the kernel
+            g(13, (4, 4), 20, (3, 3), (1, 1), (1, 1, 1, 1)), // tiles across images
+            g(2, (5, 4), 70, (3, 3), (1, 1), (1, 1, 1, 1)), // more channels than one tile
+            g(3, (4, 5), 40, (2, 3), (2, 1), (0, 1, 1, 0)), // two and a half vectors of channels
+            g(2, (6, 6), 8, (3, 3), (1, 1), (1, 1, 1, 1)), // half a vector
+            g(2, (5, 5), 56, (1, 3), (1, 1), (0, 1, 0, 1)), // three and a half
+            g(2, (4, 4), 44, (3, 3), (1, 2), (1, 1, 1, 1)), // a ragged last vector
         ]
     }
 
@@ -348,11 +387,13 @@ mod tests {
 
     #[test]
     fn forward_equals_the_definition() {
-        for g in geometries() {
-            let x = values(g.batch * g.image_in(), 1);
-            let w = values(g.out_channels * g.k(), 2);
-            close(&forward(&x, &w, &g), &naive(&x, &w, &g), &format!("{g:?}"));
-        }
+        on_both_paths(|path| {
+            for g in geometries() {
+                let x = values(g.batch * g.image_in(), 1);
+                let w = values(g.out_channels * g.k(), 2);
+                close(&forward(&x, &w, &g), &naive(&x, &w, &g), &format!("{path} {g:?}"));
+            }
+        });
     }
 
     /// Gradients by the adjoint identity: for the linear map `y = conv(x, w)`,
@@ -360,6 +401,10 @@ mod tests {
     /// each basis direction of `x` and `w` (so every element of both gradients is tested).
     #[test]
     fn gradients_are_the_adjoints_of_the_forward() {
+        on_both_paths(gradients_are_adjoints);
+    }
+
+    fn gradients_are_adjoints(path: &str) {
         for g in geometries() {
             let x = values(g.batch * g.image_in(), 3);
             let w = values(g.out_channels * g.k(), 4);
@@ -377,8 +422,8 @@ mod tests {
                     })
                     .collect()
             };
-            close(&backward_input(&w, &dy, &g), &adjoint(x.len(), &|e| naive(e, &w, &g)), &format!("dx {g:?}"));
-            close(&backward_weight(&x, &dy, &g), &adjoint(w.len(), &|e| naive(&x, e, &g)), &format!("dw {g:?}"));
+            close(&backward_input(&w, &dy, &g), &adjoint(x.len(), &|e| naive(e, &w, &g)), &format!("{path} dx {g:?}"));
+            close(&backward_weight(&x, &dy, &g), &adjoint(w.len(), &|e| naive(&x, e, &g)), &format!("{path} dw {g:?}"));
         }
     }
 
@@ -394,8 +439,8 @@ mod tests {
             pool.install(|| (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g)))
         };
         let (a, b) = (run(1), run(3));
-        assert_eq!(a.0, b.0);
-        assert_eq!(a.1, b.1);
+        close(&a.0, &b.0, "y across thread counts");
+        close(&a.1, &b.1, "dx across thread counts");
         close(&a.2, &b.2, "dw across thread counts");
     }
 }

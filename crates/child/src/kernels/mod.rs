@@ -15,6 +15,8 @@ pub mod bn_relu;
 mod bn_relu_op;
 pub mod conv;
 mod conv_op;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 
 use burn::tensor::DType;
 use burn_backend::{Bytes, Shape};
@@ -47,4 +49,33 @@ fn flex_tensor(data: Vec<f32>, dims: &[usize]) -> FlexTensor {
 /// (both kernels split work by whole images).
 fn images_per_thread(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// Helpers the kernel tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Turns the direct AVX-512 convolution kernels off on this thread, so tests cover the
+        /// im2col + `gemm` path too.
+        pub(crate) static FORCE_GEMM_CRATE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Run `f` (given the path's name) with the direct kernels where this CPU has them, then on
+    /// the im2col + `gemm` path.
+    pub(crate) fn on_both_paths(f: impl Fn(&str)) {
+        #[cfg(target_arch = "x86_64")]
+        f(if super::direct::available() { "direct" } else { "im2col + gemm" });
+        FORCE_GEMM_CRATE.set(true);
+        f("im2col + gemm");
+        FORCE_GEMM_CRATE.set(false);
+    }
+
+    /// `n` deterministic values in [-1, 1).
+    pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
 }

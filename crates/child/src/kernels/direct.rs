@@ -1,0 +1,327 @@
+//! Direct convolution on AVX-512: the forward and the weight gradient of [`super::conv`] without
+//! an im2col matrix and without packing the image, the way oneDNN computes them.
+//!
+//! Both are sums of products `a[d][o] · x[base + off[d]]`, where `x` is the zero-padded input,
+//! `a` a small operand packed once with the output channels `o` contiguous, and `off` a table of
+//! offsets into `x`. One register tile ([`tile`]) holds `16·MV` channels × `NR` columns in `zmm`
+//! accumulators; each step loads `MV` vectors of `a`, broadcasts `NR` values of `x` straight from
+//! memory and makes `MV·NR` FMAs:
+//! - forward: `y[o][pixel] = Σ_(c,i,j) Wᵀ[(c,i,j)][o] · x[pixel's corner + shift(c,i,j)]`; a
+//!   column is one output pixel (of any image of the thread's run), the depth is the kernel
+//!   window.
+//! - weight gradient: `dWᵀ[(c,i,j)][o] = Σ_pixels dyᵀ[pixel][o] · x[pixel's corner + shift(c,i,j)]`;
+//!   a column is one kernel offset, the depth runs over every pixel of the thread's images, so a
+//!   tile of the gradient stays in registers for a block of pixels at a time.
+//!
+//! Why: with 24–64 output channels an im2col product packs every patch value for just 24–64
+//! multiply-adds, and packing cost as much as a third of the time (see docs/RESULTS.md).
+
+use std::arch::x86_64::*;
+use std::borrow::Cow;
+
+use super::conv::Geometry;
+
+/// Output channels per register tile: four `zmm` vectors.
+const GROUP: usize = 64;
+/// Pixels per block of the weight gradient's depth.
+const PIXEL_BLOCK: usize = 512;
+
+/// The register tile for the channels `c0..` of a group of `channels` (at most [`GROUP`] are
+/// taken): `(zmm vectors, ymm vectors)`, the `ymm` covering a remainder of up to 8 channels.
+fn vectors(channels: usize) -> (usize, usize) {
+    let c = channels.min(GROUP);
+    match c % 16 {
+        0 => (c / 16, 0),
+        1..=8 => (c / 16, 1),
+        _ => (c / 16 + 1, 0),
+    }
+}
+
+/// Whether this CPU runs these kernels (AVX-512F and VL).
+pub fn available() -> bool {
+    #[cfg(test)]
+    if super::test_support::FORCE_GEMM_CRATE.get() {
+        return false;
+    }
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Zero-padded images and the offsets into them.
+struct Padded<'a> {
+    /// `[images, C, Hp, Wp]`.
+    x: Cow<'a, [f32]>,
+    images: usize,
+    /// Offset of each pixel's top-left input (image, output row, output column order).
+    corners: Vec<isize>,
+    /// Offset of each kernel-window element from the corner: `(c, i, j)` order.
+    shifts: Vec<isize>,
+}
+
+impl<'a> Padded<'a> {
+    fn new(x: &'a [f32], g: &Geometry) -> Self {
+        let ((h, w), (t, l, b, r)) = (g.in_size, g.padding);
+        let (hp, wp) = (h + t + b, w + l + r);
+        let images = x.len() / (g.in_channels * h * w);
+        let x = if (t, l, b, r) == (0, 0, 0, 0) {
+            Cow::Borrowed(x)
+        } else {
+            let mut p = vec![0.0f32; images * g.in_channels * hp * wp];
+            for (dst, src) in p.chunks_exact_mut(hp * wp).zip(x.chunks_exact(h * w)) {
+                for (drow, srow) in dst[t * wp..].chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
+                    drow[l..l + w].copy_from_slice(srow);
+                }
+            }
+            Cow::Owned(p)
+        };
+        let ((oh, ow), (sh, sw), (kh, kw)) = (g.out_size(), g.stride, g.kernel);
+        let image = (g.in_channels * hp * wp) as isize;
+        let corners = (0..images)
+            .flat_map(|b| {
+                (0..oh).flat_map(move |y| (0..ow).map(move |x| b as isize * image + (y * sh * wp + x * sw) as isize))
+            })
+            .collect();
+        let shifts = (0..g.in_channels)
+            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| ((c * hp + i) * wp + j) as isize)))
+            .collect();
+        Padded { x, images, corners, shifts }
+    }
+}
+
+/// `a` with `rows` rows and `cols` columns, stored `[rows][cols]`, repacked as
+/// `[cols][pad16(rows)]` (rows past `rows` zero): channels contiguous.
+fn transpose_padded(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let lda = rows.next_multiple_of(16);
+    let mut t = vec![0.0f32; cols * lda];
+    for (r, row) in a.chunks_exact(cols).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            t[c * lda + r] = *v;
+        }
+    }
+    t
+}
+
+/// Forward of the images `x` (`[images, C, H, W]`) into `y` (`[images, O, Ho, Wo]`), with the
+/// weight packed by [`pack_weight`].
+pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, y: &mut [f32]) {
+    let p = Padded::new(x, g);
+    let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
+    let lda = o.next_multiple_of(16);
+    for c0 in (0..o).step_by(GROUP) {
+        let (a, y) = (&wt[c0..], &mut *y);
+        // SAFETY: AVX-512F and VL (the caller checked `available`); wt is [K][lda]; every
+        // corner + shift lies inside the padded images.
+        unsafe {
+            match vectors(o - c0) {
+                (0, _) => forward_group::<0, 1, 12>(&p, a, lda, k, c0, o, pixels, y),
+                (1, 0) => forward_group::<1, 0, 12>(&p, a, lda, k, c0, o, pixels, y),
+                (1, _) => forward_group::<1, 1, 12>(&p, a, lda, k, c0, o, pixels, y),
+                (2, 0) => forward_group::<2, 0, 12>(&p, a, lda, k, c0, o, pixels, y),
+                (2, _) => forward_group::<2, 1, 8>(&p, a, lda, k, c0, o, pixels, y),
+                (3, 0) => forward_group::<3, 0, 8>(&p, a, lda, k, c0, o, pixels, y),
+                (3, _) => forward_group::<3, 1, 6>(&p, a, lda, k, c0, o, pixels, y),
+                _ => forward_group::<4, 0, 6>(&p, a, lda, k, c0, o, pixels, y),
+            }
+        }
+    }
+}
+
+/// The weight `[O, K]` packed for [`forward`].
+pub fn pack_weight(w: &[f32], g: &Geometry) -> Vec<f32> {
+    transpose_padded(w, g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1)
+}
+
+/// Channels `c0..c0 + 16·MV + 8·H` (those below `o`) of every output pixel.
+///
+/// # Safety
+/// AVX-512F and VL; `a` holds `[k][lda]` from column `c0`; every corner + shift lies inside `p.x`.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
+    p: &Padded,
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    c0: usize,
+    o: usize,
+    pixels: usize,
+    y: &mut [f32],
+) {
+    let mut out = [0.0f32; 24 * 16 * 4];
+    let lanes = 16 * MV + 8 * H;
+    let channels = (o - c0).min(lanes);
+    let total = p.corners.len();
+    for n0 in (0..total).step_by(NR) {
+        let cols = NR.min(total - n0);
+        let bases: [isize; NR] = std::array::from_fn(|n| p.corners[n0 + n.min(cols - 1)]);
+        // SAFETY: the caller's.
+        unsafe {
+            tile::<MV, H, NR>(
+                k,
+                a.as_ptr(),
+                lda,
+                p.shifts.as_ptr(),
+                p.x.as_ptr(),
+                bases,
+                out.as_mut_ptr(),
+                lanes,
+                false,
+            )
+        };
+        for n in 0..cols {
+            let (img, pix) = ((n0 + n) / pixels, (n0 + n) % pixels);
+            let dst = &mut y[(img * o + c0) * pixels + pix..];
+            for (ch, v) in out[n * lanes..][..channels].iter().enumerate() {
+                dst[ch * pixels] = *v;
+            }
+        }
+    }
+}
+
+/// Weight gradient of the images `x` (`[images, C, H, W]`) for the output gradient `dy`
+/// (`[images, O, Ho, Wo]`), as `dWᵀ` `[K][pad16(O)]` (the caller sums threads and transposes
+/// with [`unpack_weight_gradient`]).
+pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+    let p = Padded::new(x, g);
+    let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
+    let lda = o.next_multiple_of(16);
+    // dyᵀ: [image·pixel][lda].
+    let mut dyt = vec![0.0f32; p.images * pixels * lda];
+    for (img, (t, d)) in dyt.chunks_exact_mut(pixels * lda).zip(dy.chunks_exact(o * pixels)).enumerate() {
+        let _ = img;
+        for (ch, row) in d.chunks_exact(pixels).enumerate() {
+            for (px, v) in row.iter().enumerate() {
+                t[px * lda + ch] = *v;
+            }
+        }
+    }
+    let mut dwt = vec![0.0f32; (k + 12) * lda];
+    for c0 in (0..o).step_by(GROUP) {
+        let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
+        // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda], dwt
+        // has room for every tile's rows; every corner + shift lies inside the padded images.
+        unsafe {
+            match vectors(o - c0) {
+                (0, _) => weight_group::<0, 1, 12>(&p, a, lda, k, dwt),
+                (1, 0) => weight_group::<1, 0, 12>(&p, a, lda, k, dwt),
+                (1, _) => weight_group::<1, 1, 12>(&p, a, lda, k, dwt),
+                (2, 0) => weight_group::<2, 0, 12>(&p, a, lda, k, dwt),
+                (2, _) => weight_group::<2, 1, 8>(&p, a, lda, k, dwt),
+                (3, 0) => weight_group::<3, 0, 8>(&p, a, lda, k, dwt),
+                (3, _) => weight_group::<3, 1, 6>(&p, a, lda, k, dwt),
+                _ => weight_group::<4, 0, 6>(&p, a, lda, k, dwt),
+            }
+        }
+    }
+    dwt.truncate(k * lda);
+    dwt
+}
+
+/// `dWᵀ` columns `c0..c0 + 16·MV + 8·H` for every kernel-window element, a block of pixels at a time.
+///
+/// # Safety
+/// AVX-512F and VL; `a` holds `[pixels][lda]` and `dwt` `[k + NR][lda]`, both from column `c0`.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
+    p: &Padded,
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    dwt: &mut [f32],
+) {
+    let total = p.corners.len();
+    for d0 in (0..total).step_by(PIXEL_BLOCK) {
+        let depth = PIXEL_BLOCK.min(total - d0);
+        for k0 in (0..k).step_by(NR) {
+            let bases: [isize; NR] = std::array::from_fn(|n| p.shifts[(k0 + n).min(k - 1)]);
+            // SAFETY: the caller's; rows k0..k0+NR of dwt exist (k + NR rows).
+            unsafe {
+                tile::<MV, H, NR>(
+                    depth,
+                    a[d0 * lda..].as_ptr(),
+                    lda,
+                    p.corners[d0..].as_ptr(),
+                    p.x.as_ptr(),
+                    bases,
+                    dwt[k0 * lda..].as_mut_ptr(),
+                    lda,
+                    d0 > 0,
+                )
+            };
+        }
+    }
+}
+
+/// `dW` `[O, K]` from the threads' `dWᵀ` (`[K][pad16(O)]` each), summed.
+pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
+    let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
+    let lda = o.next_multiple_of(16);
+    let mut dw = vec![0.0f32; o * k];
+    for part in parts {
+        for (kk, row) in part.chunks_exact(lda).enumerate() {
+            for (ch, v) in row[..o].iter().enumerate() {
+                dw[ch * k + kk] += v;
+            }
+        }
+    }
+    dw
+}
+
+/// `out[n][l] (+)= Σ_d a[d][l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
+/// (`MV` `zmm` vectors, then with `H = 1` one `ymm`), `n < NR`, `d < depth`; `out` rows `ldo`
+/// apart.
+///
+/// # Safety
+/// AVX-512F and VL; `a` holds `depth` rows of `16·MV + 8·H` values `lda` apart, `offs` `depth`
+/// offsets, every `bases[n] + offs[d]` lies inside `x`, and `out` holds `NR` rows of
+/// `16·MV + 8·H`.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
+    depth: usize,
+    a: *const f32,
+    lda: usize,
+    offs: *const isize,
+    x: *const f32,
+    bases: [isize; NR],
+    out: *mut f32,
+    ldo: usize,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's.
+    unsafe {
+        let cols: [*const f32; NR] = std::array::from_fn(|n| x.offset(bases[n]));
+        let mut acc = [[_mm512_setzero_ps(); NR]; MV];
+        let mut half = [_mm256_setzero_ps(); NR];
+        for d in 0..depth {
+            let off = *offs.add(d);
+            let ad = a.add(d * lda);
+            let av: [__m512; MV] = std::array::from_fn(|v| _mm512_loadu_ps(ad.add(16 * v)));
+            let ah = if H == 1 { _mm256_loadu_ps(ad.add(16 * MV)) } else { _mm256_setzero_ps() };
+            for (n, col) in cols.iter().enumerate() {
+                let v = *col.offset(off);
+                let b = _mm512_set1_ps(v);
+                for (acc, av) in acc.iter_mut().zip(&av) {
+                    acc[n] = _mm512_fmadd_ps(*av, b, acc[n]);
+                }
+                if H == 1 {
+                    half[n] = _mm256_fmadd_ps(ah, _mm256_set1_ps(v), half[n]);
+                }
+            }
+        }
+        for n in 0..NR {
+            let row = out.add(n * ldo);
+            for (v, acc) in acc.iter().enumerate() {
+                let p = row.add(16 * v);
+                let r = if accumulate { _mm512_add_ps(acc[n], _mm512_loadu_ps(p)) } else { acc[n] };
+                _mm512_storeu_ps(p, r);
+            }
+            if H == 1 {
+                let p = row.add(16 * MV);
+                let r = if accumulate { _mm256_add_ps(half[n], _mm256_loadu_ps(p)) } else { half[n] };
+                _mm256_storeu_ps(p, r);
+            }
+        }
+    }
+}
