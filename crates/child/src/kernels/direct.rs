@@ -25,6 +25,8 @@ use super::conv::Geometry;
 const GROUP: usize = 64;
 /// Pixels per block of the weight gradient's depth.
 const PIXEL_BLOCK: usize = 512;
+/// The widest register tile, in columns.
+const MAX_NR: usize = 12;
 
 /// The register tile for the channels `c0..` of a group of `channels` (at most [`GROUP`] are
 /// taken): `(zmm vectors, ymm vectors)`, the `ymm` covering a remainder of up to 8 channels.
@@ -148,7 +150,7 @@ unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
     pixels: usize,
     y: &mut [f32],
 ) {
-    let mut out = [0.0f32; 24 * 16 * 4];
+    let mut out = [0.0f32; MAX_NR * GROUP];
     let lanes = 16 * MV + 8 * H;
     let channels = (o - c0).min(lanes);
     let total = p.corners.len();
@@ -196,7 +198,7 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
             }
         }
     }
-    let mut dwt = vec![0.0f32; (k + 12) * lda];
+    let mut dwt = vec![0.0f32; (k + MAX_NR) * lda];
     for c0 in (0..o).step_by(GROUP) {
         let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
         // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda], dwt
