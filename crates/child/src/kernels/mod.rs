@@ -1,5 +1,6 @@
 //! Hand-written CPU kernels for the two operations a child spends its time in: convolution
-//! ([`conv`]: im2col + `gemm`, forward and both gradients) and training-mode batch norm + ReLU
+//! ([`conv`]: forward and both gradients, as direct AVX-512 kernels (`direct`) where the CPU
+//! has AVX-512F/VL, as im2col + `gemm` elsewhere) and training-mode batch norm + ReLU
 //! ([`bn_relu`], fused). Each is registered in burn's autodiff graph as one operation with its
 //! own backward (`conv_op`, `bn_relu_op`) and runs when the tensors live on burn's pure-Rust `flex`
 //! backend in `f32`; on every other backend, and with [`Kernels::Burn`], the child uses burn's
