@@ -91,17 +91,16 @@ impl<'a> Padded<'a> {
     }
 }
 
-/// `a` with `rows` rows and `cols` columns, stored `[rows][cols]`, repacked as
-/// `[cols][pad16(rows)]` (rows past `rows` zero): channels contiguous.
-fn transpose_padded(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// `a` with `rows` rows and `cols` columns, stored `[rows][cols]`, written into `out` as
+/// `[cols][pad16(rows)]` (rows past `rows` left as they are: zero in a fresh buffer), so the
+/// channels are contiguous.
+fn transpose_padded(a: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     let lda = rows.next_multiple_of(16);
-    let mut t = vec![0.0f32; cols * lda];
     for (r, row) in a.chunks_exact(cols).enumerate() {
         for (c, v) in row.iter().enumerate() {
-            t[c * lda + r] = *v;
+            out[c * lda + r] = *v;
         }
     }
-    t
 }
 
 /// Forward of the images `x` (`[images, C, H, W]`) into `y` (`[images, O, Ho, Wo]`), with the
@@ -131,7 +130,10 @@ pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, y: &mut [f32]) {
 
 /// The weight `[O, K]` packed for [`forward`].
 pub fn pack_weight(w: &[f32], g: &Geometry) -> Vec<f32> {
-    transpose_padded(w, g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1)
+    let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
+    let mut wt = vec![0.0f32; k * o.next_multiple_of(16)];
+    transpose_padded(w, o, k, &mut wt);
+    wt
 }
 
 /// Channels `c0..c0 + 16·MV + 8·H` (those below `o`) of every output pixel.
@@ -190,13 +192,8 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let lda = o.next_multiple_of(16);
     // dyᵀ: [image·pixel][lda].
     let mut dyt = vec![0.0f32; p.images * pixels * lda];
-    for (img, (t, d)) in dyt.chunks_exact_mut(pixels * lda).zip(dy.chunks_exact(o * pixels)).enumerate() {
-        let _ = img;
-        for (ch, row) in d.chunks_exact(pixels).enumerate() {
-            for (px, v) in row.iter().enumerate() {
-                t[px * lda + ch] = *v;
-            }
-        }
+    for (t, d) in dyt.chunks_exact_mut(pixels * lda).zip(dy.chunks_exact(o * pixels)) {
+        transpose_padded(d, o, pixels, t);
     }
     let mut dwt = vec![0.0f32; (k + MAX_NR) * lda];
     for c0 in (0..o).step_by(GROUP) {
