@@ -273,12 +273,21 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     dx
 }
 
+/// Runs of images the weight gradient sums separately (at most; fewer for small batches): enough
+/// to keep 8 threads busy, few enough that adding the runs' sums costs little.
+const WEIGHT_PARTS: usize = 8;
+
 /// Weight gradient `dW` (`[O, C, kh, kw]`) from the input `x` and output gradient `dy`.
+///
+/// The images are summed in [`WEIGHT_PARTS`] runs fixed by the batch size alone (each run on
+/// one thread, the runs' sums then added in order), so the gradient is the same to the bit
+/// whatever the thread count: a search trains a child to the same reward on a worker with two
+/// threads as on one with one.
 pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
-    let per = images_per_thread(g.batch);
+    let per = g.batch.div_ceil(WEIGHT_PARTS).max(1);
     #[cfg(target_arch = "x86_64")]
     if direct::available() {
         let parts: Vec<Vec<f32>> = x
@@ -320,7 +329,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_support::{on_both_paths, values};
+    use crate::kernels::test_support::{FORCE_GEMM_CRATE, on_both_paths, values};
 
     /// The definition, one multiply-add at a time.
     fn naive(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
@@ -432,18 +441,22 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        let g = geometries()[0];
-        let g = Geometry { batch: 7, ..g };
+        let g = Geometry { batch: 13, out_channels: 20, ..geometries()[0] };
         let x = values(g.batch * g.image_in(), 6);
         let w = values(g.out_channels * g.k(), 7);
         let dy = values(g.batch * g.image_out(), 8);
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g)))
-        };
-        let (a, b) = (run(1), run(3));
-        close(&a.0, &b.0, "y across thread counts");
-        close(&a.1, &b.1, "dx across thread counts");
-        close(&a.2, &b.2, "dw across thread counts");
+        on_both_paths(|path| {
+            // The path is chosen on the calling thread: tell the pool's thread which one.
+            let forced = FORCE_GEMM_CRATE.get();
+            let run = |threads| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    FORCE_GEMM_CRATE.set(forced);
+                    (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g))
+                })
+            };
+            let (a, b, c) = (run(1), run(2), run(3));
+            assert!(a == b && a == c, "{path}: the results depend on the thread count");
+        });
     }
 }
