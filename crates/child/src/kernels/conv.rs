@@ -244,10 +244,16 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let ((kh, kw), (t, l, b, r)) = (g.kernel, g.padding);
     if g.stride == (1, 1) && t.max(b) < kh && l.max(r) < kw {
         let c = g.in_channels;
+        // flipped[ic][oc] = w[oc][ic] turned by 180°.
+        let window = kh * kw;
         let mut flipped = vec![0.0f32; w.len()];
-        for (i, v) in w.iter().enumerate() {
-            let (oc, ic, y, x) = (i / (c * kh * kw), i / (kh * kw) % c, i / kw % kh, i % kw);
-            flipped[((ic * o + oc) * kh + kh - 1 - y) * kw + kw - 1 - x] = *v;
+        for (oc, filter) in w.chunks_exact(c * window).enumerate() {
+            for (ic, src) in filter.chunks_exact(window).enumerate() {
+                let dst = &mut flipped[(ic * o + oc) * window..][..window];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
         }
         let transposed = Geometry {
             batch: g.batch,
