@@ -100,7 +100,11 @@ impl ChildNet {
             };
             let mut y = fused.unwrap_or_else(|| block.relu.forward(block.bn.forward(y)));
             if let Some(p) = &block.pool {
-                y = p.forward(y);
+                let fast = match self.kernels {
+                    Kernels::Fast => kernels::max_pool_2x2(&y),
+                    Kernels::Burn => None,
+                };
+                y = fast.unwrap_or_else(|| p.forward(y));
             }
             outs.push(y);
         }

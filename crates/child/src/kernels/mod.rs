@@ -1,7 +1,7 @@
 //! Hand-written CPU kernels for the two operations a child spends its time in: convolution
 //! ([`conv`]: forward and both gradients, as direct AVX-512 kernels (`direct`) where the CPU
 //! has AVX-512F/VL, as im2col + `gemm` elsewhere) and training-mode batch norm + ReLU
-//! ([`bn_relu`], fused). Each is registered in burn's autodiff graph as one operation with its
+//! ([`bn_relu`], fused), with the 2×2 max-pooling that can follow them ([`max_pool`]). Each is registered in burn's autodiff graph as one operation with its
 //! own backward (`conv_op`, `bn_relu_op`) and runs when the tensors live on burn's pure-Rust `flex`
 //! backend in `f32`; on every other backend, and with [`Kernels::Burn`], the child uses burn's
 //! own operations.
@@ -18,6 +18,8 @@ pub mod conv;
 mod conv_op;
 #[cfg(target_arch = "x86_64")]
 mod direct;
+pub mod max_pool;
+mod max_pool_op;
 
 use burn::tensor::DType;
 use burn_backend::{Bytes, Shape};
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bn_relu_op::batch_norm_relu;
 pub use conv_op::{ConvSpec, conv2d};
+pub use max_pool_op::max_pool_2x2;
 
 /// Which implementation runs a child's convolutions and batch norms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
