@@ -16,6 +16,8 @@ fn main() {
         ("stride4 L3", 64, 7, 64, 3, 1, 1),
         ("chain3 L1", 36, 28, 48, 3, 1, 1),
         ("chain3 L2", 48, 28, 64, 3, 1, 1),
+        ("skip6 L3", 84, 28, 24, 7, 1, 3),
+        ("skip6 L4", 72, 28, 64, 3, 1, 1),
     ];
     let batch: usize = match std::env::args().nth(1).map(|s| s.parse()) {
         None => 64,
