@@ -211,7 +211,8 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     let per = images_per_thread(g.batch);
     #[cfg(target_arch = "x86_64")]
     if direct::available() {
-        let wt = direct::pack_weight(w, g);
+        // Runs of a few images (the result does not depend on how they are split).
+        let (wt, per) = (direct::pack_weight(w, g), per.min(direct::RUN));
         y.par_chunks_mut(per * g.image_out())
             .zip(x.par_chunks(per * g.image_in()))
             .for_each(|(ys, xs)| direct::forward(xs, &wt, g, ys));

@@ -23,6 +23,8 @@ use super::conv::Geometry;
 
 /// Output channels per register tile: four `zmm` vectors.
 const GROUP: usize = 64;
+/// Images the kernels pad and walk at a time (their padded copy stays in cache).
+pub const RUN: usize = 8;
 /// Pixels per block of the weight gradient's depth.
 const PIXEL_BLOCK: usize = 512;
 /// The widest register tile, in columns.
@@ -192,29 +194,35 @@ unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
 /// (`[images, O, Ho, Wo]`), as `dWᵀ` `[K][pad16(O)]` (the caller sums threads and transposes
 /// with [`unpack_weight_gradient`]).
 pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
-    let p = Padded::new(x, g);
     let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
+    let image_in = g.in_channels * g.in_size.0 * g.in_size.1;
     let lda = o.next_multiple_of(16);
-    // dyᵀ: [image·pixel][lda].
-    let mut dyt = vec![0.0f32; p.images * pixels * lda];
-    for (t, d) in dyt.chunks_exact_mut(pixels * lda).zip(dy.chunks_exact(o * pixels)) {
-        transpose_padded(d, o, pixels, t);
-    }
     let mut dwt = vec![0.0f32; (k + MAX_NR) * lda];
-    for c0 in (0..o).step_by(GROUP) {
-        let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
-        // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda], dwt
-        // has room for every tile's rows; every corner + shift lies inside the padded images.
-        unsafe {
-            match vectors(o - c0) {
-                (0, _) => weight_group::<0, 1, 12>(&p, a, lda, k, dwt),
-                (1, 0) => weight_group::<1, 0, 12>(&p, a, lda, k, dwt),
-                (1, _) => weight_group::<1, 1, 8>(&p, a, lda, k, dwt),
-                (2, 0) => weight_group::<2, 0, 8>(&p, a, lda, k, dwt),
-                (2, _) => weight_group::<2, 1, 8>(&p, a, lda, k, dwt),
-                (3, 0) => weight_group::<3, 0, 8>(&p, a, lda, k, dwt),
-                (3, _) => weight_group::<3, 1, 6>(&p, a, lda, k, dwt),
-                _ => weight_group::<4, 0, 6>(&p, a, lda, k, dwt),
+    // A few images at a time, so their padded copy and dyᵀ are still in cache when read.
+    for (run, (xs, dys)) in x.chunks(RUN * image_in).zip(dy.chunks(RUN * o * pixels)).enumerate() {
+        let p = Padded::new(xs, g);
+        // dyᵀ: [image·pixel][lda].
+        let mut dyt = vec![0.0f32; p.images * pixels * lda];
+        for (t, d) in dyt.chunks_exact_mut(pixels * lda).zip(dys.chunks_exact(o * pixels)) {
+            transpose_padded(d, o, pixels, t);
+        }
+        let add = run > 0;
+        for c0 in (0..o).step_by(GROUP) {
+            let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
+            // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda],
+            // dwt has room for every tile's rows; every corner + shift lies inside the padded
+            // images.
+            unsafe {
+                match vectors(o - c0) {
+                    (0, _) => weight_group::<0, 1, 12>(&p, a, lda, k, dwt, add),
+                    (1, 0) => weight_group::<1, 0, 12>(&p, a, lda, k, dwt, add),
+                    (1, _) => weight_group::<1, 1, 8>(&p, a, lda, k, dwt, add),
+                    (2, 0) => weight_group::<2, 0, 8>(&p, a, lda, k, dwt, add),
+                    (2, _) => weight_group::<2, 1, 8>(&p, a, lda, k, dwt, add),
+                    (3, 0) => weight_group::<3, 0, 8>(&p, a, lda, k, dwt, add),
+                    (3, _) => weight_group::<3, 1, 6>(&p, a, lda, k, dwt, add),
+                    _ => weight_group::<4, 0, 6>(&p, a, lda, k, dwt, add),
+                }
             }
         }
     }
@@ -222,7 +230,8 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     dwt
 }
 
-/// `dWᵀ` columns `c0..c0 + 16·MV + 8·H` for every kernel-window element, a block of pixels at a time.
+/// `dWᵀ` columns `c0..c0 + 16·MV + 8·H` for every kernel-window element, a block of pixels at a
+/// time; added to what `dwt` holds with `add`.
 ///
 /// # Safety
 /// AVX-512F and VL; `a` holds `[pixels][lda]` and `dwt` `[k + NR][lda]`, both from column `c0`.
@@ -233,6 +242,7 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
     lda: usize,
     k: usize,
     dwt: &mut [f32],
+    add: bool,
 ) {
     let total = p.corners.len();
     for d0 in (0..total).step_by(PIXEL_BLOCK) {
@@ -250,7 +260,7 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
                     bases,
                     dwt[k0 * lda..].as_mut_ptr(),
                     lda,
-                    d0 > 0,
+                    add || d0 > 0,
                 )
             };
         }
