@@ -3,8 +3,9 @@
 //!
 //! Both are sums of products `a[d][o] · x[base + off[d]]`, where `x` is the zero-padded input,
 //! `a` a small operand packed once with the output channels `o` contiguous, and `off` a table of
-//! offsets into `x`. One register tile ([`tile`]) holds `16·MV` channels × `NR` columns in `zmm`
-//! accumulators; each step loads `MV` vectors of `a`, broadcasts `NR` values of `x` straight from
+//! offsets into `x`. One register tile ([`tile`]) holds `16·MV` channels (plus 8 in a `ymm` for a
+//! ragged remainder) × `NR` columns in
+//! accumulators; each step loads the vectors of `a`, broadcasts `NR` values of `x` straight from
 //! memory and makes `MV·NR` FMAs:
 //! - forward: `y[o][pixel] = Σ_(c,i,j) Wᵀ[(c,i,j)][o] · x[pixel's corner + shift(c,i,j)]`; a
 //!   column is one output pixel (of any image of the thread's run), the depth is the kernel
