@@ -89,21 +89,12 @@ impl ChildNet {
                 .collect();
             let x = concat_padded(ins, l.in_size);
             let spec = ConvSpec { stride: l.stride, padding: l.padding };
-            let y = match self.kernels {
-                Kernels::Fast => kernels::conv2d(&x, &block.conv.weight.val(), spec),
-                Kernels::Burn => None,
-            }
-            .unwrap_or_else(|| block.conv.forward(x));
-            let fused = match self.kernels {
-                Kernels::Fast => kernels::batch_norm_relu(&block.bn, &y),
-                Kernels::Burn => None,
-            };
+            let y = self.kernels.run(|| kernels::conv2d(&x, &block.conv.weight.val(), spec));
+            let y = y.unwrap_or_else(|| block.conv.forward(x));
+            let fused = self.kernels.run(|| kernels::batch_norm_relu(&block.bn, &y));
             let mut y = fused.unwrap_or_else(|| block.relu.forward(block.bn.forward(y)));
             if let Some(p) = &block.pool {
-                let fast = match self.kernels {
-                    Kernels::Fast => kernels::max_pool_2x2(&y),
-                    Kernels::Burn => None,
-                };
+                let fast = self.kernels.run(|| kernels::max_pool_2x2(&y));
                 y = fast.unwrap_or_else(|| p.forward(y));
             }
             outs.push(y);

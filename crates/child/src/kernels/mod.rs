@@ -41,6 +41,17 @@ pub enum Kernels {
     Burn,
 }
 
+impl Kernels {
+    /// `fast()` (a kernel, `None` where it cannot run) with [`Kernels::Fast`]; `None` with
+    /// [`Kernels::Burn`], for the caller to run burn's operation.
+    pub fn run<T>(self, fast: impl FnOnce() -> Option<T>) -> Option<T> {
+        match self {
+            Kernels::Fast => fast(),
+            Kernels::Burn => None,
+        }
+    }
+}
+
 type Flex = burn_flex::Flex;
 type AutodiffFlex = burn_autodiff::Autodiff<Flex>;
 
