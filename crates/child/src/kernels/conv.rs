@@ -8,8 +8,8 @@
 //! The products, per image `b`, with `K = C·kh·kw` and `P = Ho·Wo` (`col_b` = im2col of image `b`, `[K, P]`):
 //! - forward:         `y_b[O, P]   = W[O, K] · col_b[K, P]`
 //! - input gradient:  `dcol_b[K, P] = Wᵀ[K, O] · dy_b[O, P]`, then col2im (scatter-add) into `dx_b`
-//! - weight gradient: `dW[O, K]   += dy_b[O, P] · col_bᵀ[P, K]` (each thread sums its own images,
-//!   then the threads' sums are added)
+//! - weight gradient: `dW[O, K]   += dy_b[O, P] · col_bᵀ[P, K]` (summed over fixed runs of
+//!   images, the runs' sums then added in order, so no thread count changes the bits)
 //!
 //! A 1×1 convolution at stride 1 without padding reads the image itself as `col_b`.
 //! Every tensor is NCHW and contiguous.

@@ -199,11 +199,12 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let image_in = g.in_channels * g.in_size.0 * g.in_size.1;
     let lda = o.next_multiple_of(16);
     let mut dwt = vec![0.0f32; (k + MAX_NR) * lda];
+    // dyᵀ of one run: [image·pixel][lda] (the padding lanes stay zero across runs).
+    let mut dyt = vec![0.0f32; RUN.min(x.len() / image_in) * pixels * lda];
     // A few images at a time, so their padded copy and dyᵀ are still in cache when read.
     for (run, (xs, dys)) in x.chunks(RUN * image_in).zip(dy.chunks(RUN * o * pixels)).enumerate() {
         let p = Padded::new(xs, g);
-        // dyᵀ: [image·pixel][lda].
-        let mut dyt = vec![0.0f32; p.images * pixels * lda];
+        let dyt = &mut dyt[..p.images * pixels * lda];
         for (t, d) in dyt.chunks_exact_mut(pixels * lda).zip(dys.chunks_exact(o * pixels)) {
             transpose_padded(d, o, pixels, t);
         }
