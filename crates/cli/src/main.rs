@@ -1,7 +1,7 @@
 //! `nas`: neural architecture search with reinforcement learning (Zoph & Le, 2017).
 //!
 //! A thin command-line layer over the library crates: it parses flags, opens the store and
-//! prints; the work happens in `nas-runner`, `nas-controller`, `nas-evaluator` and `nas-store`.
+//! prints; the work happens in `nas-runner`, `nas-strategy`, `nas-evaluator` and `nas-store`.
 
 mod allocator;
 mod commands;

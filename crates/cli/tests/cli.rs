@@ -99,6 +99,35 @@ fn search_then_top_json_follows_the_contract() {
     );
     let listing = ok(dir.path(), &["experiments", "--store", "s.db"]);
     assert!(listing.contains("search-1") && listing.contains("rand"), "{listing}");
+    // Evolution: a mutated child names its parent in `nas show --json`.
+    ok(
+        dir.path(),
+        &["search", "--space", "nb201", "--strategy", "evolution", "--evaluator", &spec, "--samples", "30"]
+            .into_iter()
+            .chain(["--store", "s.db", "--name", "evo", "-q"])
+            .collect::<Vec<_>>(),
+    );
+    let top: Value = serde_json::from_str(
+        ok(dir.path(), &["top", "-k", "1", "--store", "s.db", "--experiment", "evo", "--json"]).lines().next().unwrap(),
+    )
+    .unwrap();
+    let id = top["trial"].to_string();
+    let shown: Value = serde_json::from_str(&ok(dir.path(), &["show", &id, "--store", "s.db", "--json"])).unwrap();
+    assert!(shown["parent_id"].is_i64(), "the best of 30 is a mutation: {shown}");
+    // Any strategies side by side, with paired seeds.
+    let table = ok(
+        dir.path(),
+        &["compare", "--space", "nb201", "--evaluator", &spec, "--seeds", "2", "--at", "20,40"]
+            .into_iter()
+            .chain(["--strategies", "evolution,local,random,reinforce:paper", "--out", "cmp"])
+            .collect::<Vec<_>>(),
+    );
+    for label in ["evolution", "local", "random", "reinforce:paper"] {
+        assert_eq!(table.lines().filter(|l| l.starts_with(label)).count(), 2, "{label}: {table}");
+    }
+    assert!(dir.path().join("cmp/compare.png").is_file());
+    let bad = err(dir.path(), &["compare", "--space", "nb201", "--evaluator", &spec, "--strategies", "evolve"]);
+    assert!(bad.contains("unknown strategy \"evolve\""), "{bad}");
 }
 
 #[test]
@@ -223,7 +252,10 @@ fn help_teaches() {
         assert!(s.contains(flag), "{flag} missing from search --help");
     }
     let c = ok(dir.path(), &["config", "--space", "nb201", "--evaluator", "toy"]);
-    assert!(c.contains("space = \"nb201\"") && c.contains("learning_rate = 0.0006"), "{c}");
+    assert!(c.contains("space = \"nb201\"") && c.contains("update = \"ppo\""), "{c}");
+    assert!(s.contains("evolution") && s.contains("--count-repeats"), "{s}");
+    let p = ok(dir.path(), &["config", "--preset", "paper-cifar10"]);
+    assert!(p.contains("update = \"paper\"") && p.contains("learning_rate = 0.0006"), "{p}");
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub struct TrialSummary {
     pub flops: Option<u64>,
     pub eval_seconds: Option<f64>,
     pub failure: Option<String>,
+    /// The trial it was made from (evolution's parent, local search's current point).
+    pub parent_id: Option<i64>,
+    /// The trial whose result this repeat reuses.
+    pub repeat_of: Option<i64>,
 }
 
 /// The live page's poll answer.
@@ -105,6 +109,8 @@ fn summary_of(t: &TrialRow) -> TrialSummary {
         flops: m.get("flops").and_then(Value::as_u64),
         eval_seconds: t.eval_seconds,
         failure: t.failure.clone(),
+        parent_id: t.parent_id,
+        repeat_of: t.repeat_of,
     }
 }
 

@@ -149,6 +149,13 @@ pub async fn trial(State(store): State<SharedStore>, Path(raw): Path<String>) ->
                 "experiment " a href={ "/experiments/" (t.experiment_id) } { (view.experiment_name) }
                 " · sample " (t.seq) " · depth " (t.depth) " · policy version " (t.policy_version)
             }
+            @if let Some(p) = t.parent_id {
+                p.meta #parent { "mutated from " a href={ "/trials/" (p) } { "trial " (p) } }
+            }
+            @if let Some(r) = t.repeat_of {
+                p.meta #repeat { "repeat of " a href={ "/trials/" (r) } { "trial " (r) }
+                    ": the same architecture, evaluated earlier; its result is reused, not trained again" }
+            }
             table.kv #summary {
                 tr { th { "status" } td #trial-status data-status=(t.status.as_str()) { (t.status.as_str()) } }
                 tr { th { "reward" } td { (fmt_reward(t.reward)) } }

@@ -46,6 +46,9 @@ fn store() -> SharedStore {
                 entropy: 1.0,
                 policy_version: 0,
                 depth: arch.to_string().split(';').count() as u32,
+                // The running third trial is a mutation of the first (evolution).
+                parent_id: (seq == 2).then_some(1),
+                repeat_of: None,
             })
             .unwrap();
         let result = match seq {
@@ -175,6 +178,11 @@ async fn arch_svg_and_trial_api() {
     assert_eq!(v["status"], "running");
     assert_eq!(v["architecture"]["space"], "cnn");
     assert_eq!(v["experiment_name"], EVIL);
+    assert_eq!(v["parent_id"], 1);
+    let (_, _, body) = get(&s, "/trials/3").await;
+    assert!(body.contains(r#"mutated from <a href="/trials/1">trial 1</a>"#), "{body}");
+    let (_, _, body) = get(&s, "/trials/1").await;
+    assert!(!body.contains("mutated from"));
 }
 
 #[tokio::test]

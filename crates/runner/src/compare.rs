@@ -1,16 +1,74 @@
 //! Strategy comparison at equal budgets over several seeds (the paper's RL-vs-random control,
 //! its Figure 6): the best reward found after N samples, and the mean reward of the top-k
-//! architectures found so far every N samples, as mean and spread over seeds.
+//! architectures found so far every N samples, as mean and spread over seeds. Any number of
+//! contenders (strategies, or the controller under another update rule), each run with the same
+//! seeds. A budget counts what the experiment's `samples` counts: distinct evaluations unless
+//! `count_repeats` (a repeat's reused result is not a sample).
 
-use nas_controller::StrategyKind;
 use nas_store::{TrialStatus, TrialStore};
+use nas_strategy::{StrategyKind, UpdateRule};
 
 use crate::{Search, SearchConfig, SearchError};
+
+/// One contender of a comparison: a strategy, and for the controller optionally another
+/// update rule than the configuration's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contender {
+    pub strategy: StrategyKind,
+    pub update: Option<UpdateRule>,
+}
+
+impl Contender {
+    /// Parse `NAME` or `reinforce:RULE` (`reinforce:paper`, `reinforce:ppo`, …).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (name, rule) = match s.split_once(':') {
+            Some((n, r)) => (n, Some(r)),
+            None => (s, None),
+        };
+        let names: Vec<&str> = StrategyKind::ALL.iter().map(|k| k.name()).collect();
+        let strategy = StrategyKind::parse(name.trim())
+            .ok_or_else(|| format!("unknown strategy {name:?} (expected one of {})", names.join(", ")))?;
+        let update = match rule {
+            None => None,
+            Some(r) if strategy == StrategyKind::Reinforce => {
+                let rules = [UpdateRule::Paper, UpdateRule::Normalized, UpdateRule::Ppo, UpdateRule::RiskSeeking];
+                Some(rules.into_iter().find(|u| u.name() == r.trim()).ok_or_else(|| {
+                    format!("unknown update rule {r:?} (expected paper, normalized, ppo or risk-seeking)")
+                })?)
+            }
+            Some(_) => return Err(format!("{s:?}: only reinforce takes an update rule (reinforce:RULE)")),
+        };
+        Ok(Contender { strategy, update })
+    }
+
+    /// `evolution`, `reinforce:paper`, …
+    pub fn label(&self) -> String {
+        match self.update {
+            Some(u) => format!("{}:{}", self.strategy.name(), u.name()),
+            None => self.strategy.name().to_string(),
+        }
+    }
+
+    /// The configuration of this contender's run with `seed`.
+    pub fn config(&self, base: &SearchConfig, seed: u64, samples: u64) -> SearchConfig {
+        let mut c = SearchConfig { strategy: self.strategy, seed, samples, ..base.clone() };
+        if let Some(u) = self.update {
+            c.controller.update = u;
+            if u == UpdateRule::Paper && base.controller.update != UpdateRule::Paper {
+                // The paper's rule with the paper's learning rate and no entropy bonus.
+                let paper = nas_strategy::ControllerConfig::paper();
+                c.controller.learning_rate = paper.learning_rate;
+                c.controller.entropy_weight = paper.entropy_weight;
+            }
+        }
+        c
+    }
+}
 
 /// One run of one strategy with one seed, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareRun {
-    pub strategy: StrategyKind,
+    pub strategy: String,
     pub seed: u64,
     pub experiment_id: i64,
     /// Reward of every sample in order; a failed child counts as 0 (its stored reward).
@@ -43,7 +101,7 @@ impl CompareRun {
 /// One cell of the budget table: a strategy after `samples` samples, over all seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompareRow {
-    pub strategy: StrategyKind,
+    pub strategy: String,
     pub samples: u64,
     /// Best reward found by each seed.
     pub best: Vec<f64>,
@@ -84,7 +142,7 @@ impl CompareRow {
 /// A point of a Figure-6 curve: the top-`k` mean reward after `samples` samples, over seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurvePoint {
-    pub strategy: StrategyKind,
+    pub strategy: String,
     pub k: usize,
     pub samples: u64,
     pub mean: f64,
@@ -109,7 +167,7 @@ impl CompareReport {
             for &n in at {
                 let best = mine.iter().map(|r| r.best(n as usize)).collect();
                 let top5 = mine.iter().map(|r| r.top_k_mean(n as usize, 5)).collect::<Vec<_>>();
-                rows.push(CompareRow { strategy, samples: n, best, top5_mean: mean(&top5) });
+                rows.push(CompareRow { strategy: strategy.clone(), samples: n, best, top5_mean: mean(&top5) });
             }
         }
         CompareReport { runs, rows }
@@ -128,7 +186,14 @@ impl CompareReport {
             for &k in ks {
                 for &n in &marks {
                     let v: Vec<f64> = mine.iter().map(|r| r.top_k_mean(n as usize, k)).collect();
-                    out.push(CurvePoint { strategy, k, samples: n, mean: mean(&v), std: std(&v), seeds: v.len() });
+                    out.push(CurvePoint {
+                        strategy: strategy.clone(),
+                        k,
+                        samples: n,
+                        mean: mean(&v),
+                        std: std(&v),
+                        seeds: v.len(),
+                    });
                 }
             }
         }
@@ -138,13 +203,13 @@ impl CompareReport {
     /// A plain-text table of the budgets.
     pub fn to_table(&self) -> String {
         let mut s = format!(
-            "{:<10} {:>7} {:>10} {:>8} {:>10} {:>10} {:>10}\n",
+            "{:<18} {:>7} {:>10} {:>8} {:>10} {:>10} {:>10}\n",
             "strategy", "samples", "best mean", "std", "min", "max", "top5 mean"
         );
         for r in &self.rows {
             s += &format!(
-                "{:<10} {:>7} {:>10.4} {:>8.4} {:>10.4} {:>10.4} {:>10.4}\n",
-                strategy_name(r.strategy),
+                "{:<18} {:>7} {:>10.4} {:>8.4} {:>10.4} {:>10.4} {:>10.4}\n",
+                r.strategy,
                 r.samples,
                 r.mean(),
                 r.std(),
@@ -157,31 +222,28 @@ impl CompareReport {
     }
 }
 
-/// `reinforce` / `random`.
-pub fn strategy_name(s: StrategyKind) -> String {
-    format!("{s:?}").to_lowercase()
-}
-
-fn strategies_of(runs: &[CompareRun]) -> Vec<StrategyKind> {
-    let mut out: Vec<StrategyKind> = Vec::new();
+fn strategies_of(runs: &[CompareRun]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     for r in runs {
         if !out.contains(&r.strategy) {
-            out.push(r.strategy);
+            out.push(r.strategy.clone());
         }
     }
     out
 }
 
-/// Read one stored experiment's rewards in sample order.
+/// Read one stored experiment's rewards in sample order, one per sample as the experiment
+/// counts them: repeats are left out unless `count_repeats`.
 pub fn stored_run(
     store: &dyn TrialStore,
-    strategy: StrategyKind,
+    label: &str,
     seed: u64,
     id: i64,
+    count_repeats: bool,
 ) -> Result<CompareRun, SearchError> {
-    let trials = store.trials(id)?;
+    let trials: Vec<_> = store.trials(id)?.into_iter().filter(|t| count_repeats || t.repeat_of.is_none()).collect();
     Ok(CompareRun {
-        strategy,
+        strategy: label.to_string(),
         seed,
         experiment_id: id,
         rewards: trials.iter().map(|t| t.reward.unwrap_or(0.0)).collect(),
@@ -189,29 +251,30 @@ pub fn stored_run(
     })
 }
 
-/// Run every strategy with every seed for `budget` samples, each as an experiment of `store`
-/// (named `compare<N>-<strategy>-s<seed>`), and report the best reward found after each budget
+/// Run every contender with every seed for `budget` samples, each as an experiment of `store`
+/// (named `compare<N>-<label>-s<seed>`), and report the best reward found after each budget
 /// in `at`. `progress` is called after each run.
 pub fn compare_strategies(
     store: &dyn TrialStore,
     base: &SearchConfig,
-    strategies: &[StrategyKind],
+    contenders: &[Contender],
     seeds: &[u64],
     budget: u64,
     at: &[u64],
-    mut progress: impl FnMut(StrategyKind, u64),
+    mut progress: impl FnMut(&Contender, u64),
 ) -> Result<CompareReport, SearchError> {
     let tag = store.experiments()?.len() + 1;
     let mut runs = Vec::new();
-    for &strategy in strategies {
+    for contender in contenders {
         for &seed in seeds {
-            let config = SearchConfig { strategy, seed, samples: budget, ..base.clone() };
-            let name = format!("compare{tag}-{}-s{seed}", strategy_name(strategy));
+            let config = contender.config(base, seed, budget);
+            let count_repeats = config.count_repeats;
+            let name = format!("compare{tag}-{}-s{seed}", contender.label().replace(':', "-"));
             let mut search = Search::start(store, config, Some(name))?;
             let id = search.experiment().id;
             search.run(|_| crate::Control::Continue)?;
-            runs.push(stored_run(store, strategy, seed, id)?);
-            progress(strategy, seed);
+            runs.push(stored_run(store, &contender.label(), seed, id, count_repeats)?);
+            progress(contender, seed);
         }
     }
     Ok(CompareReport::from_runs(runs, at))
@@ -221,9 +284,9 @@ pub fn compare_strategies(
 mod tests {
     use super::*;
 
-    fn run(strategy: StrategyKind, rewards: &[f64]) -> CompareRun {
+    fn run(strategy: &str, rewards: &[f64]) -> CompareRun {
         CompareRun {
-            strategy,
+            strategy: strategy.into(),
             seed: 0,
             experiment_id: 1,
             rewards: rewards.to_vec(),
@@ -233,8 +296,8 @@ mod tests {
 
     #[test]
     fn top_k_curves_average_the_best_so_far_over_seeds() {
-        let a = run(StrategyKind::Reinforce, &[0.1, 0.5, 0.3, 0.9]);
-        let b = run(StrategyKind::Reinforce, &[0.2, 0.2, 0.8, 0.4]);
+        let a = run("reinforce", &[0.1, 0.5, 0.3, 0.9]);
+        let b = run("reinforce", &[0.2, 0.2, 0.8, 0.4]);
         assert_eq!(a.top_k_mean(2, 1), 0.5);
         assert!((a.top_k_mean(4, 2) - 0.7).abs() < 1e-12);
         assert!((a.top_k_mean(1, 15) - 0.1).abs() < 1e-12, "fewer samples than k: all of them");
@@ -246,5 +309,21 @@ mod tests {
         assert!((at(1, 4).mean - 0.85).abs() < 1e-12, "(0.9 + 0.8) / 2");
         assert!((at(2, 4).mean - 0.65).abs() < 1e-12, "((0.9+0.5)/2 + (0.8+0.4)/2) / 2");
         assert_eq!(report.rows[0].best, vec![0.9, 0.8]);
+    }
+
+    #[test]
+    fn contenders_parse_and_name_themselves() {
+        let c = Contender::parse("reinforce:paper").unwrap();
+        assert_eq!(
+            (c.strategy, c.update, c.label()),
+            (StrategyKind::Reinforce, Some(UpdateRule::Paper), "reinforce:paper".into())
+        );
+        assert_eq!(Contender::parse("evolution").unwrap().label(), "evolution");
+        assert!(Contender::parse("evolve").unwrap_err().contains("evolution"));
+        assert!(Contender::parse("random:ppo").unwrap_err().contains("only reinforce"));
+        assert!(Contender::parse("reinforce:adam").unwrap_err().contains("update rule"));
+        let base = SearchConfig::default();
+        let paper = Contender::parse("reinforce:paper").unwrap().config(&base, 3, 50);
+        assert_eq!((paper.controller.learning_rate, paper.seed, paper.samples), (0.0006, 3, 50));
     }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use nas_child::ChildConfig;
 use nas_child::rnn::LmConfig;
-use nas_controller::{ControllerConfig, StrategyKind};
 use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::{EvaluatorSpec, SizeMetric, SizePenalty};
 use nas_retrain::RetrainConfig;
 use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
+use nas_strategy::{ControllerConfig, EvolutionConfig, LocalConfig, Settings, StrategyKind};
 use nas_trainer::{LmTrainConfig, TrainConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -26,7 +26,7 @@ pub enum ConfigError {
 }
 
 /// The full configuration of a search. In TOML, top-level keys plus `[cnn]`, `[rnn]`, `[depth]`,
-/// `[controller]`, `[evaluator]`, `[dataset]`, `[train]`, `[child]` (CNN children) and `[text]`,
+/// `[controller]`, `[evolution]`, `[local]`, `[evaluator]`, `[dataset]`, `[train]`, `[child]` (CNN children) and `[text]`,
 /// `[lm]`, `[lm_train]` (language-model children of the rnn space) and `[penalty]` (hardware-aware
 /// reward) sections; every key is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +34,22 @@ pub enum ConfigError {
 pub struct SearchConfig {
     /// Search space: `cnn` (the paper's CNNs), `rnn` (its recurrent cells) or `nb201`.
     pub space: SpaceKind,
-    /// `reinforce` (the paper's controller) or `random`.
+    /// `reinforce` (the paper's controller), `evolution` (regularized evolution), `local`
+    /// (local search) or `random`.
     pub strategy: StrategyKind,
-    /// Architectures to sample in total. Paper: 12,800.
+    /// Architectures to evaluate in total: distinct ones, unless `count_repeats`. Paper: 12,800.
     pub samples: u64,
+    /// Count every draw towards `samples`, repeats of an architecture evaluated earlier in the
+    /// experiment too (the count before repeats were told apart). Repeats are never trained
+    /// again either way: they reuse the earlier result. Default false.
+    pub count_repeats: bool,
+    /// Stop once this many draws in a row repeat architectures evaluated earlier (a strategy
+    /// that has converged, or a space that is exhausted). Default 1,000.
+    pub repeat_limit: u64,
+    /// Children in flight for the asynchronous strategies (evolution, local search), each
+    /// learnt from as it finishes. 0 = one per local worker, or `replicas` × `batch` with
+    /// remote workers. Default 0.
+    pub in_flight: usize,
     /// Children per controller update (the paper's m). Paper: 8.
     pub batch: usize,
     /// Controller replicas (the paper's K): each draws a batch of `batch` children and, once
@@ -64,8 +76,12 @@ pub struct SearchConfig {
     pub rnn: RnnSpace,
     /// How the number of layers grows (CNN space only).
     pub depth: DepthSchedule,
-    /// Controller and REINFORCE hyper-parameters.
+    /// Controller and policy-gradient hyper-parameters (`strategy = "reinforce"`).
     pub controller: ControllerConfig,
+    /// Regularized evolution's population and mutations (`strategy = "evolution"`).
+    pub evolution: EvolutionConfig,
+    /// Local search's settings (`strategy = "local"`).
+    pub local: LocalConfig,
     /// How architectures are rewarded.
     pub evaluator: EvaluatorSpec,
     /// The data children are trained on (train evaluator).
@@ -93,6 +109,9 @@ impl Default for SearchConfig {
             space: SpaceKind::Cnn,
             strategy: StrategyKind::Reinforce,
             samples: 12_800,
+            count_repeats: false,
+            repeat_limit: 1000,
+            in_flight: 0,
             batch: 8,
             replicas: 1,
             shards: 1,
@@ -104,6 +123,8 @@ impl Default for SearchConfig {
             rnn: RnnSpace::default(),
             depth: DepthSchedule::default(),
             controller: ControllerConfig::default(),
+            evolution: EvolutionConfig::default(),
+            local: LocalConfig::default(),
             evaluator: EvaluatorSpec::Train,
             dataset: DatasetSpec::default(),
             train: TrainConfig::default(),
@@ -155,6 +176,11 @@ impl SearchConfig {
         }
     }
 
+    /// Every strategy's hyper-parameters.
+    pub fn strategy_settings(&self) -> Settings {
+        Settings { controller: self.controller.clone(), evolution: self.evolution.clone(), local: self.local.clone() }
+    }
+
     /// (workers, threads per worker) once the automatic values are resolved for this machine.
     pub fn parallelism(&self) -> (usize, usize) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -181,6 +207,23 @@ impl SearchConfig {
         self.search_space().validate().map_err(|e| bad(e.to_string()))?;
         self.depth.validate().map_err(bad)?;
         self.controller.validate().map_err(bad)?;
+        self.evolution.validate().map_err(bad)?;
+        if self.repeat_limit == 0 {
+            return Err(bad("repeat_limit must be at least 1".into()));
+        }
+        if self.in_flight > 4096 {
+            return Err(bad(format!("in_flight must be at most 4096, got {}", self.in_flight)));
+        }
+        if self.strategy == StrategyKind::Reinforce
+            && self.batch < 2
+            && self.controller.update != nas_strategy::UpdateRule::Paper
+        {
+            return Err(bad(format!(
+                "batch = 1 with controller.update = \"{}\": the update normalises advantages within a batch, \
+                 which needs at least 2 children (or use update = \"paper\")",
+                self.controller.update.name()
+            )));
+        }
         if let EvaluatorSpec::Table { scale, .. } = &self.evaluator
             && !(scale.is_finite() && *scale != 0.0)
         {
@@ -292,7 +335,13 @@ mod tests {
     fn defaults_are_the_papers() {
         let c = SearchConfig::default();
         assert_eq!((c.samples, c.batch, c.controller.hidden, c.controller.layers), (12_800, 8, 35, 2));
-        assert_eq!(c.controller.learning_rate, 0.0006);
+        assert_eq!(ControllerConfig::paper().learning_rate, 0.0006);
+        // The paper presets train the controller the paper's way.
+        for name in ["paper-cifar10", "paper-ptb"] {
+            let text = crate::preset(name).unwrap();
+            let c = SearchConfig::from_layers(Some((name, text)), None).unwrap();
+            assert_eq!((c.controller.update, c.controller.learning_rate), (nas_strategy::UpdateRule::Paper, 0.0006));
+        }
         assert_eq!(c.depth, DepthSchedule { start: 6, step: 2, every: 1600, max: 20 });
     }
 

@@ -20,7 +20,7 @@ mod saved;
 mod search;
 mod worker;
 
-pub use compare::{CompareReport, CompareRow, CompareRun, CurvePoint, compare_strategies, stored_run, strategy_name};
+pub use compare::{CompareReport, CompareRow, CompareRun, Contender, CurvePoint, compare_strategies, stored_run};
 pub use config::{ConfigError, SearchConfig};
 pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;

@@ -6,13 +6,14 @@
 //! weights of the policy version it sampled with (so its gradient is taken against them), plus
 //! gradients waiting for the parameter server to apply them.
 
-use nas_controller::{Gradient, Params, Sample, StrategyState};
-use nas_space::Action;
+use nas_strategy::{Gradient, Params, Sample, StrategyState};
 use serde::{Deserialize, Serialize};
 
-/// Marks the format; older stores hold a bare [`StrategyState`] (their checkpoints were taken
-/// between batches, with nothing in flight).
-const MAGIC: &[u8; 4] = b"NAS2";
+/// Marks the format. `NAS2` (before evolution, local search and the update rules) and the bare
+/// [`StrategyState`] of the first versions are not read: their strategy states have other
+/// fields, and postcard is not self-describing.
+const MAGIC: &[u8; 4] = b"NAS3";
+const OLDER: &[u8; 4] = b"NAS2";
 
 /// Everything needed to continue a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,58 +36,7 @@ pub(crate) struct SavedBatch {
     /// …and its weights, unless that is the strategy's current version.
     pub params: Option<Params>,
     /// (seq, sample) of each child.
-    pub samples: Vec<(u64, SavedSample)>,
-}
-
-/// A [`Sample`] in a form postcard can read back (actions are untagged in JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SavedSample {
-    actions: Vec<SavedAction>,
-    log_prob: f64,
-    entropy: f64,
-    policy_version: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum SavedAction {
-    Token(usize),
-    Skips(Vec<bool>),
-}
-
-impl From<&Sample> for SavedSample {
-    fn from(s: &Sample) -> Self {
-        SavedSample {
-            actions: s
-                .actions
-                .iter()
-                .map(|a| match a {
-                    Action::Token(i) => SavedAction::Token(*i),
-                    Action::Skips(f) => SavedAction::Skips(f.clone()),
-                })
-                .collect(),
-            log_prob: s.log_prob,
-            entropy: s.entropy,
-            policy_version: s.policy_version,
-        }
-    }
-}
-
-impl From<SavedSample> for Sample {
-    fn from(s: SavedSample) -> Self {
-        Sample {
-            actions: s
-                .actions
-                .into_iter()
-                .map(|a| match a {
-                    SavedAction::Token(i) => Action::Token(i),
-                    SavedAction::Skips(f) => Action::Skips(f),
-                })
-                .collect(),
-            log_prob: s.log_prob,
-            entropy: s.entropy,
-            policy_version: s.policy_version,
-        }
-    }
+    pub samples: Vec<(u64, Sample)>,
 }
 
 /// A gradient waiting to be applied, with the update record it will get.
@@ -105,15 +55,16 @@ impl SavedSearch {
         out
     }
 
-    /// Decode a checkpoint; `samples` is the checkpoint's sample count (the resume point of the
-    /// older format).
-    pub fn decode(bytes: &[u8], samples: u64) -> Result<Self, String> {
+    /// Decode a checkpoint.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         match bytes.strip_prefix(MAGIC) {
             Some(rest) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
-            None => {
-                let strategy: StrategyState = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-                Ok(SavedSearch { strategy, drawn: samples, busy: Vec::new(), waiting: Vec::new() })
+            None if bytes.starts_with(OLDER) || !bytes.starts_with(b"NAS") => {
+                Err("it was written by an older version of nas (before evolution and the controller's update rules); \
+                 resume it with that version, or start a new experiment"
+                    .into())
             }
+            None => Err("it was written by a newer version of nas".into()),
         }
     }
 }
@@ -121,36 +72,49 @@ impl SavedSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nas_controller::{ControllerConfig, Reinforce, Strategy, StrategyKind};
     use nas_space::{CnnSpace, SearchSpace};
+    use nas_strategy::{ControllerConfig, Menu, Reinforce, Settings, Strategy, StrategyKind};
 
     #[test]
-    fn both_formats_decode() {
+    fn states_round_trip_and_older_formats_are_named() {
         let space = SearchSpace::Cnn(CnnSpace::default());
         let tt = space.token_types();
         let mut rl = Reinforce::new(ControllerConfig::default(), &tt, 2).unwrap();
-        let sample = rl.sample(&space.decisions(3)).unwrap();
-        let state = rl.state();
+        let sample = rl.sample(&Menu { space: &space, depth: 3, min_depth: 3 }).unwrap();
         let saved = SavedSearch {
-            strategy: state.clone(),
+            strategy: rl.state(),
             drawn: 17,
             busy: vec![SavedBatch {
                 replica: 1,
                 version: 0,
                 params: None,
-                samples: vec![(16, SavedSample::from(&sample))],
+                samples: vec![(16, Sample { parent: Some(3), ..sample.clone() })],
             }],
             waiting: Vec::new(),
         };
-        let back = SavedSearch::decode(&saved.encode(), 8).unwrap();
+        let back = SavedSearch::decode(&saved.encode()).unwrap();
         assert_eq!(back, saved);
-        assert_eq!(Sample::from(back.busy[0].samples[0].1.clone()), sample);
-        // A checkpoint of the format before replicas: the strategy alone.
-        let old = postcard::to_stdvec(&state).unwrap();
-        let back = SavedSearch::decode(&old, 8).unwrap();
-        assert_eq!((back.drawn, back.busy.len(), back.strategy), (8, 0, state));
-        let random = StrategyKind::Random.build(&ControllerConfig::default(), &tt, 1).unwrap().state();
-        assert!(SavedSearch::decode(&postcard::to_stdvec(&random).unwrap(), 0).is_ok());
-        assert!(SavedSearch::decode(b"NAS2junk", 0).is_err());
+        assert_eq!(back.busy[0].samples[0].1.parent, Some(3));
+        // Every strategy, with what it holds after a few results (populations, neighbourhoods).
+        for kind in StrategyKind::ALL {
+            let mut st = kind.build(&Settings::default(), &tt, 1).unwrap();
+            let menu = Menu { space: &space, depth: 3, min_depth: 2 };
+            for seq in 0..30 {
+                let x = st.sample(&menu).unwrap();
+                let d = space.decisions(x.actions.len() / space.decisions(1).len());
+                let f = nas_strategy::Feedback { seq, decisions: &d, actions: &x.actions, reward: seq as f64 % 7.0 };
+                let g = st.gradient(&[f], &st.snapshot()).unwrap();
+                if seq % 2 == 1 {
+                    st.apply(&[g], 1).unwrap();
+                }
+            }
+            let state = st.state();
+            let s = SavedSearch { strategy: state, drawn: 0, busy: Vec::new(), waiting: Vec::new() };
+            assert_eq!(SavedSearch::decode(&s.encode()).unwrap(), s, "{kind:?}");
+        }
+        let old = SavedSearch::decode(b"NAS2\x00\x01").unwrap_err();
+        assert!(old.contains("older version"), "{old}");
+        assert!(SavedSearch::decode(&postcard::to_stdvec(&rl.state()).unwrap()).unwrap_err().contains("older"));
+        assert!(SavedSearch::decode(b"NAS3junk").is_err());
     }
 }

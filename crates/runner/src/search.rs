@@ -19,15 +19,16 @@
 //! Each local worker has its own evaluator and its own pool of `threads_per_worker` CPU threads
 //! (burn's CPU backend runs on the rayon pool it is called from).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
-use nas_controller::{Feedback, Gradient, PolicySnapshot, Sample, Strategy, StrategyError, UpdateStats};
 use nas_evaluator::{EvalContext, EvalError, Evaluator};
 use nas_space::{Action, Architecture, Decision, SearchSpace};
 use nas_store::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
     WorkQueue,
 };
+use nas_strategy::{Feedback, Gradient, Menu, PolicySnapshot, Sample, Strategy, StrategyError, UpdateStats};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -53,8 +54,18 @@ pub enum SearchError {
 /// What the loop reports to its observer.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    /// A trial has its result (freshly evaluated or reused from the store).
-    Trial { trial_id: i64, seq: u64, arch: &'a Architecture, status: TrialStatus, reward: f64, reused: bool },
+    /// A trial has its result: freshly evaluated, found evaluated in the store (`reused`, a
+    /// resumed run), or a repeat of an architecture evaluated earlier in the experiment
+    /// (`repeat_of`, the trial whose result it takes; not trained, not counted as a sample).
+    Trial {
+        trial_id: i64,
+        seq: u64,
+        arch: &'a Architecture,
+        status: TrialStatus,
+        reward: f64,
+        reused: bool,
+        repeat_of: Option<i64>,
+    },
     /// The strategy was updated.
     Update(&'a UpdateStats),
 }
@@ -70,9 +81,15 @@ pub enum Control {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub experiment: String,
+    /// Samples as `samples` counts them: distinct architectures evaluated (every draw with
+    /// `count_repeats`).
     pub samples: u64,
+    /// Draws that repeated an architecture evaluated earlier (their result was reused).
+    pub repeats: u64,
     /// True when every requested sample was drawn and the experiment is `done`.
     pub finished: bool,
+    /// True when the search ended early because `repeat_limit` draws in a row were repeats.
+    pub exhausted: bool,
     /// (trial id, reward, canonical architecture) of the best completed trial.
     pub best: Option<(i64, f64, String)>,
 }
@@ -84,6 +101,8 @@ pub struct Search<'s> {
     evaluators: Vec<Box<dyn Evaluator>>,
     /// CPU threads per worker.
     threads: usize,
+    /// Children trained at once on this machine (evaluators).
+    workers: usize,
     strategy: Box<dyn Strategy>,
     space: SearchSpace,
     config: SearchConfig,
@@ -92,6 +111,10 @@ pub struct Search<'s> {
     done: u64,
     /// Samples drawn; the next one has this `seq`.
     drawn: u64,
+    /// Canonical string → seq of the first draw of every architecture drawn so far.
+    seen: HashMap<String, u64>,
+    /// Draws in a row, up to the latest, that repeated an earlier one.
+    repeats_in_a_row: u64,
     /// Replicas with a batch in flight, in the order they drew.
     busy: Vec<Batch>,
     /// Gradients received, not applied yet.
@@ -119,7 +142,7 @@ impl Parts {
         let space = config.search_space();
         let (workers, threads) = config.parallelism();
         let evaluators = crate::evaluators::build_evaluators(config, &space, workers)?;
-        let strategy = config.strategy.build(&config.controller, &space.token_types(), config.seed)?;
+        let strategy = config.strategy.build(&config.strategy_settings(), &space.token_types(), config.seed)?;
         Ok(Parts { space, evaluators, threads, strategy })
     }
 }
@@ -144,6 +167,11 @@ struct Pending {
     trial_id: i64,
     /// Status and reward once evaluated (or found evaluated in the store).
     outcome: Option<(TrialStatus, f64)>,
+    /// Seq of the earlier draw of the same architecture, when this one repeats it.
+    repeat_of: Option<u64>,
+    /// The trial of that earlier draw (set when admitted); a repeat without an outcome waits
+    /// for it to finish.
+    original: Option<i64>,
     /// Evaluated by this run (not found evaluated in the store).
     trained_here: bool,
 }
@@ -166,7 +194,7 @@ impl<'s> Search<'s> {
         let experiment = store.create_experiment(&NewExperiment {
             name,
             space: parts.space.name().into(),
-            strategy: format!("{:?}", config.strategy).to_lowercase(),
+            strategy: config.strategy.name().into(),
             seed: config.seed,
             config_json: serde_json::to_string(&config).expect("configs serialise"),
         })?;
@@ -177,6 +205,7 @@ impl<'s> Search<'s> {
     fn assemble(store: &'s dyn TrialStore, config: SearchConfig, experiment: Experiment, parts: Parts) -> Self {
         Search {
             store,
+            workers: parts.evaluators.len(),
             evaluators: parts.evaluators,
             threads: parts.threads,
             strategy: parts.strategy,
@@ -185,6 +214,8 @@ impl<'s> Search<'s> {
             experiment,
             done: 0,
             drawn: 0,
+            seen: HashMap::new(),
+            repeats_in_a_row: 0,
             busy: Vec::new(),
             waiting: Vec::new(),
             pending_rows: Vec::new(),
@@ -227,7 +258,7 @@ impl<'s> Search<'s> {
             let unreadable = |e: String| {
                 SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", search.experiment.name))
             };
-            let saved = SavedSearch::decode(&c.state, c.samples).map_err(unreadable)?;
+            let saved = SavedSearch::decode(&c.state).map_err(unreadable)?;
             search.strategy = saved.strategy.restore(&search.space.token_types())?;
             let current = search.strategy.snapshot();
             for b in saved.busy {
@@ -236,17 +267,15 @@ impl<'s> Search<'s> {
                     None if b.version == current.version => current.clone(),
                     None => return Err(unreadable(format!("the weights of policy version {} are missing", b.version))),
                 };
-                let items = b
-                    .samples
-                    .into_iter()
-                    .map(|(seq, sample)| search.pending(seq, sample.into()))
-                    .collect::<Result<_, _>>()?;
+                let items =
+                    b.samples.into_iter().map(|(seq, sample)| search.pending(seq, sample)).collect::<Result<_, _>>()?;
                 search.busy.push(Batch { replica: b.replica, snapshot, items, admitted: false });
             }
             search.done = c.samples;
             search.drawn = saved.drawn;
             search.waiting = saved.waiting;
         }
+        search.replay_draws()?;
         store.set_experiment_status(search.experiment.id, "running")?;
         Ok(search)
     }
@@ -261,6 +290,7 @@ impl<'s> Search<'s> {
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
     pub fn set_evaluator(&mut self, evaluator: Box<dyn Evaluator>) {
         self.evaluators = vec![evaluator];
+        self.workers = 1;
     }
 
     /// The experiment being run.
@@ -285,9 +315,12 @@ impl<'s> Search<'s> {
         self.loop_seconds
     }
 
-    /// Children of this experiment with a final result in the store.
+    /// Children of this experiment with a final result in the store, counted as `samples`
+    /// counts them (repeats only with `count_repeats`).
     pub fn children_finished(&self) -> Result<u64, SearchError> {
-        Ok(self.store.trials(self.experiment.id)?.iter().filter(|t| t.status.is_final()).count() as u64)
+        let counts =
+            |t: &&nas_store::TrialRow| t.status.is_final() && (self.config.count_repeats || t.repeat_of.is_none());
+        Ok(self.store.trials(self.experiment.id)?.iter().filter(counts).count() as u64)
     }
 
     /// The evaluator's one-line description.
@@ -347,7 +380,6 @@ impl<'s> Search<'s> {
         ex: &mut dyn Executor,
         observe: &mut impl FnMut(&Event) -> Control,
     ) -> Result<Summary, SearchError> {
-        let target = self.config.samples;
         let mut since = Instant::now();
         loop {
             // Replicas whose batch has every reward send their gradient, oldest batch first.
@@ -358,8 +390,10 @@ impl<'s> Search<'s> {
             }
             // Idle replicas draw.
             let mut fresh = Vec::new();
-            while self.busy.len() < self.config.replicas && self.drawn < target {
-                self.draw_batch()?;
+            while self.busy.len() < self.replicas_in_use() && self.wants_more() {
+                if !self.draw_batch()? {
+                    break;
+                }
                 fresh.push(self.busy.len() - 1);
             }
             if self.busy.is_empty() && !self.waiting.is_empty() {
@@ -458,7 +492,38 @@ impl<'s> Search<'s> {
         };
         self.busy[b].items[i].outcome = Some(result);
         self.busy[b].items[i].trained_here = true;
-        Ok(self.report(observe, b, i))
+        let mut control = self.report(observe, b, i);
+        // Repeats in flight that wait for this trial take its result.
+        let waiting: Vec<(usize, usize)> = self
+            .busy
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| {
+                batch
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.outcome.is_none() && p.original == Some(trial_id))
+                    .map(move |(i, _)| (b, i))
+            })
+            .collect();
+        if !waiting.is_empty() {
+            let original = self
+                .store
+                .trial(trial_id)?
+                .ok_or_else(|| SearchError::Resume(format!("trial {trial_id} vanished from the store")))?;
+            for (b, i) in waiting {
+                let p = &self.busy[b].items[i];
+                let outcome = self.copy_result(p.trial_id, &original)?;
+                let p = &mut self.busy[b].items[i];
+                p.outcome = Some(outcome);
+                p.trained_here = true;
+                if self.report(observe, b, i) == Control::Stop {
+                    control = Control::Stop;
+                }
+            }
+        }
+        Ok(control)
     }
 
     /// A replica's batch has its rewards: its gradient goes to the server, which applies it (with
@@ -468,6 +533,7 @@ impl<'s> Search<'s> {
             .items
             .iter()
             .map(|p| Feedback {
+                seq: p.seq,
                 decisions: &p.decisions,
                 actions: &p.sample.actions,
                 reward: p.outcome.map_or(0.0, |o| o.1),
@@ -476,7 +542,7 @@ impl<'s> Search<'s> {
         let gradient = self.strategy.gradient(&feedback, &batch.snapshot)?;
         self.done += batch.items.len() as u64;
         self.waiting.push(Waiting { replica: batch.replica, gradient, samples: self.done });
-        if self.waiting.len() >= self.config.gradients_per_update {
+        if self.waiting.len() >= self.gradients_per_update() {
             return self.apply_waiting();
         }
         Ok(Vec::new())
@@ -515,7 +581,7 @@ impl<'s> Search<'s> {
                     replica: b.replica,
                     version: b.snapshot.version,
                     params: if b.snapshot.version == current.version { None } else { b.snapshot.params.clone() },
-                    samples: b.items.iter().map(|p| (p.seq, (&p.sample).into())).collect(),
+                    samples: b.items.iter().map(|p| (p.seq, p.sample.clone())).collect(),
                 })
                 .collect(),
             waiting: self.waiting.clone(),
@@ -535,7 +601,95 @@ impl<'s> Search<'s> {
     }
 
     fn summary(&self, finished: bool) -> Summary {
-        Summary { experiment: self.experiment.name.clone(), samples: self.done, finished, best: self.best.clone() }
+        Summary {
+            experiment: self.experiment.name.clone(),
+            samples: self.counted(),
+            repeats: self.drawn - self.seen.len() as u64,
+            finished,
+            exhausted: self.exhausted(),
+            best: self.best.clone(),
+        }
+    }
+
+    /// Samples as `samples` counts them: distinct architectures drawn (every draw with
+    /// `count_repeats`).
+    fn counted(&self) -> u64 {
+        if self.config.count_repeats { self.drawn } else { self.seen.len() as u64 }
+    }
+
+    /// Whether `repeat_limit` draws in a row were repeats: the strategy finds nothing new.
+    fn exhausted(&self) -> bool {
+        self.repeats_in_a_row >= self.config.repeat_limit
+    }
+
+    /// Whether another sample should be drawn.
+    fn wants_more(&self) -> bool {
+        self.counted() < self.config.samples && !self.exhausted()
+    }
+
+    /// Children per batch: one for asynchronous strategies, which learn from each as it arrives.
+    fn batch_size(&self) -> usize {
+        if self.strategy.asynchronous() { 1 } else { self.config.batch }
+    }
+
+    /// Batches in flight at once: the controller replicas, or for asynchronous strategies the
+    /// children in flight (`in_flight`: one per local worker by default).
+    fn replicas_in_use(&self) -> usize {
+        if !self.strategy.asynchronous() {
+            return self.config.replicas;
+        }
+        match (self.config.in_flight, self.remote.is_some()) {
+            (0, true) => self.config.replicas * self.config.batch,
+            (0, false) => self.workers,
+            (n, _) => n,
+        }
+    }
+
+    /// Gradients collected before one update (1 for asynchronous strategies).
+    fn gradients_per_update(&self) -> usize {
+        if self.strategy.asynchronous() { 1 } else { self.config.gradients_per_update }
+    }
+
+    /// Layers of a sample (0 for spaces without depth): strategies that change depth choose it.
+    fn depth_of(&self, actions: &[Action]) -> usize {
+        if self.space.has_depth() { actions.len() / self.space.decisions(1).len().max(1) } else { 0 }
+    }
+
+    /// Note a draw of `canonical` at `seq`: the seq of its earlier draw when it is a repeat.
+    fn note_draw(&mut self, seq: u64, canonical: String) -> Option<u64> {
+        match self.seen.get(&canonical) {
+            Some(&first) if first < seq => {
+                self.repeats_in_a_row += 1;
+                Some(first)
+            }
+            _ => {
+                self.seen.insert(canonical, seq);
+                self.repeats_in_a_row = 0;
+                None
+            }
+        }
+    }
+
+    /// On resume: walk every draw so far in order (stored trials and the batches in flight) to
+    /// rebuild which architectures were seen, and which children in flight are repeats.
+    fn replay_draws(&mut self) -> Result<(), SearchError> {
+        let mut draws: Vec<(u64, String)> =
+            self.store.trials(self.experiment.id)?.into_iter().map(|t| (t.seq, t.arch)).collect();
+        for b in &self.busy {
+            draws.extend(b.items.iter().map(|p| (p.seq, p.arch.to_string())));
+        }
+        draws.sort_by_key(|d| d.0);
+        draws.dedup_by_key(|d| d.0);
+        let mut repeat_of = HashMap::new();
+        for (seq, canonical) in draws {
+            if let Some(first) = self.note_draw(seq, canonical) {
+                repeat_of.insert(seq, first);
+            }
+        }
+        for p in self.busy.iter_mut().flat_map(|b| b.items.iter_mut()) {
+            p.repeat_of = repeat_of.get(&p.seq).copied();
+        }
+        Ok(())
     }
 
     /// Report child `i` of busy batch `b`, which has its result: `reused` unless it was trained in
@@ -547,45 +701,74 @@ impl<'s> Search<'s> {
             self.best = Some((p.trial_id, reward, p.arch.to_string()));
         }
         let reused = !p.trained_here;
-        observe(&Event::Trial { trial_id: p.trial_id, seq: p.seq, arch: &p.arch, status, reward, reused })
+        let repeat_of = p.original;
+        observe(&Event::Trial { trial_id: p.trial_id, seq: p.seq, arch: &p.arch, status, reward, reused, repeat_of })
     }
 
     /// The decisions and architecture of the sample with index `seq`.
     fn pending(&self, seq: u64, sample: Sample) -> Result<Pending, SearchError> {
         // Spaces without a depth (cells) record 0: the schedule does not apply to them.
-        let depth = if self.space.has_depth() { self.config.depth.depth_at(seq) } else { 0 };
+        let depth = self.depth_of(&sample.actions);
         let decisions = self.space.decisions(depth);
         let arch = self
             .space
             .decode(&sample.actions)
             .map_err(|e| SearchError::Strategy(StrategyError::Mismatch(e.to_string())))?;
-        Ok(Pending { seq, depth, decisions, sample, arch, trial_id: 0, outcome: None, trained_here: false })
+        Ok(Pending {
+            seq,
+            depth,
+            decisions,
+            sample,
+            arch,
+            trial_id: 0,
+            outcome: None,
+            repeat_of: None,
+            original: None,
+            trained_here: false,
+        })
     }
 
-    /// The lowest-numbered idle replica draws the next batch from the current policy.
-    fn draw_batch(&mut self) -> Result<(), SearchError> {
+    /// The lowest-numbered idle replica draws the next batch from the current policy, stopping
+    /// early once enough samples are drawn. False when nothing was drawn.
+    fn draw_batch(&mut self) -> Result<bool, SearchError> {
         let replica = (0..).find(|r| self.busy.iter().all(|b| b.replica != *r)).expect("a free replica number");
-        let m = (self.config.batch as u64).min(self.config.samples - self.drawn);
         let snapshot = self.strategy.snapshot();
-        let mut items = Vec::with_capacity(m as usize);
-        for k in 0..m {
-            let seq = self.drawn + k;
-            let depth = if self.space.has_depth() { self.config.depth.depth_at(seq) } else { 0 };
-            let sample = self.strategy.sample(&self.space.decisions(depth))?;
-            items.push(self.pending(seq, sample)?);
+        let mut items = Vec::with_capacity(self.batch_size());
+        while items.len() < self.batch_size() && self.wants_more() {
+            let seq = self.drawn;
+            let sample = self.strategy.sample(&menu(&self.space, &self.config, seq))?;
+            let mut p = self.pending(seq, sample)?;
+            p.repeat_of = self.note_draw(seq, p.arch.to_string());
+            items.push(p);
+            self.drawn += 1;
         }
-        self.drawn += m;
+        if items.is_empty() {
+            return Ok(false);
+        }
         self.busy.push(Batch { replica, snapshot, items, admitted: false });
-        Ok(())
+        Ok(true)
     }
 
     /// Write the children of busy batch `b` as trials (matching what the store already has) and
-    /// return the jobs of those without a result.
+    /// return the jobs of those without a result. A repeat of an architecture evaluated earlier
+    /// is no job: it takes the earlier trial's result, now or when that one finishes.
     fn admit(&mut self, b: usize) -> Result<Vec<Job>, SearchError> {
         let mut jobs = Vec::new();
         let (exp, name, seed) = (self.experiment.id, self.experiment.name.clone(), self.config.seed);
-        for p in self.busy[b].items.iter_mut() {
+        for k in 0..self.busy[b].items.len() {
+            let p = &self.busy[b].items[k];
             let canonical = p.arch.to_string();
+            let original = match p.repeat_of {
+                Some(first) => Some(self.store.trial_at(exp, first)?.ok_or_else(|| {
+                    SearchError::Resume(format!("sample {} repeats sample {first}, which is not in the store", p.seq))
+                })?),
+                None => None,
+            };
+            let parent_id = match p.sample.parent {
+                Some(seq) => self.store.trial_at(exp, seq)?.map(|t| t.id),
+                None => None,
+            };
+            let p = &mut self.busy[b].items[k];
             match self.store.trial_at(exp, p.seq)? {
                 Some(t) if t.arch != canonical => {
                     return Err(SearchError::Resume(format!(
@@ -599,7 +782,9 @@ impl<'s> Search<'s> {
                     p.outcome = Some((t.status, t.reward.unwrap_or(0.0)));
                 }
                 Some(t) => {
-                    self.store.restart_trial(t.id)?;
+                    if original.is_none() {
+                        self.store.restart_trial(t.id)?;
+                    }
                     p.trial_id = t.id;
                 }
                 None => {
@@ -614,19 +799,46 @@ impl<'s> Search<'s> {
                         entropy: p.sample.entropy,
                         policy_version: p.sample.policy_version,
                         depth: p.depth as u32,
+                        parent_id,
+                        repeat_of: original.as_ref().map(|o| o.id),
                     })?;
                 }
             }
-            if p.outcome.is_none() {
-                jobs.push(Job {
+            p.original = original.as_ref().map(|o| o.id);
+            if p.outcome.is_some() {
+                continue;
+            }
+            match original {
+                Some(o) if o.status.is_final() => {
+                    let trial_id = p.trial_id;
+                    let outcome = self.copy_result(trial_id, &o)?;
+                    self.busy[b].items[k].outcome = Some(outcome);
+                }
+                Some(_) => {}
+                None => jobs.push(Job {
                     trial_id: p.trial_id,
                     arch: p.arch.clone(),
                     ctx: EvalContext { trial_id: p.trial_id, seq: p.seq, seed },
-                });
+                }),
             }
         }
         self.busy[b].admitted = true;
         Ok(jobs)
+    }
+
+    /// Give the repeat `trial_id` the result of `original` (not evaluated again).
+    fn copy_result(&self, trial_id: i64, original: &nas_store::TrialRow) -> Result<(TrialStatus, f64), SearchError> {
+        self.store.finish_trial(
+            trial_id,
+            &TrialResult {
+                status: original.status,
+                reward: original.reward,
+                metrics_json: original.metrics_json.clone(),
+                failure: original.failure.clone(),
+                eval_seconds: 0.0,
+            },
+        )?;
+        Ok((original.status, original.reward.unwrap_or(0.0)))
     }
 
     /// Record an evaluation's result; a failed child earns reward 0, a fatal error aborts the
@@ -658,6 +870,13 @@ impl<'s> Search<'s> {
             }
         }
     }
+}
+
+/// What the strategy may draw for sample `seq`: the schedule's depth, and at least
+/// `depth.start` layers for strategies that change depth.
+fn menu<'a>(space: &'a SearchSpace, config: &SearchConfig, seq: u64) -> Menu<'a> {
+    let depth = if space.has_depth() { config.depth.depth_at(seq) } else { 0 };
+    Menu { space, depth, min_depth: config.depth.start.min(depth) }
 }
 
 /// What to store for an evaluation: the trial's result and its reward (a failed child earns 0;

@@ -5,10 +5,10 @@
 
 use std::sync::atomic::AtomicBool;
 
-use nas_controller::ControllerConfig;
 use nas_evaluator::EvaluatorSpec;
 use nas_runner::{Control, DepthSchedule, Search, SearchConfig, WorkerOptions, WorkerSummary, run_worker};
 use nas_store::{PgStore, SqliteStore, TrialStatus, TrialStore};
+use nas_strategy::ControllerConfig;
 
 /// A database of its own on the test server, named after `tag`.
 fn fresh_pg(tag: &str) -> Option<String> {

@@ -23,7 +23,7 @@ pub enum Decision {
 }
 
 /// What a strategy emitted for one [`Decision`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Action {
     /// Index into the token type's choices.

@@ -50,7 +50,8 @@ pub trait TrialStore {
     fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError>;
     /// All trials of an experiment in sample order.
     fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError>;
-    /// The `k` completed trials with the highest reward (of one experiment, or of all).
+    /// The `k` completed trials with the highest reward (of one experiment, or of all); repeats
+    /// of an architecture evaluated earlier are not listed.
     fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError>;
 
     /// Atomically store the search state together with the records of the gradients applied

@@ -95,6 +95,10 @@ const PG_MIGRATIONS: &[&str] = &[
         updated_at DOUBLE PRECISION NOT NULL
     );
 "#,
+    r#"
+    ALTER TABLE trials ADD COLUMN parent_id BIGINT;
+    ALTER TABLE trials ADD COLUMN repeat_of BIGINT;
+"#,
 ];
 
 /// Advisory-lock key under which migrations run ("nas" schema).
@@ -150,6 +154,8 @@ fn trial_from_row(r: &Row) -> Result<TrialRow, StoreError> {
         created_at: r.try_get(14)?,
         finished_at: r.try_get(15)?,
         eval_seconds: r.try_get(16)?,
+        parent_id: r.try_get(17)?,
+        repeat_of: r.try_get(18)?,
     })
 }
 
@@ -300,8 +306,8 @@ impl TrialStore for PgStore {
         let row = if exists {
             self.db().query_opt(
                 "INSERT INTO trials (experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-                 policy_version, depth, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10) \
+                 policy_version, depth, status, created_at, parent_id, repeat_of) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $12) \
                  ON CONFLICT (experiment_id, seq) DO NOTHING RETURNING id",
                 &[
                     &t.experiment_id,
@@ -314,6 +320,8 @@ impl TrialStore for PgStore {
                     &(t.policy_version as i64),
                     &(t.depth as i64),
                     &now(),
+                    &t.parent_id,
+                    &t.repeat_of,
                 ],
             )?
         } else {
@@ -375,7 +383,7 @@ impl TrialStore for PgStore {
 
     fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
         let sql = format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' \
+            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' AND repeat_of IS NULL \
              AND ($1::BIGINT IS NULL OR experiment_id = $1) ORDER BY reward DESC, id ASC LIMIT $2"
         );
         self.db().query(&sql, &[&experiment_id, &(k as i64)])?.iter().map(trial_from_row).collect()

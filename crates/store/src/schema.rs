@@ -87,6 +87,13 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at REAL NOT NULL
     );
     "#,
+    // 3 → 4: where a trial came from: the trial it was mutated from (evolution, local search)
+    // and, for a repeat of an architecture evaluated earlier in the experiment, the trial whose
+    // result it reuses (not trained again; not counted as a sample, not listed by `top`).
+    r#"
+    ALTER TABLE trials ADD COLUMN parent_id INTEGER;
+    ALTER TABLE trials ADD COLUMN repeat_of INTEGER;
+    "#,
 ];
 
 /// Columns of `updates`, in the order both stores' row readers expect.
@@ -98,7 +105,8 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Columns of `trials`, in the order both stores' row readers expect.
 pub(crate) const TRIAL_COLUMNS: &str = "id, experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-     policy_version, depth, status, reward, metrics_json, failure, created_at, finished_at, eval_seconds";
+     policy_version, depth, status, reward, metrics_json, failure, created_at, finished_at, eval_seconds, \
+     parent_id, repeat_of";
 
 /// Columns of `experiments`, in the order both stores' row readers expect.
 pub(crate) const EXPERIMENT_COLUMNS: &str = "id, name, space, strategy, seed, config_json, status, created_at";

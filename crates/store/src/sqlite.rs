@@ -47,6 +47,8 @@ fn trial_from_row(r: &Row) -> rusqlite::Result<TrialRow> {
         created_at: r.get(14)?,
         finished_at: r.get(15)?,
         eval_seconds: r.get(16)?,
+        parent_id: r.get(17)?,
+        repeat_of: r.get(18)?,
     })
 }
 
@@ -207,8 +209,8 @@ impl TrialStore for SqliteStore {
         self.conn
             .execute(
                 "INSERT INTO trials (experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-                 policy_version, depth, status, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10)",
+                 policy_version, depth, status, created_at, parent_id, repeat_of) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12)",
                 params![
                     t.experiment_id,
                     t.seq as i64,
@@ -219,7 +221,9 @@ impl TrialStore for SqliteStore {
                     t.entropy,
                     t.policy_version as i64,
                     t.depth as i64,
-                    now()
+                    now(),
+                    t.parent_id,
+                    t.repeat_of
                 ],
             )
             .map_err(|e| match e {
@@ -290,7 +294,7 @@ impl TrialStore for SqliteStore {
 
     fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' \
+            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' AND repeat_of IS NULL \
              AND (?1 IS NULL OR experiment_id = ?1) ORDER BY reward DESC, id ASC LIMIT ?2"
         ))?;
         Ok(st.query_map(params![experiment_id, k as i64], trial_from_row)?.collect::<Result<_, _>>()?)

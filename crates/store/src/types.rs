@@ -83,6 +83,11 @@ pub struct NewTrial {
     pub entropy: f64,
     pub policy_version: u64,
     pub depth: u32,
+    /// The trial this one was made from (evolution's parent, local search's current point).
+    pub parent_id: Option<i64>,
+    /// Set when the architecture was evaluated earlier in the experiment: the trial whose result
+    /// this one reuses.
+    pub repeat_of: Option<i64>,
 }
 
 /// The outcome of an evaluation.
@@ -115,6 +120,10 @@ pub struct TrialRow {
     pub created_at: f64,
     pub finished_at: Option<f64>,
     pub eval_seconds: Option<f64>,
+    /// The trial this one was made from (evolution's parent, local search's current point).
+    pub parent_id: Option<i64>,
+    /// The trial whose result this repeat reuses (None: evaluated in its own right).
+    pub repeat_of: Option<i64>,
 }
 
 impl TrialRow {

@@ -52,6 +52,8 @@ fn trial(e: i64, seq: u64) -> NewTrial {
         entropy: 2.0,
         policy_version: seq / 2,
         depth: 6,
+        parent_id: None,
+        repeat_of: None,
     }
 }
 
@@ -116,6 +118,17 @@ fn experiments_trials_and_top_on(s: DynStore) {
     assert_eq!(s.top(Some(e.id), 10).unwrap().len(), 3);
     assert_eq!(s.top(None, 1).unwrap()[0].reward, Some(100.0));
     assert_eq!(s.experiments().unwrap().len(), 2);
+    // Lineage and repeats are kept; a repeat is not listed by `top`.
+    let child = s.insert_trial(&NewTrial { parent_id: Some(id), ..trial(e2.id, 1) }).unwrap();
+    s.finish_trial(child, &done(50.0)).unwrap();
+    let again = s.insert_trial(&NewTrial { repeat_of: Some(id), ..trial(e2.id, 2) }).unwrap();
+    s.finish_trial(again, &done(100.0)).unwrap();
+    let rows = s.trials(e2.id).unwrap();
+    assert_eq!(
+        rows.iter().map(|t| (t.parent_id, t.repeat_of)).collect::<Vec<_>>(),
+        vec![(None, None), (Some(id), None), (None, Some(id))]
+    );
+    assert_eq!(s.top(Some(e2.id), 10).unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![id, child]);
 }
 
 #[test]
@@ -185,7 +198,7 @@ fn foreign_files_are_refused_with_the_path() {
 #[test]
 fn schema_versions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 3);
+    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 4);
     // A version-2 store (before asynchronous replicas) migrates forward keeping its updates,
     // which read as replica 0, not stale.
     let old = dir.path().join("v2.db");
@@ -202,12 +215,12 @@ fn schema_versions_are_recorded() {
         .unwrap();
     }
     let s = SqliteStore::open(&old).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     let u = s.updates(1).unwrap();
     assert_eq!((u.len(), u[0].samples, u[0].replica, u[0].staleness), (1, 8, 0, 0));
     if let Ok(url) = std::env::var("NAS_TEST_PG_URL") {
         let url = fresh_pg_database(&url);
-        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 3);
+        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 4);
         // Opening again migrates nothing and keeps the data.
         let s = PgStore::connect(&url).unwrap();
         s.create_experiment(&exp("kept")).unwrap();

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use nas_controller::{ControllerConfig, Feedback, Reinforce, Sample, Strategy};
 use nas_space::{CnnSpace, SearchSpace, SpaceKind};
+use nas_strategy::{ControllerConfig, Feedback, Menu, Reinforce, Sample, Strategy};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -157,7 +157,7 @@ fn workers(samples: u64, batch: usize) -> Result<()> {
     base.samples = samples;
     base.batch = batch;
     // Random draws do not depend on when updates happen: every layout trains the same children.
-    base.strategy = nas_controller::StrategyKind::Random;
+    base.strategy = nas_strategy::StrategyKind::Random;
     println!("preset tiny, {samples} CNN children (random search) in batches of {batch}, {cores} cores");
     println!("{:>34} {:>8} {:>12} {:>9} {:>9} {:>9}", "layout", "wall s", "trials/hour", "vs 1×1", "loop", "idle");
     let replicas = cores.div_ceil(batch) + 1;
@@ -333,7 +333,10 @@ fn child(
 
 fn controller(batches: usize, batch: usize) -> Result<()> {
     println!("controller: {} layers x {} units, batch m = {batch}, {batches} batches each", 2, 35);
-    println!("{:<22} {:>12} {:>12} {:>12} {:>12}", "space", "sample ms", "update ms", "total ms", "vs 5 ms");
+    println!(
+        "{:<22} {:>8} {:>12} {:>12} {:>12} {:>12}",
+        "space", "update", "sample ms", "update ms", "total ms", "vs 5 ms"
+    );
     let cases: Vec<(String, SearchSpace, usize)> = vec![
         ("nb201".into(), SearchSpace::default_for(SpaceKind::Nb201), 0),
         ("cnn, 6 layers".into(), SearchSpace::Cnn(CnnSpace::default()), 6),
@@ -345,18 +348,21 @@ fn controller(batches: usize, batch: usize) -> Result<()> {
             20,
         ),
     ];
-    for (name, space, depth) in cases {
-        let mut rl = Reinforce::new(ControllerConfig::default(), &space.token_types(), 0)?;
-        let d = space.decisions(depth);
+    let rules = [ControllerConfig::paper(), ControllerConfig::default()];
+    for ((name, space, depth), config) in cases.iter().flat_map(|c| rules.iter().map(move |r| (c, r))) {
+        let mut rl = Reinforce::new(config.clone(), &space.token_types(), 0)?;
+        let d = space.decisions(*depth);
+        let menu = Menu { space, depth: *depth, min_depth: *depth };
         let (mut t_sample, mut t_update) = (0.0, 0.0);
         for b in 0..batches {
             let t0 = Instant::now();
-            let samples: Vec<Sample> = (0..batch).map(|_| rl.sample(&d)).collect::<Result<_, _>>()?;
+            let samples: Vec<Sample> = (0..batch).map(|_| rl.sample(&menu)).collect::<Result<_, _>>()?;
             let t1 = Instant::now();
             let fb: Vec<Feedback> = samples
                 .iter()
                 .enumerate()
                 .map(|(i, s)| Feedback {
+                    seq: (b * batch + i) as u64,
                     decisions: &d,
                     actions: &s.actions,
                     reward: ((b * batch + i) % 7) as f64 / 7.0,
@@ -369,7 +375,8 @@ fn controller(batches: usize, batch: usize) -> Result<()> {
         }
         let n = (batches * batch) as f64;
         let (s, u) = (t_sample / n * 1e3, t_update / n * 1e3);
-        println!("{name:<22} {s:>12.4} {u:>12.4} {:>12.4} {:>11.1}%", s + u, (s + u) / BUDGET_MS * 100.0);
+        let rule = config.update.name();
+        println!("{name:<22} {rule:>8} {s:>12.4} {u:>12.4} {:>12.4} {:>11.1}%", s + u, (s + u) / BUDGET_MS * 100.0);
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ fn trial(e: i64, seq: u64) -> NewTrial {
         entropy: 2.1,
         policy_version: seq / 8,
         depth: 2,
+        parent_id: None,
+        repeat_of: None,
     }
 }
 

@@ -1,13 +1,12 @@
-//! `nas compare`: REINFORCE vs random search at equal budgets over several seeds, as a table,
-//! the paper's Figure 6 (top-k mean reward every N samples) in CSV, PNG and SVG.
+//! `nas compare`: strategies at equal budgets over paired seeds, as a table, the paper's
+//! Figure 6 (top-k mean reward every N samples, one curve per strategy) in CSV, PNG and SVG.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use nas_controller::StrategyKind;
 use nas_plot::{Chart, Figure, Series, SeriesStyle, write_csv};
-use nas_runner::{CompareReport, CurvePoint, compare_strategies, strategy_name};
+use nas_runner::{CompareReport, Contender, CurvePoint, compare_strategies};
 use nas_store::SqliteStore;
 
 use super::search::ConfigArgs;
@@ -16,6 +15,11 @@ use super::search::ConfigArgs;
 pub struct CompareArgs {
     #[command(flatten)]
     pub cfg: ConfigArgs,
+    /// Strategies to compare, each run with the same seeds: reinforce, evolution, local, random,
+    /// or reinforce:RULE for the controller under another update rule (paper, normalized, ppo,
+    /// risk-seeking).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["reinforce".to_string(), "random".to_string()])]
+    pub strategies: Vec<String>,
     /// Seeds per strategy (0..N).
     #[arg(long, default_value_t = 10)]
     pub seeds: u64,
@@ -42,6 +46,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
     if a.seeds == 0 || a.at.is_empty() || a.at.contains(&0) || a.top.is_empty() || a.top.contains(&0) {
         bail!("--seeds must be at least 1, --at a list of positive sample counts and --top a list of positive k");
     }
+    let contenders: Vec<Contender> = a
+        .strategies
+        .iter()
+        .map(|s| Contender::parse(s))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
     let base = a.cfg.resolve()?;
     let budget = a.at.iter().copied().max().unwrap_or(1);
     let every = a.every.unwrap_or((budget / 20).max(1));
@@ -50,16 +60,24 @@ pub fn run(a: CompareArgs) -> Result<()> {
         None => SqliteStore::in_memory()?,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let labels: Vec<String> = contenders.iter().map(Contender::label).collect();
     eprintln!(
-        "comparing reinforce and random on the {} space, {} seeds, {budget} samples each",
+        "comparing {} on the {} space, {} seeds, {budget} samples each",
+        labels.join(", "),
         base.search_space().name(),
         a.seeds,
     );
     let seeds: Vec<u64> = (0..a.seeds).collect();
-    let strategies = [StrategyKind::Reinforce, StrategyKind::Random];
-    let report = compare_strategies(&store, &base, &strategies, &seeds, budget, &a.at, |s, seed| {
-        eprintln!("  {} seed {seed} done", strategy_name(s));
+    let bar = indicatif::ProgressBar::new(contenders.len() as u64 * a.seeds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs  {msg}")
+            .expect("valid template"),
+    );
+    let report = compare_strategies(&store, &base, &contenders, &seeds, budget, &a.at, |c, seed| {
+        bar.set_message(format!("{} seed {seed} done", c.label()));
+        bar.inc(1);
     })?;
+    bar.finish_and_clear();
     print!("{}", report.to_table());
     let curves = report.curves(every, &a.top);
     write_outputs(&report, &curves, &a.top, &a.out)?;
@@ -73,7 +91,7 @@ pub fn write_outputs(report: &CompareReport, curves: &[CurvePoint], ks: &[usize]
         .iter()
         .map(|p| {
             vec![
-                strategy_name(p.strategy),
+                p.strategy.clone(),
                 p.k.to_string(),
                 p.samples.to_string(),
                 format!("{:.6}", p.mean),
@@ -88,7 +106,7 @@ pub fn write_outputs(report: &CompareReport, curves: &[CurvePoint], ks: &[usize]
         .iter()
         .map(|r| {
             vec![
-                strategy_name(r.strategy),
+                r.strategy.clone(),
                 r.samples.to_string(),
                 format!("{:.6}", r.mean()),
                 format!("{:.6}", r.std()),
@@ -106,7 +124,7 @@ pub fn write_outputs(report: &CompareReport, curves: &[CurvePoint], ks: &[usize]
     let panels = ks
         .iter()
         .map(|&k| {
-            let mut names: Vec<_> = curves.iter().map(|p| p.strategy).collect();
+            let mut names: Vec<String> = curves.iter().map(|p| p.strategy.clone()).collect();
             names.dedup();
             Chart {
                 title: format!("top-{k} mean reward"),
@@ -115,11 +133,11 @@ pub fn write_outputs(report: &CompareReport, curves: &[CurvePoint], ks: &[usize]
                 series: names
                     .into_iter()
                     .map(|s| Series {
-                        name: strategy_name(s),
+                        name: s.clone(),
                         style: SeriesStyle::Line,
                         points: curves
                             .iter()
-                            .filter(|p| p.strategy == s && p.k == k)
+                            .filter(|p| p.strategy == *s && p.k == k)
                             .map(|p| (p.samples as f64, p.mean))
                             .collect(),
                     })

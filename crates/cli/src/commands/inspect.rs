@@ -80,6 +80,8 @@ fn trial_json(t: &TrialRow, experiment: &str) -> Value {
         "entropy": t.entropy,
         "eval_seconds": t.eval_seconds,
         "failure": t.failure,
+        "parent_id": t.parent_id,
+        "repeat_of": t.repeat_of,
         "metrics": t.metrics(),
     })
 }
@@ -131,6 +133,12 @@ pub fn show(a: ShowArgs) -> Result<()> {
         println!("  failure         {f}");
     }
     println!("  architecture    {}", t.arch);
+    if let Some(p) = t.parent_id {
+        println!("  mutated from    trial {p}");
+    }
+    if let Some(r) = t.repeat_of {
+        println!("  repeat of       trial {r} (its result, reused: not trained again)");
+    }
     println!("  depth           {}", t.depth);
     println!("  policy version  {}", t.policy_version);
     println!("  log-probability {:.4}", t.log_prob);

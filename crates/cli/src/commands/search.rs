@@ -10,12 +10,12 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nas_controller::StrategyKind;
 use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::EvaluatorSpec;
 use nas_runner::{Control, Event, PRESETS, Search, SearchConfig, preset};
 use nas_space::SpaceKind;
 use nas_store::{TrialStatus, open_store};
+use nas_strategy::StrategyKind;
 
 use crate::store_path;
 
@@ -36,7 +36,7 @@ pub struct ConfigArgs {
     /// Search space: the paper's CNNs, its recurrent cells, or NAS-Bench-201 cells.
     #[arg(long, value_enum)]
     pub space: Option<SpaceArg>,
-    /// Search strategy: the paper's REINFORCE controller, or uniform random search.
+    /// Search strategy (README "Strategies" says when to use which).
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
     /// How architectures are rewarded: `train` (train each child on --dataset; the default),
@@ -51,9 +51,14 @@ pub struct ConfigArgs {
     /// file names.
     #[arg(long, value_name = "SPEC")]
     pub dataset: Option<DataArg>,
-    /// Architectures to sample in total (paper: 12,800).
+    /// Architectures to evaluate in total (paper: 12,800). Counts distinct architectures: a
+    /// draw that repeats one evaluated earlier in the experiment reuses its result and does not
+    /// count (unless --count-repeats).
     #[arg(long, value_name = "N")]
     pub samples: Option<u64>,
+    /// Count repeated draws towards --samples too (they are still not trained again).
+    #[arg(long)]
+    pub count_repeats: bool,
     /// Children per controller update, the paper's m (default 8).
     #[arg(long, value_name = "M")]
     pub batch: Option<usize>,
@@ -106,8 +111,27 @@ impl std::str::FromStr for DataArg {
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum StrategyArg {
+    /// The paper's LSTM controller, trained by policy gradient ([controller] update: ppo by
+    /// default, `paper` for the paper's exact REINFORCE).
     Reinforce,
+    /// Regularized (aging) evolution: mutate tournament winners, the oldest member leaves
+    /// ([evolution]). Asynchronous: every worker stays busy.
+    Evolution,
+    /// First-improvement local search with random restarts ([local]). Asynchronous.
+    Local,
+    /// Uniform random search without replacement (the control).
     Random,
+}
+
+impl StrategyArg {
+    pub fn kind(self) -> StrategyKind {
+        match self {
+            StrategyArg::Reinforce => StrategyKind::Reinforce,
+            StrategyArg::Evolution => StrategyKind::Evolution,
+            StrategyArg::Local => StrategyKind::Local,
+            StrategyArg::Random => StrategyKind::Random,
+        }
+    }
 }
 
 impl ConfigArgs {
@@ -148,10 +172,10 @@ impl ConfigArgs {
             (None, _) => {}
         }
         if let Some(s) = self.strategy {
-            c.strategy = match s {
-                StrategyArg::Reinforce => StrategyKind::Reinforce,
-                StrategyArg::Random => StrategyKind::Random,
-            };
+            c.strategy = s.kind();
+        }
+        if self.count_repeats {
+            c.count_repeats = true;
         }
         if let Some(e) = &self.evaluator {
             c.evaluator = e.clone();
@@ -184,6 +208,7 @@ impl ConfigArgs {
             || self.config.is_some()
             || self.space.is_some()
             || self.strategy.is_some()
+            || self.count_repeats
             || self.evaluator.is_some()
             || self.batch.is_some()
             || self.replicas.is_some()
@@ -314,10 +339,12 @@ pub fn run(a: SearchArgs) -> Result<()> {
     let mut best = search.best().map(|b| b.1);
     let mut baseline = search.baseline();
     let mut failed = 0u64;
+    let mut repeats = 0u64;
     let summary = search.run(|e| {
         match e {
-            Event::Trial { status, reward, reused, .. } => {
-                if !reused {
+            Event::Trial { status, reward, reused, repeat_of, .. } => {
+                repeats += repeat_of.is_some() as u64;
+                if !reused && (repeat_of.is_none() || cfg.count_repeats) {
                     finished += 1;
                     bar.set_position(finished);
                 }
@@ -335,7 +362,8 @@ pub fn run(a: SearchArgs) -> Result<()> {
             }
         }
         let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
-        bar.set_message(format!("best {}  baseline {}  failed {failed}", fmt(best), fmt(baseline)));
+        let repeated = if repeats > 0 { format!("  repeats {repeats}") } else { String::new() };
+        bar.set_message(format!("best {}  baseline {}  failed {failed}{repeated}", fmt(best), fmt(baseline)));
         if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue }
     })?;
     bar.finish_and_clear();
@@ -344,6 +372,20 @@ pub fn run(a: SearchArgs) -> Result<()> {
         None => eprintln!("no completed trial yet"),
     }
     let store_flag = if a.store.is_some() { format!(" --store {}", shown) } else { String::new() };
+    if summary.repeats > 0 {
+        eprintln!(
+            "{} draw(s) repeated an architecture evaluated earlier: their results were reused, not trained again{}",
+            summary.repeats,
+            if cfg.count_repeats { "" } else { ", and they do not count as samples" }
+        );
+    }
+    if summary.exhausted {
+        eprintln!(
+            "ended early: the last {} draws were all repeats (the strategy has converged or the space is exhausted; \
+             `repeat_limit` sets how many)",
+            cfg.repeat_limit
+        );
+    }
     if summary.finished {
         eprintln!(
             "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",

@@ -1,17 +1,33 @@
-//! REINFORCE (Williams 1992) for the controller, as in the paper:
-//! ∇J ≈ (1/m) Σ_k Σ_t ∇ log P(a_t | a_<t; θ) (R_k − b), with b an exponential moving average of
-//! earlier rewards, one Adam step per batch of m children.
+//! The paper's LSTM controller trained by policy gradient.
+//!
+//! REINFORCE (Williams 1992), as in the paper: ∇J ≈ (1/m) Σ_k Σ_t ∇ log P(a_t | a_<t; θ) A_k
+//! with one Adam step per batch of m children. The advantage A_k depends on the
+//! [`UpdateRule`]: the paper's R_k − b (b an exponential moving average of earlier rewards),
+//! batch-normalised (R_k − mean)/std, PPO's clipped surrogate over several steps, or the
+//! risk-seeking top quantile. The network, its sampling and its backward pass live in
+//! `policy.rs`; the rules' arithmetic in `update.rs`.
 
-use nas_space::{Decision, TokenType};
+mod adam;
+mod config;
+mod params;
+mod policy;
+mod update;
+
+pub use adam::Adam;
+pub use config::{ControllerConfig, UpdateRule};
+pub use params::{Layout, Params};
+pub use policy::{Controller, Trajectory};
+
+use nas_space::TokenType;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::SavedRng;
 use crate::{
-    Adam, Controller, ControllerConfig, Feedback, Gradient, Layout, Params, PolicySnapshot, Sample, SeededRng,
-    Strategy, StrategyError, StrategyKind, StrategyState, Trajectory, UpdateStats,
+    Feedback, Gradient, Menu, PolicySnapshot, Replayed, Sample, SeededRng, Strategy, StrategyError, StrategyKind,
+    StrategyState, UpdateStats,
 };
 
-/// The REINFORCE-trained LSTM controller.
+/// The policy-gradient-trained LSTM controller.
 #[derive(Debug, Clone)]
 pub struct Reinforce {
     config: ControllerConfig,
@@ -83,20 +99,22 @@ impl Reinforce {
         &self.controller
     }
 
-    /// The gradient of the surrogate loss for a batch under the weights `controller` of policy
-    /// `version`, with the baseline `b`; returns (grad, loss, mean entropy).
+    /// The gradient of the surrogate loss −(1/m) Σ (A_k log P_k + β H_k) for a batch under the
+    /// weights `controller` of policy `version`; returns (grad, loss, mean entropy, the
+    /// trajectories' log-probabilities).
     fn surrogate_gradient(
         &self,
         controller: &Controller,
         version: u64,
         batch: &[Feedback],
-        b: f64,
-    ) -> Result<(Vec<f64>, f64, f64), StrategyError> {
+        advantages: &[f64],
+    ) -> Result<(Vec<f64>, f64, f64, Vec<f64>), StrategyError> {
         let m = batch.len() as f64;
         let beta = self.config.entropy_weight;
         let mut grad = vec![0.0; controller.params.values.len()];
         let (mut loss, mut ent) = (0.0, 0.0);
-        for fb in batch {
+        let mut log_probs = Vec::with_capacity(batch.len());
+        for (fb, &adv) in batch.iter().zip(advantages) {
             let cached = self
                 .recent
                 .iter()
@@ -109,12 +127,12 @@ impl Reinforce {
                     &scored
                 }
             };
-            let adv = fb.reward - b;
             controller.backward(tr, -adv / m, -beta / m, &mut grad);
             loss -= (adv * tr.log_prob + beta * tr.entropy) / m;
             ent += tr.entropy / m;
+            log_probs.push(tr.log_prob);
         }
-        Ok((grad, loss, ent))
+        Ok((grad, loss, ent, log_probs))
     }
 
     /// Forget cached trajectories of a batch that has been learnt from.
@@ -136,13 +154,14 @@ impl Strategy for Reinforce {
         StrategyKind::Reinforce
     }
 
-    fn sample(&mut self, decisions: &[Decision]) -> Result<Sample, StrategyError> {
-        let tr = self.controller.sample(decisions, &mut self.rng)?;
+    fn sample(&mut self, menu: &Menu) -> Result<Sample, StrategyError> {
+        let tr = self.controller.sample(&menu.decisions(), &mut self.rng)?;
         let sample = Sample {
             actions: tr.actions.clone(),
             log_prob: tr.log_prob,
             entropy: tr.entropy,
             policy_version: self.version,
+            parent: None,
         };
         self.recent.push((self.version, tr));
         Ok(sample)
@@ -159,9 +178,11 @@ impl Strategy for Reinforce {
         if let Some(bad) = batch.iter().find(|f| !f.reward.is_finite()) {
             return Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward)));
         }
-        let mean = batch.iter().map(|f| f.reward).sum::<f64>() / batch.len() as f64;
+        let rewards: Vec<f64> = batch.iter().map(|f| f.reward).collect();
+        let mean = rewards.iter().sum::<f64>() / batch.len() as f64;
         // The first batch has no history: its own mean is the baseline.
         let b = self.baseline.unwrap_or(mean);
+        let advantages = update::advantages(&self.config, &rewards, b);
         let older;
         let controller = if from.version == self.version {
             &self.controller
@@ -175,8 +196,26 @@ impl Strategy for Reinforce {
             older = Controller { params };
             &older
         };
-        let (values, loss, mean_entropy) = self.surrogate_gradient(controller, from.version, batch, b)?;
+        let (values, loss, mean_entropy, log_probs) =
+            self.surrogate_gradient(controller, from.version, batch, &advantages)?;
         self.forget(from.version, batch);
+        let replay = if self.config.update == UpdateRule::Ppo && self.config.ppo_epochs > 1 {
+            let share = 1.0 / batch.len() as f64;
+            batch
+                .iter()
+                .zip(&advantages)
+                .zip(&log_probs)
+                .map(|((f, &advantage), &log_prob)| Replayed {
+                    decisions: f.decisions.to_vec(),
+                    actions: f.actions.to_vec(),
+                    log_prob,
+                    advantage,
+                    share,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let d = self.config.baseline_decay;
         let mut nb = b;
         for f in batch {
@@ -195,7 +234,7 @@ impl Strategy for Reinforce {
             sampled_version: from.version,
             staleness: 0,
         };
-        Ok(Gradient { values, stats })
+        Ok(Gradient { values, stats, replay })
     }
 
     fn apply(&mut self, grads: &[Gradient], shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
@@ -214,6 +253,17 @@ impl Strategy for Reinforce {
             (0..n).map(|i| grads.iter().map(|g| g.values[i]).sum::<f64>() / k).collect()
         };
         self.adam.step_sharded(&mut self.controller.params.values, &step, shards);
+        // PPO: further clipped passes over the batches at the moved weights.
+        if grads.iter().any(|g| !g.replay.is_empty()) {
+            let scale = 1.0 / grads.len() as f64;
+            for _ in 1..self.config.ppo_epochs {
+                let mut grad = vec![0.0; n];
+                for g in grads {
+                    update::clipped_pass(&self.controller, &g.replay, &self.config, scale, &mut grad)?;
+                }
+                self.adam.step_sharded(&mut self.controller.params.values, &grad, shards);
+            }
+        }
         self.version += 1;
         Ok(grads
             .iter()
@@ -250,7 +300,11 @@ impl Strategy for Reinforce {
 mod tests {
     use super::*;
     use crate::RandomSearch;
-    use nas_space::{Action, CnnSpace, SearchSpace};
+    use nas_space::{Action, CnnSpace, Decision, SearchSpace};
+
+    fn menu(space: &SearchSpace, depth: usize) -> Menu<'_> {
+        Menu { space, depth, min_depth: depth }
+    }
 
     /// Toy reward: the fraction of layers whose filter is 3×3.
     fn frac_3x3(space: &SearchSpace, actions: &[Action]) -> f64 {
@@ -263,12 +317,12 @@ mod tests {
         let mut first = 0.0;
         let mut last = 0.0;
         for u in 0..updates {
-            let samples: Vec<Sample> = (0..8).map(|_| strategy.sample(&d).unwrap()).collect();
+            let samples: Vec<Sample> = (0..8).map(|_| strategy.sample(&menu(space, 4)).unwrap()).collect();
             let rewards: Vec<f64> = samples.iter().map(|s| frac_3x3(space, &s.actions)).collect();
             let fb: Vec<Feedback> = samples
                 .iter()
                 .zip(&rewards)
-                .map(|(s, &r)| Feedback { decisions: &d, actions: &s.actions, reward: r })
+                .map(|(s, &r)| Feedback { seq: 0, decisions: &d, actions: &s.actions, reward: r })
                 .collect();
             strategy.update(&fb).unwrap();
             let mean = rewards.iter().sum::<f64>() / 8.0;
@@ -286,7 +340,7 @@ mod tests {
     fn reinforce_learns_a_toy_reward_and_random_search_does_not() {
         let space = SearchSpace::Cnn(CnnSpace::default());
         let tt = space.token_types();
-        let config = ControllerConfig { learning_rate: 0.01, ..ControllerConfig::default() };
+        let config = ControllerConfig { learning_rate: 0.01, ..ControllerConfig::paper() };
         let mut rl = Reinforce::new(config, &tt, 1).unwrap();
         let (rl_first, rl_last) = run(&mut rl, &space, 150);
         let mut rs = RandomSearch::new(&tt, 1);
@@ -295,6 +349,46 @@ mod tests {
         assert!(rl_first < 0.2, "{rl_first}");
         assert!(rl_last > 0.7, "REINFORCE mean reward rose only from {rl_first} to {rl_last}");
         assert!(rs_last < 0.2 && rs_first < 0.2, "random search: {rs_first} → {rs_last}");
+    }
+
+    #[test]
+    fn every_update_rule_learns_the_toy_reward_at_its_defaults() {
+        let space = SearchSpace::Cnn(CnnSpace::default());
+        let tt = space.token_types();
+        for update in [UpdateRule::Normalized, UpdateRule::Ppo, UpdateRule::RiskSeeking] {
+            let mut rl = Reinforce::new(ControllerConfig { update, ..ControllerConfig::default() }, &tt, 1).unwrap();
+            let (first, last) = run(&mut rl, &space, 150);
+            assert!(last > first + 0.2, "{update:?}: mean reward {first} → {last}");
+        }
+    }
+
+    #[test]
+    fn ppo_with_one_epoch_is_the_normalised_update_and_more_epochs_step_further() {
+        let space = SearchSpace::Nb201(Default::default());
+        let tt = space.token_types();
+        let d = space.decisions(0);
+        let base = ControllerConfig { update: UpdateRule::Normalized, ..ControllerConfig::default() };
+        let one = ControllerConfig { update: UpdateRule::Ppo, ppo_epochs: 1, ..base.clone() };
+        let four = ControllerConfig { update: UpdateRule::Ppo, ppo_epochs: 4, ..base.clone() };
+        let step = |config: ControllerConfig| {
+            let mut rl = Reinforce::new(config, &tt, 2).unwrap();
+            let start = rl.controller.params.values.clone();
+            let samples: Vec<Sample> = (0..8).map(|_| rl.sample(&menu(&space, 0)).unwrap()).collect();
+            let fb: Vec<Feedback> = samples
+                .iter()
+                .enumerate()
+                .map(|(k, s)| Feedback { seq: k as u64, decisions: &d, actions: &s.actions, reward: k as f64 })
+                .collect();
+            rl.update(&fb).unwrap();
+            let moved: f64 =
+                rl.controller.params.values.iter().zip(&start).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+            (rl.controller.params.values.clone(), moved)
+        };
+        let (n, _) = step(base);
+        let (p1, m1) = step(one);
+        let (_, m4) = step(four);
+        assert_eq!(n, p1);
+        assert!(m4 > 2.0 * m1, "four epochs moved {m4}, one {m1}");
     }
 
     #[test]
@@ -344,16 +438,17 @@ mod tests {
         let rl = Reinforce::new(ControllerConfig { hidden: 4, init_range: 0.5, ..Default::default() }, &tt, 3).unwrap();
         let d = space.decisions(3);
         let mut r2 = rl.clone();
-        let samples: Vec<Sample> = (0..3).map(|_| r2.sample(&d).unwrap()).collect();
+        let samples: Vec<Sample> = (0..3).map(|_| r2.sample(&menu(&space, 3)).unwrap()).collect();
         let fb: Vec<Feedback> = samples
             .iter()
             .enumerate()
-            .map(|(i, s)| Feedback { decisions: &d, actions: &s.actions, reward: i as f64 })
+            .map(|(i, s)| Feedback { seq: 0, decisions: &d, actions: &s.actions, reward: i as f64 })
             .collect();
-        let (grad, _, _) = rl.surrogate_gradient(&rl.controller, 0, &fb, 0.8).unwrap();
+        let adv: Vec<f64> = fb.iter().map(|f| f.reward - 0.8).collect();
+        let (grad, _, _, _) = rl.surrogate_gradient(&rl.controller, 0, &fb, &adv).unwrap();
         let loss_at = |v: &[f64]| {
             let c = Controller { params: Params { layout: rl.controller.params.layout.clone(), values: v.to_vec() } };
-            rl.surrogate_gradient(&c, 0, &fb, 0.8).unwrap().1
+            rl.surrogate_gradient(&c, 0, &fb, &adv).unwrap().1
         };
         let v = rl.controller.params.values.clone();
         for i in (0..v.len()).step_by(7) {
@@ -386,34 +481,39 @@ mod tests {
         let space = SearchSpace::Cnn(CnnSpace::default());
         let tt = space.token_types();
         let d = space.decisions(3);
-        let mut rl = Reinforce::new(ControllerConfig { learning_rate: 0.05, ..Default::default() }, &tt, 5).unwrap();
+        let mut rl =
+            Reinforce::new(ControllerConfig { learning_rate: 0.05, ..ControllerConfig::paper() }, &tt, 5).unwrap();
         // Two replicas draw from version 0.
         let s0 = rl.snapshot();
-        let a: Vec<Sample> = (0..4).map(|_| rl.sample(&d).unwrap()).collect();
-        let b: Vec<Sample> = (0..4).map(|_| rl.sample(&d).unwrap()).collect();
+        let a: Vec<Sample> = (0..4).map(|_| rl.sample(&menu(&space, 3)).unwrap()).collect();
+        let b: Vec<Sample> = (0..4).map(|_| rl.sample(&menu(&space, 3)).unwrap()).collect();
         let fb = |xs: &[Sample]| -> Vec<(Vec<Action>, f64)> {
             xs.iter().map(|s| (s.actions.clone(), frac_3x3(&space, &s.actions) + s.log_prob.abs() / 100.0)).collect()
         };
         let (fa, fbb) = (fb(&a), fb(&b));
         let ga = {
-            let f: Vec<Feedback> = fa.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+            let f: Vec<Feedback> =
+                fa.iter().map(|(a, r)| Feedback { seq: 0, decisions: &d, actions: a, reward: *r }).collect();
             rl.gradient(&f, &s0).unwrap()
         };
         let st = rl.apply(&[ga], 1).unwrap();
         assert_eq!((st[0].policy_version, st[0].staleness, st[0].sampled_version), (1, 0, 0));
         // Replica B's batch arrives after that update: its gradient is the old policy's.
-        let f: Vec<Feedback> = fbb.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+        let f: Vec<Feedback> =
+            fbb.iter().map(|(a, r)| Feedback { seq: 0, decisions: &d, actions: a, reward: *r }).collect();
         let baseline = rl.baseline().unwrap();
         let old = Controller { params: s0.params.clone().unwrap() };
-        let (expected, _, _) = rl.surrogate_gradient(&old, u64::MAX, &f, baseline).unwrap();
-        let (current, _, _) = rl.surrogate_gradient(&rl.controller, u64::MAX, &f, baseline).unwrap();
+        let adv: Vec<f64> = f.iter().map(|x| x.reward - baseline).collect();
+        let (expected, _, _, _) = rl.surrogate_gradient(&old, u64::MAX, &f, &adv).unwrap();
+        let (current, _, _, _) = rl.surrogate_gradient(&rl.controller, u64::MAX, &f, &adv).unwrap();
         let gb = rl.gradient(&f, &s0).unwrap();
         assert_eq!(gb.values, expected);
         assert_ne!(gb.values, current, "the update moved the weights, so the policies differ");
         let st = rl.apply(&[gb], 4).unwrap();
         assert_eq!((st[0].policy_version, st[0].staleness, st[0].sampled_version), (2, 1, 0));
         // A snapshot without weights cannot stand for an older version.
-        let f: Vec<Feedback> = fa.iter().map(|(a, r)| Feedback { decisions: &d, actions: a, reward: *r }).collect();
+        let f: Vec<Feedback> =
+            fa.iter().map(|(a, r)| Feedback { seq: 0, decisions: &d, actions: a, reward: *r }).collect();
         assert!(rl.gradient(&f, &PolicySnapshot { version: 0, params: None }).is_err());
     }
 
@@ -423,13 +523,14 @@ mod tests {
         let space = SearchSpace::Cnn(CnnSpace::default());
         let tt = space.token_types();
         let d = space.decisions(4);
-        let mut rl = Reinforce::new(ControllerConfig { learning_rate: 0.01, ..Default::default() }, &tt, 1).unwrap();
+        let mut rl =
+            Reinforce::new(ControllerConfig { learning_rate: 0.01, ..ControllerConfig::paper() }, &tt, 1).unwrap();
         let mut replicas: std::collections::VecDeque<(PolicySnapshot, Vec<Sample>)> = Default::default();
         let (mut first, mut last, mut stale) = (Vec::new(), Vec::new(), 0);
         for step in 0..160 {
             while replicas.len() < 4 {
                 let snap = rl.snapshot();
-                let batch = (0..8).map(|_| rl.sample(&d).unwrap()).collect();
+                let batch = (0..8).map(|_| rl.sample(&menu(&space, 4)).unwrap()).collect();
                 replicas.push_back((snap, batch));
             }
             let (snap, batch) = replicas.pop_front().unwrap();
@@ -437,7 +538,7 @@ mod tests {
             let f: Vec<Feedback> = batch
                 .iter()
                 .zip(&rewards)
-                .map(|(s, &r)| Feedback { decisions: &d, actions: &s.actions, reward: r })
+                .map(|(s, &r)| Feedback { seq: 0, decisions: &d, actions: &s.actions, reward: r })
                 .collect();
             let g = rl.gradient(&f, &snap).unwrap();
             stale = stale.max(rl.apply(&[g], 2).unwrap()[0].staleness);
@@ -457,10 +558,11 @@ mod tests {
     fn baseline_is_an_exponential_moving_average() {
         let space = SearchSpace::Nb201(Default::default());
         let tt = space.token_types();
-        let mut r = Reinforce::new(ControllerConfig { baseline_decay: 0.5, ..Default::default() }, &tt, 0).unwrap();
+        let mut r =
+            Reinforce::new(ControllerConfig { baseline_decay: 0.5, ..ControllerConfig::paper() }, &tt, 0).unwrap();
         let d = space.decisions(0);
-        let s = r.sample(&d).unwrap();
-        let fb = |x: f64| Feedback { decisions: &d, actions: &s.actions, reward: x };
+        let s = r.sample(&menu(&space, 0)).unwrap();
+        let fb = |x: f64| Feedback { seq: 0, decisions: &d, actions: &s.actions, reward: x };
         let st = r.update(&[fb(1.0), fb(3.0)]).unwrap();
         assert_eq!(st.baseline_used, 2.0);
         assert_eq!(st.baseline, 0.5 * (0.5 * 2.0 + 0.5) + 0.5 * 3.0);
