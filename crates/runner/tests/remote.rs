@@ -56,6 +56,8 @@ fn four_workers_give_the_local_result_and_finish_every_trial_once() {
     let Some(url) = fresh_pg("sync") else { return };
     let cfg = SearchConfig {
         samples: 160,
+        // Every draw a sample, so the batches are fixed; repeats are still not trained.
+        count_repeats: true,
         batch: 8,
         seed: 9,
         depth: DepthSchedule { start: 2, step: 1, every: 40, max: 4 },
@@ -77,13 +79,18 @@ fn four_workers_give_the_local_result_and_finish_every_trial_once() {
     });
     assert_eq!(coordinated.len(), 160);
     assert!(coordinated.iter().all(|t| t.status == TrialStatus::Completed));
-    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), 160, "each trial completed once: {workers:?}");
+    let trained = coordinated.iter().filter(|t| t.repeat_of.is_none()).count() as i64;
+    assert_eq!(
+        workers.iter().map(|w| w.completed).sum::<u64>() as i64,
+        trained,
+        "each trial completed once: {workers:?}"
+    );
     assert_eq!(workers.iter().map(|w| w.rejected).sum::<u64>(), 0);
     assert!(workers.iter().filter(|w| w.completed > 0).count() >= 2, "the work was shared: {workers:?}");
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let row =
         db.query_one("SELECT count(*), max(attempts), min(attempts) FROM work WHERE state = 'done'", &[]).unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (160, 1, 1));
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (trained, 1, 1));
 
     // The same configuration trained locally draws the same architectures with the same rewards.
     let local = SqliteStore::in_memory().unwrap();
@@ -102,6 +109,7 @@ fn replicas_keep_remote_workers_busy_and_record_staleness() {
     let Some(url) = fresh_pg("async") else { return };
     let cfg = SearchConfig {
         samples: 96,
+        count_repeats: true,
         batch: 4,
         replicas: 4,
         shards: 4,
@@ -125,7 +133,8 @@ fn replicas_keep_remote_workers_busy_and_record_staleness() {
     });
     assert_eq!(trials.len(), 96);
     assert!(trials.iter().all(|t| t.status == TrialStatus::Completed));
-    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), 96, "each trial completed once: {workers:?}");
+    let trained = trials.iter().filter(|t| t.repeat_of.is_none()).count() as u64;
+    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), trained, "each trial completed once: {workers:?}");
     assert_eq!(updates.len(), 24);
     let replicas: std::collections::BTreeSet<u32> = updates.iter().map(|u| u.replica).collect();
     assert_eq!(replicas.len(), 4);
@@ -137,4 +146,39 @@ fn replicas_keep_remote_workers_busy_and_record_staleness() {
     // The children of each gradient's batch were drawn with the version it names.
     let drawn: std::collections::BTreeSet<u64> = trials.iter().map(|t| t.policy_version).collect();
     assert!(updates.iter().all(|u| drawn.contains(&u.sampled_version)));
+}
+
+/// Evolution on remote workers: `replicas` × `batch` children in flight, each result joining the
+/// population as it lands; every child is trained once, on some worker.
+#[test]
+fn evolution_keeps_remote_workers_busy_and_trains_each_child_once() {
+    let Some(url) = fresh_pg("evolution") else { return };
+    let mut cfg = SearchConfig {
+        strategy: nas_strategy::StrategyKind::Evolution,
+        samples: 60,
+        batch: 2,
+        replicas: 2,
+        seed: 5,
+        depth: DepthSchedule { start: 2, step: 1, every: 20, max: 4 },
+        evaluator: EvaluatorSpec::Toy,
+        ..Default::default()
+    };
+    cfg.evolution.population = 8;
+    cfg.evolution.tournament = 3;
+    let stop = AtomicBool::new(false);
+    let (trials, workers) = std::thread::scope(|s| {
+        let workers = spawn_workers(s, &url, &stop, 3);
+        let store = PgStore::connect(&url).unwrap();
+        let queue = PgStore::connect(&url).unwrap();
+        let mut search = Search::start(&store, cfg, Some("evo".into())).unwrap();
+        search.use_remote_workers(&queue, 3);
+        assert!(search.run(|_| Control::Continue).unwrap().finished);
+        let done: Vec<_> = workers.into_iter().map(|h| h.join().unwrap()).collect();
+        (store.trials(search.experiment().id).unwrap(), done)
+    });
+    let trained: Vec<_> = trials.iter().filter(|t| t.repeat_of.is_none()).collect();
+    assert_eq!(trained.len(), 60);
+    assert!(trials.iter().all(|t| t.status == TrialStatus::Completed));
+    assert_eq!(workers.iter().map(|w| w.completed).sum::<u64>(), 60, "each child trained once: {workers:?}");
+    assert!(trials.iter().filter(|t| t.parent_id.is_some()).count() >= 40, "mutations after the first 8");
 }

@@ -18,7 +18,7 @@ use crate::rng::SavedRng;
 use crate::strategy::plain_stats;
 use crate::{
     Feedback, Gradient, Menu, PolicySnapshot, Sample, SeededRng, Seen, Strategy, StrategyError, StrategyKind,
-    StrategyState, UpdateStats, moves,
+    StrategyState, moves,
 };
 
 /// Mutations tried before a repeat is let through (the search then reuses its stored reward).
@@ -182,14 +182,10 @@ impl Strategy for Evolution {
     fn sample(&mut self, menu: &Menu) -> Result<Sample, StrategyError> {
         self.drawn += 1;
         if self.drawn <= self.config.population as u64 || self.population.is_empty() {
-            let decisions = menu.decisions();
-            let mut draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-            for _ in 1..REDRAWS {
-                if !self.seen.contains(&draw.0) {
-                    break;
-                }
-                draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-            }
+            let seen = &self.seen;
+            let draw = moves::uniform_unseen(&menu.decisions(), &self.token_choices, &mut self.rng, REDRAWS, |a| {
+                seen.contains(a)
+            })?;
             self.seen.insert(&draw.0);
             return Ok(Sample { actions: draw.0, log_prob: draw.1, entropy: -draw.1, policy_version: 0, parent: None });
         }
@@ -205,10 +201,6 @@ impl Strategy for Evolution {
         Ok(Sample { actions: child, log_prob: 0.0, entropy: 0.0, policy_version: 0, parent: Some(parent.seq) })
     }
 
-    fn snapshot(&self) -> PolicySnapshot {
-        PolicySnapshot { version: 0, params: None }
-    }
-
     fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
         if let Some(bad) = batch.iter().find(|f| !f.reward.is_finite()) {
             return Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward)));
@@ -220,18 +212,6 @@ impl Strategy for Evolution {
             }
         }
         Ok(plain_stats(batch))
-    }
-
-    fn apply(&mut self, grads: &[Gradient], _shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
-        Ok(grads.iter().map(|g| g.stats.clone()).collect())
-    }
-
-    fn policy_version(&self) -> u64 {
-        0
-    }
-
-    fn baseline(&self) -> Option<f64> {
-        None
     }
 
     fn state(&self) -> StrategyState {

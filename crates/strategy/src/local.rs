@@ -20,7 +20,7 @@ use crate::seen::fingerprint;
 use crate::strategy::plain_stats;
 use crate::{
     Feedback, Gradient, Menu, PolicySnapshot, Sample, SeededRng, Strategy, StrategyError, StrategyKind, StrategyState,
-    UpdateStats, moves,
+    moves,
 };
 
 /// Uniform draws tried for a restart before a repeat is let through.
@@ -113,11 +113,6 @@ impl LocalSearch {
         self.restarts
     }
 
-    fn seen(&self, actions: &[Action]) -> bool {
-        let f = fingerprint(actions);
-        self.known.contains_key(&f) || self.pending.contains(&f)
-    }
-
     /// Make `actions` (following `decisions`) the current point, its neighbourhood next.
     fn move_to(
         &mut self,
@@ -178,21 +173,15 @@ impl Strategy for LocalSearch {
         }
         // …or a restart from a fresh uniform draw.
         let decisions = menu.decisions();
-        let mut draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-        for _ in 1..REDRAWS {
-            if !self.seen(&draw.0) {
-                break;
-            }
-            draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-        }
-        let (actions, log_prob) = draw;
+        let (known, pending) = (&self.known, &self.pending);
+        let seen = |a: &[Action]| {
+            let f = fingerprint(a);
+            known.contains_key(&f) || pending.contains(&f)
+        };
+        let (actions, log_prob) = moves::uniform_unseen(&decisions, &self.token_choices, &mut self.rng, REDRAWS, seen)?;
         self.pending.insert(fingerprint(&actions));
         self.move_to(actions.clone(), decisions, None, None)?;
         Ok(Sample { actions, log_prob, entropy: -log_prob, policy_version: 0, parent: None })
-    }
-
-    fn snapshot(&self) -> PolicySnapshot {
-        PolicySnapshot { version: 0, params: None }
     }
 
     fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
@@ -212,18 +201,6 @@ impl Strategy for LocalSearch {
         }
         self.climb()?;
         Ok(plain_stats(batch))
-    }
-
-    fn apply(&mut self, grads: &[Gradient], _shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
-        Ok(grads.iter().map(|g| g.stats.clone()).collect())
-    }
-
-    fn policy_version(&self) -> u64 {
-        0
-    }
-
-    fn baseline(&self) -> Option<f64> {
-        None
     }
 
     fn state(&self) -> StrategyState {

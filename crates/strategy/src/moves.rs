@@ -35,6 +35,25 @@ pub fn uniform(
     Ok((actions, log_prob))
 }
 
+/// A uniform draw that `seen` does not hold: up to `tries` draws, the last one let through
+/// even if seen (the search then reuses its earlier result).
+pub fn uniform_unseen(
+    decisions: &[Decision],
+    token_choices: &[usize],
+    rng: &mut SeededRng,
+    tries: usize,
+    seen: impl Fn(&[Action]) -> bool,
+) -> Result<(Vec<Action>, f64), StrategyError> {
+    let mut draw = uniform(decisions, token_choices, rng)?;
+    for _ in 1..tries {
+        if !seen(&draw.0) {
+            break;
+        }
+        draw = uniform(decisions, token_choices, rng)?;
+    }
+    Ok(draw)
+}
+
 fn choices_of(token_choices: &[usize], token_type: usize) -> Result<usize, StrategyError> {
     token_choices
         .get(token_type)

@@ -8,7 +8,7 @@ use crate::rng::SavedRng;
 use crate::strategy::plain_stats;
 use crate::{
     Feedback, Gradient, Menu, PolicySnapshot, Sample, SeededRng, Seen, Strategy, StrategyError, StrategyKind,
-    StrategyState, UpdateStats, moves,
+    StrategyState, moves,
 };
 
 /// Draws tried before a repeat is let through (the search then reuses its stored reward).
@@ -43,37 +43,17 @@ impl Strategy for RandomSearch {
     }
 
     fn sample(&mut self, menu: &Menu) -> Result<Sample, StrategyError> {
-        let decisions = menu.decisions();
-        let mut draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-        for _ in 1..REDRAWS {
-            if !self.seen.contains(&draw.0) {
-                break;
-            }
-            draw = moves::uniform(&decisions, &self.token_choices, &mut self.rng)?;
-        }
-        let (actions, log_prob) = draw;
+        let seen = &self.seen;
+        let (actions, log_prob) =
+            moves::uniform_unseen(&menu.decisions(), &self.token_choices, &mut self.rng, REDRAWS, |a| {
+                seen.contains(a)
+            })?;
         self.seen.insert(&actions);
         Ok(Sample { actions, log_prob, entropy: -log_prob, policy_version: 0, parent: None })
     }
 
-    fn snapshot(&self) -> PolicySnapshot {
-        PolicySnapshot { version: 0, params: None }
-    }
-
     fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
         Ok(plain_stats(batch))
-    }
-
-    fn apply(&mut self, grads: &[Gradient], _shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
-        Ok(grads.iter().map(|g| g.stats.clone()).collect())
-    }
-
-    fn policy_version(&self) -> u64 {
-        0
-    }
-
-    fn baseline(&self) -> Option<f64> {
-        None
     }
 
     fn state(&self) -> StrategyState {

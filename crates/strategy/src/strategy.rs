@@ -237,8 +237,11 @@ pub trait Strategy: Send {
     fn asynchronous(&self) -> bool {
         false
     }
-    /// The current policy, to compute the gradient of the samples drawn from it later.
-    fn snapshot(&self) -> PolicySnapshot;
+    /// The current policy, to compute the gradient of the samples drawn from it later (a
+    /// strategy without weights has one policy, version 0).
+    fn snapshot(&self) -> PolicySnapshot {
+        PolicySnapshot { version: 0, params: None }
+    }
     /// The gradient of a rewarded batch against the policy `from` it was drawn with (the
     /// current one or an older one). Uses the current reward baseline and then folds the batch's
     /// rewards into it. Strategies without weights take the rewards in here.
@@ -246,8 +249,10 @@ pub trait Strategy: Send {
     /// One optimiser step with the mean of `grads`, the parameters split into `shards`
     /// contiguous parts applied independently (PPO: followed by further clipped passes over the
     /// batches). Returns each gradient's statistics with the policy version after the step and
-    /// the gradient's staleness.
-    fn apply(&mut self, grads: &[Gradient], shards: usize) -> Result<Vec<UpdateStats>, StrategyError>;
+    /// the gradient's staleness. A strategy without weights has nothing to step.
+    fn apply(&mut self, grads: &[Gradient], _shards: usize) -> Result<Vec<UpdateStats>, StrategyError> {
+        Ok(grads.iter().map(|g| g.stats.clone()).collect())
+    }
     /// Learn from a batch of rewarded samples all drawn with the current policy (synchronous
     /// REINFORCE: gradient, then one step).
     fn update(&mut self, batch: &[Feedback]) -> Result<UpdateStats, StrategyError> {
@@ -256,9 +261,13 @@ pub trait Strategy: Send {
         Ok(self.apply(&[g], 1)?.remove(0))
     }
     /// Updates applied so far.
-    fn policy_version(&self) -> u64;
+    fn policy_version(&self) -> u64 {
+        0
+    }
     /// The reward baseline, once there is one.
-    fn baseline(&self) -> Option<f64>;
+    fn baseline(&self) -> Option<f64> {
+        None
+    }
     /// Everything needed to continue later.
     fn state(&self) -> StrategyState;
 }
