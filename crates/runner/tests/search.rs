@@ -409,6 +409,7 @@ fn repeats_are_reused_not_retrained_and_do_not_count() {
     // A fast-converging controller on a small space repeats itself often.
     let mut cfg = config(20);
     cfg.controller.learning_rate = 0.05;
+    cfg.controller.entropy_weight = 0.02;
     cfg.cnn =
         nas_space::CnnSpace { filter_heights: vec![1, 3], filter_widths: vec![1, 3], filters: vec![4, 8], ..cfg.cnn };
     let store = SqliteStore::in_memory().unwrap();

@@ -63,7 +63,7 @@ pub struct ControllerConfig {
     pub baseline_decay: f64,
     /// Weight of the entropy bonus added to the objective (ENAS-style), per sample (the summed
     /// entropy of its decisions; advantages are per-batch normalised, so it is on their scale).
-    /// Default 0.1: without it the normalised rules collapse onto one architecture within a few
+    /// Default 0.2: without it the normalised rules collapse onto one architecture within a few
     /// hundred samples (docs/RESULTS.md); the paper has none.
     pub entropy_weight: f64,
     /// Adam steps per batch with `update = "ppo"`. Default 2.
@@ -86,7 +86,7 @@ impl Default for ControllerConfig {
             adam_beta2: 0.999,
             adam_eps: 1e-8,
             baseline_decay: 0.95,
-            entropy_weight: 0.1,
+            entropy_weight: 0.2,
             ppo_epochs: 2,
             ppo_clip: 0.2,
             risk_quantile: 0.25,
