@@ -202,9 +202,7 @@ impl Strategy for Evolution {
     }
 
     fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
-        if let Some(bad) = batch.iter().find(|f| !f.reward.is_finite()) {
-            return Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward)));
-        }
+        crate::strategy::check_finite(batch)?;
         for f in batch {
             self.population.push_back(Member { seq: f.seq, actions: f.actions.to_vec(), reward: f.reward });
             while self.population.len() > self.config.population {

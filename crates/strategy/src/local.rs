@@ -185,9 +185,7 @@ impl Strategy for LocalSearch {
     }
 
     fn gradient(&mut self, batch: &[Feedback], _from: &PolicySnapshot) -> Result<Gradient, StrategyError> {
-        if let Some(bad) = batch.iter().find(|f| !f.reward.is_finite()) {
-            return Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward)));
-        }
+        crate::strategy::check_finite(batch)?;
         for f in batch {
             let fp = fingerprint(f.actions);
             self.pending.remove(&fp);

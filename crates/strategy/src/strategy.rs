@@ -272,6 +272,14 @@ pub trait Strategy: Send {
     fn state(&self) -> StrategyState;
 }
 
+/// Every reward of a batch must be a number to learn from.
+pub(crate) fn check_finite(batch: &[Feedback]) -> Result<(), StrategyError> {
+    match batch.iter().find(|f| !f.reward.is_finite()) {
+        Some(bad) => Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward))),
+        None => Ok(()),
+    }
+}
+
 /// Statistics of a batch learnt from by a strategy without weights.
 pub(crate) fn plain_stats(batch: &[Feedback]) -> Gradient {
     let mean = batch.iter().map(|f| f.reward).sum::<f64>() / batch.len().max(1) as f64;

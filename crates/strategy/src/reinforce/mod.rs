@@ -175,9 +175,7 @@ impl Strategy for Reinforce {
         if batch.is_empty() {
             return Err(StrategyError::Mismatch("an update needs at least one reward".into()));
         }
-        if let Some(bad) = batch.iter().find(|f| !f.reward.is_finite()) {
-            return Err(StrategyError::Mismatch(format!("reward {} is not finite", bad.reward)));
-        }
+        crate::strategy::check_finite(batch)?;
         let rewards: Vec<f64> = batch.iter().map(|f| f.reward).collect();
         let mean = rewards.iter().sum::<f64>() / batch.len() as f64;
         // The first batch has no history: its own mean is the baseline.
