@@ -31,10 +31,11 @@ impl Contender {
         let update = match rule {
             None => None,
             Some(r) if strategy == StrategyKind::Reinforce => {
-                let rules = [UpdateRule::Paper, UpdateRule::Normalized, UpdateRule::Ppo, UpdateRule::RiskSeeking];
-                Some(rules.into_iter().find(|u| u.name() == r.trim()).ok_or_else(|| {
-                    format!("unknown update rule {r:?} (expected paper, normalized, ppo or risk-seeking)")
-                })?)
+                let names: Vec<&str> = UpdateRule::ALL.iter().map(|u| u.name()).collect();
+                Some(
+                    UpdateRule::parse(r.trim())
+                        .ok_or_else(|| format!("unknown update rule {r:?} (expected one of {})", names.join(", ")))?,
+                )
             }
             Some(_) => return Err(format!("{s:?}: only reinforce takes an update rule (reinforce:RULE)")),
         };

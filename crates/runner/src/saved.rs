@@ -101,7 +101,7 @@ mod tests {
             let menu = Menu { space: &space, depth: 3, min_depth: 2 };
             for seq in 0..30 {
                 let x = st.sample(&menu).unwrap();
-                let d = space.decisions(x.actions.len() / space.decisions(1).len());
+                let d = space.decisions(space.depth_of(&x.actions));
                 let f = nas_strategy::Feedback { seq, decisions: &d, actions: &x.actions, reward: seq as f64 % 7.0 };
                 let g = st.gradient(&[f], &st.snapshot()).unwrap();
                 if seq % 2 == 1 {

@@ -650,11 +650,6 @@ impl<'s> Search<'s> {
         if self.strategy.asynchronous() { 1 } else { self.config.gradients_per_update }
     }
 
-    /// Layers of a sample (0 for spaces without depth): strategies that change depth choose it.
-    fn depth_of(&self, actions: &[Action]) -> usize {
-        if self.space.has_depth() { actions.len() / self.space.decisions(1).len().max(1) } else { 0 }
-    }
-
     /// Note a draw of `canonical` at `seq`: the seq of its earlier draw when it is a repeat.
     fn note_draw(&mut self, seq: u64, canonical: String) -> Option<u64> {
         match self.seen.get(&canonical) {
@@ -708,7 +703,8 @@ impl<'s> Search<'s> {
     /// The decisions and architecture of the sample with index `seq`.
     fn pending(&self, seq: u64, sample: Sample) -> Result<Pending, SearchError> {
         // Spaces without a depth (cells) record 0: the schedule does not apply to them.
-        let depth = self.depth_of(&sample.actions);
+        // Strategies that change depth (evolution) choose it: read it off the actions.
+        let depth = self.space.depth_of(&sample.actions);
         let decisions = self.space.decisions(depth);
         let arch = self
             .space

@@ -46,6 +46,12 @@ impl SearchSpace {
         matches!(self, SearchSpace::Cnn(_))
     }
 
+    /// Layers of a program's actions (0 for spaces without depth): the inverse of
+    /// `decisions(depth).len()`, for strategies that choose the depth themselves.
+    pub fn depth_of(&self, actions: &[Action]) -> usize {
+        if self.has_depth() { actions.len() / self.decisions(1).len().max(1) } else { 0 }
+    }
+
     /// Check the configuration.
     pub fn validate(&self) -> Result<(), SpaceError> {
         match self {

@@ -148,7 +148,7 @@ impl Evolution {
         if space.has_depth() {
             let layer = space.decisions(1);
             let per = layer.len().max(1);
-            let depth = parent.len() / per;
+            let depth = space.depth_of(parent);
             let too_deep = depth > menu.depth;
             if too_deep || (menu.depth_varies() && self.rng.uniform() < self.config.depth_mutation) {
                 let can_add = depth < menu.depth;

@@ -22,6 +22,15 @@ pub enum UpdateRule {
 }
 
 impl UpdateRule {
+    /// Every rule, in the order the docs list them.
+    pub const ALL: [UpdateRule; 4] =
+        [UpdateRule::Paper, UpdateRule::Normalized, UpdateRule::Ppo, UpdateRule::RiskSeeking];
+
+    /// Parse [`UpdateRule::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.name() == s)
+    }
+
     /// The spelling in configs.
     pub fn name(self) -> &'static str {
         match self {
