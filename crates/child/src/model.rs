@@ -6,6 +6,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::ops::PadMode;
+use serde::{Deserialize, Serialize};
 
 use crate::kernels::{self, ConvSpec, Kernels};
 use crate::{ChildConfig, Plan, Source};
@@ -75,10 +76,72 @@ impl ChildNet {
         &self.plan
     }
 
-    /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
+    /// Logits `[batch, classes]` for images `[batch, channels, height, width]`. Batch norm runs
+    /// as the module says: batch statistics (updating the running ones) when training, the
+    /// running statistics in inference.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_with(images, |_, block, y| {
+            let fused = self.kernels.run(|| kernels::batch_norm_relu(&block.bn, &y));
+            fused.unwrap_or_else(|| block.relu.forward(block.bn.forward(y)))
+        })
+    }
+
+    /// Logits `[batch, classes]` with every batch norm normalising by the batch's own
+    /// statistics, in any mode, leaving the running statistics alone.
+    pub fn forward_batch_statistics(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_with(images, |_, block, y| block.relu.forward(batch_normalised(block, y).output))
+    }
+
+    /// Per layer, the mean and (biased) variance `[out_channels]` over batch and pixels of its
+    /// convolution's output for `images`, each layer normalised by its own batch statistics (as
+    /// in training; running statistics untouched).
+    pub fn batch_statistics(&self, images: Tensor<4>) -> Vec<(Tensor<1>, Tensor<1>)> {
+        let mut stats = Vec::with_capacity(self.blocks.len());
+        self.forward_with(images, |_, block, y| {
+            let r = batch_normalised(block, y);
+            stats.push((r.mean, r.variance));
+            block.relu.forward(r.output)
+        });
+        stats
+    }
+
+    /// Every batch norm's running (mean, variance), layer by layer.
+    pub fn running_statistics(&self) -> Vec<RunningStatistics> {
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        self.blocks
+            .iter()
+            .map(|b| RunningStatistics {
+                mean: values(b.bn.running_mean.value_sync()),
+                variance: values(b.bn.running_var.value_sync()),
+            })
+            .collect()
+    }
+
+    /// Replace every batch norm's running statistics (one entry per layer, in order; lengths
+    /// must match the layers' filter counts).
+    pub fn set_running_statistics(&self, stats: &[RunningStatistics]) {
+        assert_eq!(stats.len(), self.blocks.len(), "one entry of running statistics per layer");
+        for (b, s) in self.blocks.iter().zip(stats) {
+            for (state, v) in [(&b.bn.running_mean, &s.mean), (&b.bn.running_var, &s.variance)] {
+                let device = state.value().device();
+                let t = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+                // A running state keeps one pending value per thread, averaged into the value on
+                // the next sync: settle what is pending, then leave exactly this value.
+                let _ = state.value_sync();
+                state.update(t);
+                let _ = state.value_sync();
+            }
+        }
+    }
+
+    /// The forward pass with `norm(layer, block, conv output)` as each layer's batch norm + ReLU.
+    fn forward_with(
+        &self,
+        images: Tensor<4>,
+        mut norm: impl FnMut(usize, &ConvBlock, Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<2> {
         let mut outs: Vec<Tensor<4>> = Vec::with_capacity(self.blocks.len());
-        for (l, block) in self.plan.layers.iter().zip(&self.blocks) {
+        for (i, (l, block)) in self.plan.layers.iter().zip(&self.blocks).enumerate() {
             let ins = l
                 .inputs
                 .iter()
@@ -91,8 +154,7 @@ impl ChildNet {
             let spec = ConvSpec { stride: l.stride, padding: l.padding };
             let y = self.kernels.run(|| kernels::conv2d(&x, &block.conv.weight.val(), spec));
             let y = y.unwrap_or_else(|| block.conv.forward(x));
-            let fused = self.kernels.run(|| kernels::batch_norm_relu(&block.bn, &y));
-            let mut y = fused.unwrap_or_else(|| block.relu.forward(block.bn.forward(y)));
+            let mut y = norm(i, block, y);
             if let Some(p) = &block.pool {
                 let fast = self.kernels.run(|| kernels::max_pool_2x2(&y));
                 y = fast.unwrap_or_else(|| p.forward(y));
@@ -104,6 +166,19 @@ impl ChildNet {
         let [b, c, _, _] = head.dims();
         self.classifier.forward(head.reshape([b, c]))
     }
+}
+
+/// One layer's batch-norm running statistics, as plain values `[out_channels]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningStatistics {
+    pub mean: Vec<f32>,
+    pub variance: Vec<f32>,
+}
+
+/// `block`'s batch norm of `y` `[B, C, H, W]` by the batch's own statistics (burn's training
+/// arithmetic, without touching the running statistics).
+fn batch_normalised(block: &ConvBlock, y: Tensor<4>) -> burn::tensor::module::BatchNormTrainOutput<4> {
+    burn::tensor::module::batch_norm_train(y, block.bn.gamma.val(), block.bn.beta.val(), block.bn.epsilon)
 }
 
 #[cfg(test)]
@@ -180,6 +255,40 @@ mod tests {
             let a = values(plain.forward(x.clone()).flatten::<1>(0, 1));
             close(&a, &values(burn_plain.forward(x).flatten::<1>(0, 1)), "inference logits");
         }
+    }
+
+    /// `batch_statistics` gives each layer's batch mean and variance as burn's own training-mode
+    /// batch norm sees them (read back from the running statistics one training forward moves:
+    /// stat = (new − 0.9·old) / 0.1), leaves the running statistics alone, and
+    /// `forward_batch_statistics` gives the logits of that training forward.
+    #[test]
+    fn batch_statistics_are_what_a_training_forward_normalises_by() {
+        // burn's batch norm trains only on an autodiff device.
+        let device = Device::flex().autodiff();
+        let n = ChildNet { kernels: Kernels::Burn, ..net("3x3-6;3x3s2x2-4-mp<0;1x1-5<0,1", &device) };
+        let x = Tensor::<4>::random([4, 1, 8, 8], burn::tensor::Distribution::Default, &device);
+        let old = n.running_statistics();
+        let stats = n.batch_statistics(x.clone());
+        let logits = values(n.forward_batch_statistics(x.clone()).flatten::<1>(0, 1));
+        assert_eq!(n.running_statistics(), old, "running statistics untouched");
+        let training = n.clone();
+        let train_logits = values(training.forward(x).flatten::<1>(0, 1));
+        let new = training.running_statistics();
+        for (l, ((m, v), (o, nw))) in stats.into_iter().zip(old.iter().zip(&new)).enumerate() {
+            let implied =
+                |o: &[f32], n: &[f32]| -> Vec<f32> { o.iter().zip(n).map(|(o, n)| (n - 0.9 * o) / 0.1).collect() };
+            let (m, v) = (values(m), values(v));
+            for (a, b) in
+                m.iter().zip(implied(&o.mean, &nw.mean)).chain(v.iter().zip(implied(&o.variance, &nw.variance)))
+            {
+                assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "layer {l}: {a} vs {b}");
+            }
+        }
+        for (a, b) in logits.iter().zip(&train_logits) {
+            assert!((a - b).abs() < 1e-4, "logits {a} vs {b}");
+        }
+        n.set_running_statistics(&new);
+        assert_eq!(n.running_statistics(), new);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! and tests. The child-network trainer implements the same [`Evaluator`] trait in its own crate.
 
 mod penalty;
+pub mod rank;
 mod reward;
 mod spec;
 mod table;

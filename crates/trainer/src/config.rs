@@ -46,6 +46,10 @@ pub struct TrainConfig {
     pub reward_window: usize,
     /// Applied to that accuracy (in [0, 1]).
     pub reward_transform: RewardTransform,
+    /// Before every validation, recompute batch norm's running statistics from this many
+    /// training batches under the current weights (see `bn.rs`); 0 validates with the running
+    /// statistics training left. Default 10.
+    pub bn_recalibration_batches: usize,
     /// Stop children whose validation accuracy falls below the median of completed children at
     /// the same epoch. Off (absent) by default.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +71,7 @@ impl Default for TrainConfig {
             augment: None,
             reward_window: 5,
             reward_transform: RewardTransform::Cube,
+            bn_recalibration_batches: 10,
             median_stopping: None,
         }
     }

@@ -6,6 +6,7 @@
 
 mod batches;
 mod bench;
+mod bn;
 mod config;
 mod evaluator;
 mod lm;
@@ -17,6 +18,7 @@ mod train;
 
 pub use batches::{PreparedData, image_batch};
 pub use bench::{CpuPath, StepRate, cpu_backends, sgemm_gflops, training_rate, with_threads};
+pub use bn::{BnScoring, recalibrated_statistics, score};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};

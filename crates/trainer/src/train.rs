@@ -19,6 +19,7 @@ use burn::tensor::Bytes;
 use nas_evaluator::Progress;
 
 use crate::batches::{image_batch, rng_for};
+use crate::bn::{BnScoring, score};
 use crate::resume::EpochState;
 use crate::{PreparedData, TrainConfig};
 
@@ -131,6 +132,15 @@ pub fn fit(
     let mut epochs = Vec::with_capacity(cfg.epochs);
     let (mut images, mut train_secs) = (0usize, 0.0);
     let mut stopped_early = None;
+    // Scores with batch norm as configured; the statistics of the last recalibration are written
+    // into the returned network, so what is saved classifies as it was scored.
+    let scoring = BnScoring::from_batches(cfg.bn_recalibration_batches);
+    let mut last_stats = None;
+    let mut evaluate = |model: &ChildNet| {
+        let (acc, stats) = score(model, data, eval, scoring, cfg.batch_size, seed, device);
+        last_stats = stats;
+        acc
+    };
     if let Some((_, bytes)) = progress.as_mut().and_then(|p| p.load()) {
         match EpochState::decode(&bytes).and_then(|mut st| {
             if st.epochs.is_empty() || st.epochs.len() >= cfg.epochs {
@@ -175,8 +185,7 @@ pub fn fit(
         images += seen;
         train_secs += started.elapsed().as_secs_f64();
         let last = epoch + 1 == cfg.epochs;
-        let val_accuracy =
-            (every == EvalEvery::Epoch || last).then(|| accuracy(&model.valid(), eval, &data.norm, device));
+        let val_accuracy = (every == EvalEvery::Epoch || last).then(|| evaluate(&model));
         let m = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -210,13 +219,16 @@ pub fn fit(
             if !last {
                 if every == EvalEvery::End {
                     // Stopped before the one evaluation: evaluate now so the outcome has a score.
-                    let acc = accuracy(&model.valid(), eval, &data.norm, device);
+                    let acc = evaluate(&model);
                     epochs.last_mut().expect("one epoch").val_accuracy = Some(acc);
                 }
                 stopped_early = Some(reason);
             }
             break;
         }
+    }
+    if let Some(stats) = last_stats {
+        model.set_running_statistics(&stats);
     }
     let window = cfg.reward_window.min(epochs.len());
     let best = epochs[epochs.len() - window..].iter().filter_map(|e| e.val_accuracy).fold(0.0, f64::max);
