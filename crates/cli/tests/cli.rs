@@ -139,6 +139,9 @@ fn no_arguments_runs_the_embedded_default_and_says_where() {
     let e = String::from_utf8(out.stderr).unwrap();
     assert!(e.contains("nas.db") && e.contains("nas top") && e.contains("shipped Fashion-MNIST subset"), "{e}");
     assert!(dir.path().join("nas.db").exists());
+    assert!(e.contains("validation accuracy 0."), "the summary names the best child's accuracy: {e}");
+    let top = ok(dir.path(), &["top"]);
+    assert!(top.lines().nth(1).is_some_and(|h| h.contains("val acc")), "{top}");
     let rows: Vec<Value> =
         ok(dir.path(), &["top", "-k", "50", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 3);
@@ -301,4 +304,37 @@ fn text_corpus_errors_are_one_line() {
     assert!(e.contains("--cell"), "{e}");
     let e = err(dir.path(), &["search", "--space", "rnn", "--config", "/dev/null", "--dataset", "ptb"]);
     assert!(e.contains("ptb:DIR"), "{e}");
+}
+
+/// `nas bench fidelity` on a tiny setting: three architectures trained at both fidelities, one
+/// row each, and an agreement line per batch-norm scoring.
+#[test]
+fn bench_fidelity_ranks_at_both_fidelities() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("small.toml");
+    std::fs::write(&cfg, "[train]\nepochs = 1\ntrain_subset = 300\nvalidation = 200\n").unwrap();
+    let out = ok(
+        dir.path(),
+        &[
+            "bench",
+            "fidelity",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--archs",
+            "3",
+            "--high-epochs",
+            "1",
+            "--high-subset",
+            "600",
+            "--top-k",
+            "1",
+        ],
+    );
+    let rows: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    for name in ["running", "recal-10", "batch-stats"] {
+        let line = out.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(line.split_whitespace().count(), 4, "{line}");
+    }
+    assert!(out.contains("600 training") && out.contains("time per architecture"), "{out}");
 }

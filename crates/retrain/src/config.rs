@@ -4,7 +4,19 @@
 //! The paper names the four hyper-parameters it tunes but not the values it tried; the default
 //! grid below is ours (3 × 3 × 2 × 2 = 36 cells), sized for GPUs. CPU presets shrink it.
 
+use nas_data::{Augment, DatasetSpec};
 use serde::{Deserialize, Serialize};
+
+/// The learning-rate schedule of grid and final runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetrainSchedule {
+    /// Cosine decay to 0 over the run (default); `decay_at` and `gamma` are not used.
+    #[default]
+    Cosine,
+    /// The paper's: one drop by `gamma` at a tuned fraction of the epochs (`decay_at`).
+    Decay,
+}
 
 /// Grid and budgets of the final retrain. In TOML: a `[retrain]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +33,12 @@ pub struct RetrainConfig {
     pub decay_at: Vec<f64>,
     /// Factor of that single decay. Default 0.1.
     pub gamma: f64,
+    /// `"cosine"` (default) or `"decay"` (the paper's single drop, tuned by `decay_at`).
+    pub schedule: RetrainSchedule,
+    /// Augmentation of grid and final runs; when absent the dataset's light default
+    /// ([`default_augment`]: random crop after 2-pixel padding for MNIST-like images, with a
+    /// horizontal flip for Fashion-MNIST but not digits; crop(4) + flip for CIFAR).
+    pub augment: Option<Augment>,
     /// Epochs of each grid run (on the search's training images, scored on its validation
     /// split). Default: the search's `train.epochs`.
     pub grid_epochs: Option<usize>,
@@ -39,6 +57,8 @@ impl Default for RetrainConfig {
             bn_epsilon: vec![1e-5, 1e-3],
             decay_at: vec![0.5, 0.75],
             gamma: 0.1,
+            schedule: RetrainSchedule::Cosine,
+            augment: None,
             grid_epochs: None,
             epochs: 50,
             train_subset: None,
@@ -57,25 +77,27 @@ pub struct GridCell {
 
 impl std::fmt::Display for GridCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "lr {} wd {} bn-eps {} decay@{:.0}%",
-            self.learning_rate,
-            self.weight_decay,
-            self.bn_epsilon,
-            self.decay_at * 100.0
-        )
+        write!(f, "lr {} wd {} bn-eps {}", self.learning_rate, self.weight_decay, self.bn_epsilon)?;
+        if self.decay_at < 1.0 {
+            write!(f, " decay@{:.0}%", self.decay_at * 100.0)?;
+        }
+        Ok(())
     }
 }
 
 impl RetrainConfig {
-    /// Every combination, learning rate varying slowest.
+    /// Every combination, learning rate varying slowest (`decay_at` only with the `decay`
+    /// schedule; a cosine cell has `decay_at` 1, no drop).
     pub fn cells(&self) -> Vec<GridCell> {
         let mut out = Vec::new();
+        let decays = match self.schedule {
+            RetrainSchedule::Decay => self.decay_at.clone(),
+            RetrainSchedule::Cosine => vec![1.0],
+        };
         for &learning_rate in &self.learning_rate {
             for &weight_decay in &self.weight_decay {
                 for &bn_epsilon in &self.bn_epsilon {
-                    for &decay_at in &self.decay_at {
+                    for &decay_at in &decays {
                         out.push(GridCell { learning_rate, weight_decay, bn_epsilon, decay_at });
                     }
                 }
@@ -119,6 +141,17 @@ impl RetrainConfig {
     }
 }
 
+/// The augmentation grid and final runs use: `[retrain] augment`, else the dataset's light
+/// default (crop after 2-pixel padding for MNIST-like images, plus a flip for Fashion-MNIST — a
+/// mirrored shoe is a shoe, a mirrored digit is not; crop(4) + flip for CIFAR).
+pub fn default_augment(config: &RetrainConfig, dataset: &DatasetSpec) -> Augment {
+    config.augment.unwrap_or(match dataset {
+        DatasetSpec::Cifar10 { .. } | DatasetSpec::Cifar100 { .. } => Augment { crop_padding: 4, flip: true },
+        DatasetSpec::FashionMnist { .. } | DatasetSpec::FashionMnistSubset => Augment { crop_padding: 2, flip: true },
+        DatasetSpec::Mnist { .. } => Augment { crop_padding: 2, flip: false },
+    })
+}
+
 /// The epoch (0-based) at which a run of `epochs` epochs decays, for a fraction `at`.
 pub fn decay_epoch(at: f64, epochs: usize) -> usize {
     (at * epochs as f64).round() as usize
@@ -130,8 +163,11 @@ mod tests {
 
     #[test]
     fn the_grid_is_the_full_product_and_validation_names_fields() {
-        let c = RetrainConfig::default();
+        let c = RetrainConfig { schedule: RetrainSchedule::Decay, ..Default::default() };
         assert_eq!(c.cells().len(), 36);
+        let cosine = RetrainConfig::default();
+        assert_eq!(cosine.cells().len(), 18, "decay_at is no dimension of a cosine grid");
+        assert!(cosine.cells().iter().all(|g| g.decay_at == 1.0));
         assert_eq!(c.cells()[0], GridCell { learning_rate: 0.05, weight_decay: 5e-5, bn_epsilon: 1e-5, decay_at: 0.5 });
         assert!(c.validate().is_ok());
         let bad = RetrainConfig { decay_at: vec![1.5], ..c.clone() };
@@ -140,5 +176,16 @@ mod tests {
         assert!(empty.validate().unwrap_err().contains("retrain.weight_decay"));
         assert_eq!(decay_epoch(0.5, 10), 5);
         assert_eq!(decay_epoch(0.75, 3), 2);
+    }
+
+    #[test]
+    fn light_augmentation_by_dataset_flips_clothes_not_digits() {
+        let c = RetrainConfig::default();
+        let fashion = default_augment(&c, &DatasetSpec::FashionMnistSubset);
+        assert_eq!(fashion, Augment { crop_padding: 2, flip: true });
+        let digits = default_augment(&c, &DatasetSpec::Mnist { dir: "/d".into() });
+        assert_eq!(digits, Augment { crop_padding: 2, flip: false });
+        let off = RetrainConfig { augment: Some(Augment::default()), ..c };
+        assert!(!default_augment(&off, &DatasetSpec::FashionMnistSubset).is_active());
     }
 }

@@ -11,7 +11,7 @@ use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{GridCell, RetrainConfig, decay_epoch};
+use crate::{GridCell, RetrainConfig, RetrainSchedule, decay_epoch};
 
 /// What one grid cell scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,7 @@ pub struct RetrainInputs<'a> {
     pub splits: &'a Splits,
     /// One line saying what the data is.
     pub dataset: String,
+    /// Augmentation of grid and final runs (`nas_retrain::default_augment`).
     pub augment: Augment,
     /// The search's training settings: the validation split, subset, batch size, momentum and
     /// reward window come from here.
@@ -104,13 +105,19 @@ pub fn cell_settings(
     epochs: usize,
     base: &TrainConfig,
     child: &ChildConfig,
-    gamma: f64,
+    retrain: &RetrainConfig,
+    augment: Augment,
 ) -> (TrainConfig, ChildConfig) {
+    let schedule = match retrain.schedule {
+        RetrainSchedule::Cosine => Schedule::Cosine,
+        RetrainSchedule::Decay => Schedule::DecayAt { at: decay_epoch(cell.decay_at, epochs), gamma: retrain.gamma },
+    };
     let train = TrainConfig {
         epochs,
         learning_rate: cell.learning_rate,
         weight_decay: cell.weight_decay,
-        schedule: Schedule::DecayAt { at: decay_epoch(cell.decay_at, epochs), gamma },
+        schedule,
+        augment: Some(augment),
         median_stopping: None,
         ..base.clone()
     };
@@ -135,7 +142,7 @@ pub fn retrain(
     let (grid, best) = grid_search(&cells, |index, cell| {
         let phase = Phase::Grid { index, of };
         progress(phase, None);
-        let (train, child) = cell_settings(cell, grid_epochs, inp.train, inp.child, inp.retrain.gamma);
+        let (train, child) = cell_settings(cell, grid_epochs, inp.train, inp.child, inp.retrain, inp.augment);
         let on_epoch = |m: &EpochMetrics| {
             progress(phase, Some(m));
             ControlFlow::Continue(())
@@ -160,7 +167,7 @@ pub fn retrain(
         return Err(RetrainError::AllFailed(first));
     };
     let chosen = grid[best].cell;
-    let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain.gamma);
+    let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain, inp.augment);
     let data = PreparedData::whole(
         inp.splits.train.clone(),
         inp.retrain.train_subset,

@@ -13,7 +13,7 @@ pub use bundle::{
     ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, load_bundle,
     read_manifest, save_bundle,
 };
-pub use config::{GridCell, RetrainConfig, decay_epoch};
+pub use config::{GridCell, RetrainConfig, RetrainSchedule, decay_epoch, default_augment};
 pub use grid::{GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, grid_search, retrain};
 pub use images::{Inputs, read_inputs};
 

@@ -15,6 +15,7 @@ mod config;
 mod depth;
 mod evaluators;
 mod execute;
+mod fidelity;
 mod presets;
 mod saved;
 mod search;
@@ -24,6 +25,7 @@ pub use compare::{CompareReport, CompareRow, CompareRun, Contender, CurvePoint, 
 pub use config::{ConfigError, SearchConfig};
 pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;
+pub use fidelity::{Agreement, FidelityArch, FidelityOptions, FidelityReport, FidelityStep, draw_archs, fidelity};
 pub use presets::{PRESETS, preset};
 pub use search::{Control, Event, Search, SearchError, Summary};
 pub use worker::{WorkerEvent, WorkerOptions, WorkerSummary, run_worker};

@@ -10,7 +10,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "fashion-cpu",
-        "20 children on Fashion-MNIST sized for a 2-core CPU",
+        "40 children on full Fashion-MNIST sized for a 2-core CPU (about 15 min), then `nas train` on all 60,000 images",
         include_str!("../../../presets/fashion-cpu.toml"),
     ),
     (
@@ -49,6 +49,16 @@ mod tests {
         let paper = SearchConfig::from_layers(Some(("paper-cifar10", preset("paper-cifar10").unwrap())), None).unwrap();
         assert_eq!((paper.samples, paper.train.epochs, paper.batch), (12_800, 50, 8));
         assert_eq!((paper.replicas, paper.shards), (100, 20));
+        // The paper's CIFAR-10 space: no strides, no pooling, its single learning-rate drop.
+        assert!(paper.cnn.strides.is_empty() && !paper.cnn.pooling);
+        assert_eq!(paper.retrain.schedule, nas_retrain::RetrainSchedule::Decay);
+        // The CPU presets can downsample, and recalibrate batch norm before validating.
+        for name in ["tiny", "fashion-cpu"] {
+            let c = SearchConfig::from_layers(Some((name, preset(name).unwrap())), None).unwrap();
+            assert!(c.cnn.pooling && c.cnn.strides.contains(&2), "{name}");
+            assert!(c.train.bn_recalibration_batches > 0, "{name}");
+            assert_eq!(c.retrain.schedule, nas_retrain::RetrainSchedule::Cosine, "{name}");
+        }
         let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
         assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));

@@ -88,6 +88,28 @@ pub enum BenchWhat {
         #[arg(long, value_name = "URL")]
         pg: Option<String>,
     },
+    /// Does the search's reward rank architectures as longer training does? Draws --archs
+    /// architectures from the configuration's CNN space (fixed seed), trains each at the
+    /// search's fidelity ([train]: scored on the validation split three ways — running batch-norm
+    /// statistics, recalibrated, batch statistics) and at a high fidelity (--high-epochs on
+    /// --high-subset images, cosine, the retrain's augmentation; test accuracy), and prints
+    /// Spearman, Kendall τ-b and top-k overlap between the rankings, with the time each costs.
+    Fidelity {
+        #[command(flatten)]
+        cfg: Box<super::search::ConfigArgs>,
+        /// Architectures to draw and train twice.
+        #[arg(long, default_value_t = 16)]
+        archs: usize,
+        /// Epochs of the high-fidelity run (default: retrain.epochs).
+        #[arg(long, value_name = "N")]
+        high_epochs: Option<usize>,
+        /// Training images of the high-fidelity run (default: retrain.train_subset, else all).
+        #[arg(long, value_name = "N")]
+        high_subset: Option<usize>,
+        /// k of the top-k overlap.
+        #[arg(long, default_value_t = 4)]
+        top_k: usize,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -109,6 +131,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
         BenchWhat::Workers { samples, batch } => workers(samples, batch),
         BenchWhat::Store { trials, pg } => super::bench_store::store(trials, pg),
+        BenchWhat::Fidelity { cfg, archs, high_epochs, high_subset, top_k } => {
+            super::bench_fidelity::fidelity_bench(&cfg, archs, high_epochs, high_subset, top_k)
+        }
         BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
             cell(&hidden, vocab, batch, bptt, steps, threads, no_pytorch)
         }

@@ -102,11 +102,18 @@ pub fn top(a: TopArgs) -> Result<()> {
     }
     let scope = exp.as_ref().map_or("all experiments".to_string(), |e| format!("experiment {:?}", e.name));
     println!("top {} of {scope} in {}", rows.len(), path.display());
-    println!("{:>7} {:>6} {:>10} {:>5}  arch", "trial", "seq", "reward", "depth");
+    println!("{:>7} {:>6} {:>10} {:>8} {:>5}  arch", "trial", "seq", "reward", "val acc", "depth");
     for t in &rows {
-        println!("{:>7} {:>6} {:>10.4} {:>5}  {}", t.id, t.seq, t.reward.unwrap_or(f64::NAN), t.depth, t.arch);
+        let acc = val_accuracy(t).map_or("-".to_string(), |a| format!("{a:.4}"));
+        println!("{:>7} {:>6} {:>10.4} {acc:>8} {:>5}  {}", t.id, t.seq, t.reward.unwrap_or(f64::NAN), t.depth, t.arch);
     }
     Ok(())
+}
+
+/// The validation accuracy a trial's evaluator reported (`val_accuracy` in its metrics), if any:
+/// what users read, beside the reward the strategy learns from.
+pub(crate) fn val_accuracy(t: &TrialRow) -> Option<f64> {
+    t.metrics().get("val_accuracy").and_then(serde_json::Value::as_f64)
 }
 
 pub(crate) fn get_trial(store: &dyn TrialStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {

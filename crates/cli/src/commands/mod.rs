@@ -1,6 +1,7 @@
 //! One module per group of sub-commands.
 
 pub mod bench;
+pub mod bench_fidelity;
 pub mod bench_store;
 pub mod compare;
 pub mod inspect;

@@ -14,7 +14,6 @@ use nas_retrain::{
 use nas_runner::SearchConfig;
 use nas_space::{Architecture, CnnArch};
 use nas_store::TrialStore;
-use nas_trainer::PreparedData;
 
 use super::inspect::{StoreArg, get_trial};
 use super::search::{ConfigArgs, DataArg};
@@ -124,10 +123,18 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let cells = r.cells().len();
     let grid_epochs = r.grid_epochs.unwrap_or(config.train.epochs);
     eprintln!("retraining {arch} on {what}");
+    let augment = nas_retrain::default_augment(r, &config.dataset);
     eprintln!(
         "grid: {cells} cell(s) × {grid_epochs} epoch(s) scored on the validation split; then {} epoch(s) on \
-         training + validation images; test accuracy once at the end",
-        r.epochs
+         {} training + validation images; {:?} schedule, augmentation: {}; test accuracy once at the end",
+        r.epochs,
+        r.train_subset.map_or("all".to_string(), |n| n.to_string()),
+        r.schedule,
+        if augment.is_active() {
+            format!("crop ±{} px{}", augment.crop_padding, if augment.flip { " + horizontal flip" } else { "" })
+        } else {
+            "none".into()
+        }
     );
     let total = (cells * grid_epochs + r.epochs) as u64;
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
@@ -139,7 +146,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let inputs = RetrainInputs {
         splits: &splits,
         dataset: what.clone(),
-        augment: PreparedData::augment_for(&config.dataset, &config.train),
+        augment,
         train: &config.train,
         child: &config.child,
         retrain: r,

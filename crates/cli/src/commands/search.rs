@@ -24,8 +24,8 @@ use crate::store_path;
 #[derive(Args, Clone, Default)]
 pub struct ConfigArgs {
     /// Starting point: `tiny` (the default: seconds per child on the shipped Fashion-MNIST
-    /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (20 CNNs sized for a
-    /// 2-core CPU), `paper-cifar10` (the paper's CNN setting, for GPUs), `ptb-cpu` (20 recurrent
+    /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (40 CNNs on full
+    /// Fashion-MNIST sized for a 2-core CPU), `paper-cifar10` (the paper's CNN setting, for GPUs), `ptb-cpu` (20 recurrent
     /// cells on PTB sized for a 2-core CPU), `paper-ptb` (the paper's recurrent-cell setting), or
     /// a TOML file.
     #[arg(long, value_name = "NAME|FILE")]
@@ -336,13 +336,15 @@ pub fn run(a: SearchArgs) -> Result<()> {
     bar.set_position(finished);
     // Children can train for minutes: keep the clock moving between trials.
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    let trial_accuracy = |id: i64| store.trial(id).ok().flatten().as_ref().and_then(super::inspect::val_accuracy);
     let mut best = search.best().map(|b| b.1);
+    let mut best_acc = search.best().and_then(|b| trial_accuracy(b.0));
     let mut baseline = search.baseline();
     let mut failed = 0u64;
     let mut repeats = 0u64;
     let summary = search.run(|e| {
         match e {
-            Event::Trial { status, reward, reused, repeat_of, .. } => {
+            Event::Trial { trial_id, status, reward, reused, repeat_of, .. } => {
                 repeats += repeat_of.is_some() as u64;
                 if !reused && (repeat_of.is_none() || cfg.count_repeats) {
                     finished += 1;
@@ -350,6 +352,7 @@ pub fn run(a: SearchArgs) -> Result<()> {
                 }
                 if *status == TrialStatus::Completed && best.is_none_or(|b| *reward > b) {
                     best = Some(*reward);
+                    best_acc = trial_accuracy(*trial_id);
                 }
                 if *status == TrialStatus::Failed {
                     failed += 1;
@@ -363,12 +366,16 @@ pub fn run(a: SearchArgs) -> Result<()> {
         }
         let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
         let repeated = if repeats > 0 { format!("  repeats {repeats}") } else { String::new() };
-        bar.set_message(format!("best {}  baseline {}  failed {failed}{repeated}", fmt(best), fmt(baseline)));
+        let acc = best_acc.map_or(String::new(), |a| format!(" (val acc {a:.4})"));
+        bar.set_message(format!("best {}{acc}  baseline {}  failed {failed}{repeated}", fmt(best), fmt(baseline)));
         if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue }
     })?;
     bar.finish_and_clear();
     match &summary.best {
-        Some((id, reward, arch)) => eprintln!("best: trial {id}, reward {reward:.4}, {arch}"),
+        Some((id, reward, arch)) => {
+            let acc = trial_accuracy(*id).map_or(String::new(), |a| format!(", validation accuracy {a:.4}"));
+            eprintln!("best: trial {id}, reward {reward:.4}{acc}, {arch}")
+        }
         None => eprintln!("no completed trial yet"),
     }
     let store_flag = if a.store.is_some() { format!(" --store {}", shown) } else { String::new() };
