@@ -298,7 +298,9 @@ fn parallel_workers_give_the_sequential_result() {
     assert!(trials.iter().all(|t| t.status == TrialStatus::Completed && t.eval_seconds.is_some()));
     let ups = async2.updates(e.id).unwrap();
     assert_eq!(ups.len(), 3);
-    assert_eq!(ups[1].staleness, 1, "the second replica drew before the first update");
+    // The other replica drew before the first update, so a later update applies a stale gradient
+    // (which one depends on which batch finishes first).
+    assert!(ups.iter().skip(1).any(|u| u.staleness >= 1), "no stale gradient: {ups:?}");
 }
 
 /// A size penalty scales each stored reward by (params / target)^exponent and keeps the raw
@@ -342,6 +344,8 @@ fn median_stopping_stops_children_below_the_median_and_says_so() {
     let mut base = tiny(8, 4);
     base.workers = 1;
     base.train.epochs = 3;
+    // A constant rate keeps the curves apart (under cosine most children still climb at the end).
+    base.train.schedule = nas_trainer::Schedule::Constant;
     base.train.median_stopping = Some(nas_trainer::MedianStopping { grace_epochs: 1, min_trials: 2 });
     let store = straight(base.clone());
     let trials = store.trials(1).unwrap();

@@ -127,13 +127,17 @@ mod tests {
     use nas_data::Augment;
 
     fn setup() -> (ChildNet, PreparedData, Device) {
+        setup_with(nas_child::kernels::Kernels::Fast)
+    }
+
+    fn setup_with(kernels: nas_child::kernels::Kernels) -> (ChildNet, PreparedData, Device) {
         let cfg = TrainConfig { validation: 40, ..Default::default() };
         let data =
             PreparedData::from_set(ImageSet::quadrants(200, 0), &cfg, 0, Augment::default(), "q".into()).unwrap();
         let device = Device::flex().autodiff();
         let t = &data.train;
         let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
-        let child = ChildConfig::default();
+        let child = ChildConfig { kernels, ..Default::default() };
         let plan = Plan::new(&"3x3-4;3x3s2x2-6-mp<0;1x1-4<0,1".parse().unwrap(), input, &child).unwrap();
         let net = crate::seeded(&device, 7, || ChildNet::new(plan, &child, &device));
         (net, data, device)
@@ -189,6 +193,22 @@ mod tests {
     fn recalibrated_statistics_of_one(net: &ChildNet, x: Tensor<4>) -> Vec<RunningStatistics> {
         let v = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         net.batch_statistics(x).into_iter().map(|(m, var)| RunningStatistics { mean: v(m), variance: v(var) }).collect()
+    }
+
+    /// Our convolution kernels and burn's give the same recalibrated statistics (same seed, same
+    /// weights, only float rounding between them).
+    #[test]
+    fn recalibration_agrees_on_both_kernel_paths() {
+        use nas_child::kernels::Kernels;
+        let stats = |k| {
+            let (net, data, device) = setup_with(k);
+            recalibrated_statistics(&net.valid(), &data, 2, 16, 3, &device)
+        };
+        let (fast, burn) = (stats(Kernels::Fast), stats(Kernels::Burn));
+        for (l, (a, b)) in fast.iter().zip(&burn).enumerate() {
+            close(&a.mean, &b.mean, &format!("layer {l} mean"));
+            close(&a.variance, &b.variance, &format!("layer {l} variance"));
+        }
     }
 
     /// Zero batches (or nothing to train on) leaves the running statistics as they are; so does
