@@ -13,6 +13,7 @@ use nas_data::ImageSet;
 use rand::seq::SliceRandom;
 
 use crate::batches::{image_batch, rng_for};
+use crate::train::accuracy_of;
 use crate::{PreparedData, accuracy};
 
 /// How batch norm normalises when a trained child is scored.
@@ -98,25 +99,15 @@ pub fn score(
     let plain = model.valid();
     match how {
         BnScoring::Running => (accuracy(&plain, eval, &data.norm, device), None),
-        BnScoring::BatchStatistics => (batch_statistics_accuracy(&plain, eval, data, device), None),
+        BnScoring::BatchStatistics => {
+            (accuracy_of(eval, &data.norm, device, |x| plain.forward_batch_statistics(x)), None)
+        }
         BnScoring::Recalibrated { batches } => {
             let stats = recalibrated_statistics(&plain, data, batches, batch_size, seed, device);
             plain.set_running_statistics(&stats);
             (accuracy(&plain, eval, &data.norm, device), Some(stats))
         }
     }
-}
-
-/// Accuracy with every 256-image evaluation batch normalised by its own statistics.
-fn batch_statistics_accuracy(model: &ChildNet, set: &ImageSet, data: &PreparedData, device: &Device) -> f64 {
-    let idx: Vec<usize> = (0..set.len()).collect();
-    let mut correct = 0i64;
-    for chunk in idx.chunks(256) {
-        let (x, y) = image_batch(set, chunk, &data.norm, device);
-        let pred = model.forward_batch_statistics(x).argmax(1).reshape([chunk.len()]);
-        correct += pred.equal(y).int().sum().into_scalar::<i64>();
-    }
-    correct as f64 / set.len().max(1) as f64
 }
 
 #[cfg(test)]

@@ -247,11 +247,21 @@ pub fn fit(
 /// Fraction of `set`'s images that `model` (an inference module) classifies correctly, the
 /// images normalised with `norm`.
 pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
+    accuracy_of(set, norm, device, |x| model.forward(x))
+}
+
+/// Fraction of `set`'s images whose argmax of `logits(batch)` is the label, in 256-image batches.
+pub(crate) fn accuracy_of(
+    set: &ImageSet,
+    norm: &Normalization,
+    device: &Device,
+    logits: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> f64 {
     let idx: Vec<usize> = (0..set.len()).collect();
     let mut correct = 0i64;
     for chunk in idx.chunks(256) {
         let (x, y) = image_batch(set, chunk, norm, device);
-        let pred = model.forward(x).argmax(1).reshape([chunk.len()]);
+        let pred = logits(x).argmax(1).reshape([chunk.len()]);
         correct += pred.equal(y).int().sum().into_scalar::<i64>();
     }
     correct as f64 / set.len().max(1) as f64
