@@ -98,15 +98,17 @@ impl Plan {
             // Rule 3: pad to the largest input.
             let in_size = largest(inputs.iter().map(|s| shape_of(s).1));
             let in_channels: usize = inputs.iter().map(|s| shape_of(s).0).sum();
-            let out_channels = (l.filters + config.extra_filters) as usize;
+            let out_channels = l.filters as usize + config.extra_filters as usize;
             let (kh, kw) = (l.filter_h as usize, l.filter_w as usize);
             let (sh, sw) = (l.stride_h as usize, l.stride_w as usize);
             let padding = ((kh - 1) / 2, (kw - 1) / 2, kh - 1 - (kh - 1) / 2, kw - 1 - (kw - 1) / 2);
             let conv_size = ((in_size.0 - 1) / sh + 1, (in_size.1 - 1) / sw + 1);
             let pool = l.pool == Pool::Max && conv_size.0 >= 2 && conv_size.1 >= 2;
             let out_size = if pool { (conv_size.0 / 2, conv_size.1 / 2) } else { conv_size };
-            params += (kh * kw * in_channels * out_channels + 2 * out_channels) as u64;
-            macs += (conv_size.0 * conv_size.1 * out_channels * kh * kw * in_channels) as u64;
+            // Saturating: a cap rejects an absurd architecture, the count must not wrap first.
+            let weights = prod(&[kh, kw, in_channels, out_channels]);
+            params = params.saturating_add(weights).saturating_add(2 * out_channels as u64);
+            macs = macs.saturating_add(prod(&[conv_size.0, conv_size.1]).saturating_mul(weights));
             layers.push(LayerPlan {
                 inputs,
                 in_size,
@@ -124,9 +126,9 @@ impl Plan {
         let sinks = arch.sinks();
         let head_size = largest(sinks.iter().map(|&i| layers[i].out_size));
         let head_channels: usize = sinks.iter().map(|&i| layers[i].out_channels).sum();
-        params += (head_channels * input.classes + input.classes) as u64;
-        macs += (head_channels * input.classes) as u64;
-        let plan = Plan { input, layers, sinks, head_size, head_channels, params, flops: 2 * macs };
+        params = params.saturating_add(prod(&[head_channels + 1, input.classes]));
+        macs = macs.saturating_add(prod(&[head_channels, input.classes]));
+        let plan = Plan { input, layers, sinks, head_size, head_channels, params, flops: macs.saturating_mul(2) };
         if let Some(cap) = config.max_params.filter(|&c| plan.params > c) {
             return Err(PlanError::TooLarge { what: "parameters", value: plan.params, cap });
         }
@@ -135,11 +137,70 @@ impl Plan {
         }
         Ok(plan)
     }
+
+    /// Estimated bytes of training memory at minibatch `batch`: weights, their gradients and
+    /// optimiser state (4 copies of the parameters) plus, per image, every layer's padded
+    /// input, convolution, batch-norm and ReLU outputs and pooled output, kept for the backward
+    /// pass and matched by as many gradients (× 2), all `f32`. An estimate for rejecting what
+    /// cannot fit, not an exact count.
+    pub fn training_bytes(&self, batch: usize) -> u64 {
+        let image = prod(&[self.input.channels, self.input.height, self.input.width]);
+        let per_image = self.layers.iter().fold(image, |sum, l| {
+            let input = prod(&[l.in_channels, l.in_size.0, l.in_size.1]);
+            let conv = prod(&[l.out_channels, l.conv_size.0, l.conv_size.1]);
+            let pooled = if l.pool { prod(&[l.out_channels, l.out_size.0, l.out_size.1]) } else { 0 };
+            sum.saturating_add(input).saturating_add(conv.saturating_mul(3)).saturating_add(pooled)
+        });
+        let head = prod(&[self.head_channels, self.head_size.0, self.head_size.1]);
+        let activations = per_image.saturating_add(head).saturating_mul(batch as u64).saturating_mul(2);
+        self.params.saturating_mul(4).saturating_add(activations).saturating_mul(4)
+    }
+
+    /// Reject the child when [`Plan::training_bytes`] at `batch` exceeds the configured cap.
+    pub fn check_memory(&self, batch: usize, config: &ChildConfig) -> Result<(), PlanError> {
+        let (need, cap) = (self.training_bytes(batch) >> 20, config.memory_cap_bytes() >> 20);
+        if need > cap {
+            return Err(PlanError::TooLarge { what: "estimated training memory (MiB)", value: need, cap });
+        }
+        Ok(())
+    }
+}
+
+/// The product of `factors` as `u64`, saturating.
+fn prod(factors: &[usize]) -> u64 {
+    factors.iter().fold(1u64, |p, &f| p.saturating_mul(f as u64))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_estimate_grows_with_batch_and_width_and_the_cap_rejects_before_allocating() {
+        let cfg = ChildConfig::default();
+        let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
+        let small = Plan::new(&arch("3x3-32-mp;3x3-64<0"), input, &cfg).unwrap();
+        let wide = Plan::new(&arch("3x3-64-mp;3x3-128<0"), input, &cfg).unwrap();
+        assert!(small.training_bytes(128) > small.training_bytes(64));
+        assert!(wide.training_bytes(64) > small.training_bytes(64));
+        // 28×28×32 conv outputs × 3 + input … at batch 1 is at least the conv output's bytes.
+        assert!(small.training_bytes(1) >= 4 * 28 * 28 * 32);
+        assert!(small.check_memory(64, &cfg).is_ok());
+        let tight = ChildConfig { max_memory_mb: Some(1), ..cfg.clone() };
+        let e = small.check_memory(4096, &tight).unwrap_err().to_string();
+        assert!(e.contains("estimated training memory"), "{e}");
+        // A layer of 16,384 filters over 500 layers: counted without overflow, rejected by the cap.
+        let huge: String = (0..500)
+            .map(|i| if i == 0 { "7x7-16384".to_string() } else { format!("7x7-16384<{}", i - 1) })
+            .collect::<Vec<_>>()
+            .join(";");
+        let plan = Plan::new(&arch(&huge), input, &cfg).unwrap();
+        assert!(plan.check_memory(64, &cfg).is_err());
+        assert!(plan.flops > 1 << 50);
+        // Past the architecture caps: an error, not a panic or a wrapped count.
+        let e = "3x3-1000000000".parse::<CnnArch>().unwrap_err().to_string();
+        assert!(e.contains("exceed the caps"), "{e}");
+    }
 
     fn arch(s: &str) -> CnnArch {
         s.parse().unwrap()

@@ -94,6 +94,9 @@ enum Command {
 fn main() -> ExitCode {
     allocator::keep_freed_buffers();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Search(_) | Command::Worker(_) | Command::Dashboard(_)) {
+        restore_sigpipe();
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -126,12 +129,37 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Exit>().is_some() => ExitCode::from(e.downcast_ref::<Exit>().unwrap().0),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// Commands that print and exit die quietly of SIGPIPE when their reader goes away (`nas top |
+/// head`, status 141 as for `cat`), instead of panicking on the write; Rust ignores the signal
+/// by default. The long-running commands keep ignoring it: a closed socket is an error they
+/// handle, not a reason to die.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A command that has said what it had to say and ends with this status (130 after Ctrl-C, as
+/// shells expect of an interrupted program).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// The `--store` flag shared by every command.
 pub fn store_path(p: &Option<PathBuf>) -> PathBuf {

@@ -11,6 +11,10 @@ use flate2::read::GzDecoder;
 
 use crate::{DataError, ImageSet, Splits};
 
+/// Largest decompressed file read (a gzip bomb stops here instead of filling memory); the
+/// full CIFAR-100 training batch is 150 MiB.
+pub const MAX_DECODED_BYTES: u64 = 4 << 30;
+
 /// Read a file, gunzipping it when it starts with the gzip magic.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
@@ -21,15 +25,36 @@ fn decode_maybe_gz(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(&raw[..])
+            .take(MAX_DECODED_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| DataError::format(path, format!("corrupt gzip data ({e})")))?;
+        if out.len() as u64 > MAX_DECODED_BYTES {
+            return Err(DataError::format(path, format!("decompresses to more than {MAX_DECODED_BYTES} bytes")));
+        }
         Ok(out)
     } else {
         Ok(raw)
     }
 }
 
-fn parse_idx(path: &Path, bytes: &[u8], dims: usize) -> Result<(Vec<usize>, usize), DataError> {
+/// The `(count, height, width)` an IDX image file's header promises, read without decoding
+/// the rest (to reject a file before allocating for it).
+pub fn read_idx_image_header(path: &Path) -> Result<(usize, usize, usize), DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut head = Vec::with_capacity(16);
+    let mut raw = std::io::BufReader::new(file);
+    let mut magic = [0u8; 2];
+    let n = raw.read(&mut magic).map_err(|e| DataError::io(path, e))?;
+    let rest = std::io::Cursor::new(magic[..n].to_vec()).chain(raw);
+    let reader: Box<dyn Read> =
+        if magic[..n] == [0x1f, 0x8b] { Box::new(GzDecoder::new(rest)) } else { Box::new(rest) };
+    reader.take(16).read_to_end(&mut head).map_err(|e| DataError::format(path, format!("unreadable header ({e})")))?;
+    let shape = parse_header(path, &head, 3)?;
+    Ok((shape[0], shape[1], shape[2]))
+}
+
+/// The shape an IDX header of `dims` dimensions declares.
+fn parse_header(path: &Path, bytes: &[u8], dims: usize) -> Result<Vec<usize>, DataError> {
     if bytes.len() < 4 {
         return Err(DataError::format(path, format!("truncated: {} bytes, not even an IDX header", bytes.len())));
     }
@@ -43,20 +68,24 @@ fn parse_idx(path: &Path, bytes: &[u8], dims: usize) -> Result<(Vec<usize>, usiz
             ),
         ));
     }
-    let header = 4 + 4 * dims;
-    if bytes.len() < header {
+    if bytes.len() < 4 + 4 * dims {
         return Err(DataError::format(path, "truncated header".to_string()));
     }
-    let shape: Vec<usize> =
-        (0..dims).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect();
-    let want = shape.iter().product::<usize>();
+    Ok((0..dims).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect())
+}
+
+fn parse_idx(path: &Path, bytes: &[u8], dims: usize) -> Result<(Vec<usize>, usize), DataError> {
+    let shape = parse_header(path, bytes, dims)?;
+    let header = 4 + 4 * dims;
+    let want = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
     let have = bytes.len() - header;
-    if have != want {
+    if want != Some(have) {
+        let want = want.map_or("more than can be addressed".to_string(), |w| w.to_string());
         return Err(DataError::format(
             path,
             format!(
                 "wrong size: the header promises {shape:?} = {want} bytes of data, the file has {have}{}",
-                if have < want { " (truncated?)" } else { "" }
+                if want.parse().is_ok_and(|w: usize| have < w) { " (truncated?)" } else { "" }
             ),
         ));
     }
@@ -71,6 +100,9 @@ pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), Da
 
 fn images_from_bytes(path: &Path, mut bytes: Vec<u8>) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     let (shape, header) = parse_idx(path, &bytes, 3)?;
+    if shape[1] == 0 || shape[2] == 0 {
+        return Err(DataError::format(path, format!("images are {}×{}: no pixels", shape[1], shape[2])));
+    }
     bytes.drain(..header);
     Ok((shape[0], shape[1], shape[2], bytes))
 }
@@ -174,6 +206,33 @@ pub fn write_idx(path: &Path, shape: &[usize], data: &[u8]) -> std::io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_sized_images_empty_sets_and_lying_headers_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("zero-idx3-ubyte");
+        write_idx(&p, &[5, 0, 0], &[]).unwrap();
+        let e = read_idx_images(&p).unwrap_err().to_string();
+        assert!(e.contains("zero-idx3-ubyte") && e.contains("0×0"), "{e}");
+        // A header promising 2^32 × 2^32 × 2^32 bytes: no overflow.
+        let mut lie = 0x0803u32.to_be_bytes().to_vec();
+        for _ in 0..3 {
+            lie.extend(u32::MAX.to_be_bytes());
+        }
+        let q = dir.path().join("lie-idx3-ubyte");
+        std::fs::write(&q, &lie).unwrap();
+        assert!(read_idx_images(&q).unwrap_err().to_string().contains("wrong size"));
+        assert_eq!(read_idx_image_header(&q).unwrap(), (u32::MAX as usize, u32::MAX as usize, u32::MAX as usize));
+        let gz = dir.path().join("imgs-idx3-ubyte.gz");
+        write_idx(&gz, &[2, 3, 4], &[0; 24]).unwrap();
+        assert_eq!(read_idx_image_header(&gz).unwrap(), (2, 3, 4));
+        // An empty training set.
+        let d = dir.path().join("empty");
+        std::fs::create_dir(&d).unwrap();
+        write_set(&d, 0, false);
+        let e = load_mnist_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("no images"), "{e}");
+    }
 
     fn write_set(dir: &Path, n: usize, gz: bool) {
         let ext = if gz { ".gz" } else { "" };

@@ -17,7 +17,10 @@ mod text;
 pub use augment::{Augment, augment_into};
 pub use cifar::{load_cifar10, load_cifar100};
 pub use error::DataError;
-pub use idx::{load_mnist_dir, read_idx_images, read_idx_labels, shipped_fashion_mnist, write_idx};
+pub use idx::{
+    MAX_DECODED_BYTES, load_mnist_dir, read_idx_image_header, read_idx_images, read_idx_labels, shipped_fashion_mnist,
+    write_idx,
+};
 pub use set::{ImageSet, Normalization, Splits};
 pub use spec::{DatasetSpec, FASHION_MNIST_DEBIAN_DIR};
 pub use text::{Corpus, EOS, TextLevel, TextSpec, Vocab, shipped_tiny_text};

@@ -150,7 +150,8 @@ impl ImageSet {
         let (c, hw) = (self.channels, self.height * self.width);
         let mut sum = vec![0f64; c];
         let mut sq = vec![0f64; c];
-        for img in self.pixels.chunks_exact(c * hw) {
+        // `max(1)`: a set of 0-pixel images has nothing to average (and chunks must not be empty).
+        for img in self.pixels.chunks_exact((c * hw).max(1)) {
             for ch in 0..c {
                 for &p in &img[ch * hw..(ch + 1) * hw] {
                     let v = p as f64 / 255.0;
@@ -176,6 +177,15 @@ impl ImageSet {
 
     /// Check labels against the class count.
     pub(crate) fn check(&self, what: &str) -> Result<(), DataError> {
+        if self.image_size() == 0 {
+            return Err(DataError::Invalid(format!(
+                "{what}: images are {}×{}×{}: no pixels",
+                self.channels, self.height, self.width
+            )));
+        }
+        if self.is_empty() {
+            return Err(DataError::Invalid(format!("{what}: holds no images")));
+        }
         if let Some(&bad) = self.labels.iter().find(|&&l| l as usize >= self.classes) {
             return Err(DataError::Invalid(format!("{what}: label {bad} but only {} classes", self.classes)));
         }

@@ -81,8 +81,10 @@ impl Manifest {
 /// Why a bundle could not be written or read; each names the file.
 #[derive(Debug, Error)]
 pub enum BundleError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // Not a `source` field: the message already holds the I/O error's text, and `{:#}` would
+    // print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: not a model manifest: {why}")]
     Manifest { path: PathBuf, why: String },
     #[error("{path}: manifest format {found}, this nas reads format {FORMAT}; retrain or upgrade nas")]
@@ -96,7 +98,7 @@ pub enum BundleError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io { path: path.to_path_buf(), source }
+    move |error| BundleError::Io { path: path.to_path_buf(), error }
 }
 
 /// Write `model` (in inference mode) and its manifest into `dir` (created if missing).

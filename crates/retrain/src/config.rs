@@ -5,7 +5,14 @@
 //! grid below is ours (3 × 3 × 2 × 2 = 36 cells), sized for GPUs. CPU presets shrink it.
 
 use nas_data::{Augment, DatasetSpec};
+use nas_space::limits::{MAX_EPOCHS, count};
 use serde::{Deserialize, Serialize};
+
+/// Most cells in the retrain grid.
+pub const MAX_GRID_CELLS: usize = 1000;
+
+/// Largest `retrain.width`: 8× the filters is 64× the convolution cost.
+pub const MAX_WIDTH: f64 = 8.0;
 
 /// The learning-rate schedule of grid and final runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +51,9 @@ pub struct RetrainConfig {
     pub grid_epochs: Option<usize>,
     /// Epochs of the final run on training + validation images. Default 50.
     pub epochs: usize,
+    /// Filter multiplier of grid and final runs (the paper's "more filters" for its final
+    /// model): every layer's filter count × `width`, rounded. Default 1; at most 8.
+    pub width: f64,
     /// Train the final run on a class-balanced subset of this many images (CPU presets); all
     /// when absent.
     pub train_subset: Option<usize>,
@@ -61,6 +71,7 @@ impl Default for RetrainConfig {
             augment: None,
             grid_epochs: None,
             epochs: 50,
+            width: 1.0,
             train_subset: None,
         }
     }
@@ -131,8 +142,16 @@ impl RetrainConfig {
         if !(self.gamma > 0.0 && self.gamma <= 1.0) {
             return Err(format!("retrain.gamma must be in (0, 1], got {}", self.gamma));
         }
-        if self.epochs == 0 || self.grid_epochs == Some(0) {
-            return Err("retrain.epochs and retrain.grid_epochs must be at least 1".into());
+        count("retrain.epochs", self.epochs, 1, MAX_EPOCHS)?;
+        if let Some(g) = self.grid_epochs {
+            count("retrain.grid_epochs", g, 1, MAX_EPOCHS)?;
+        }
+        let cells = self.cells().len();
+        if cells > MAX_GRID_CELLS {
+            return Err(format!("retrain: the grid has {cells} cells; at most {MAX_GRID_CELLS} are allowed"));
+        }
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= MAX_WIDTH) {
+            return Err(format!("retrain.width must be in (0, {MAX_WIDTH}], got {}", self.width));
         }
         if self.train_subset == Some(0) {
             return Err("retrain.train_subset must be at least 1 image".into());

@@ -74,6 +74,8 @@ pub struct RetrainInputs<'a> {
 
 /// A retrained network and how it was chosen.
 pub struct Retrained {
+    /// The network trained: the input architecture with `retrain.width` applied.
+    pub arch: CnnArch,
     pub trained: Trained,
     pub grid: Vec<GridResult>,
     pub chosen: GridCell,
@@ -121,7 +123,9 @@ pub fn cell_settings(
         median_stopping: None,
         ..base.clone()
     };
-    (train, ChildConfig { bn_epsilon: cell.bn_epsilon, ..child.clone() })
+    // The search's size caps reject children before they cost anything; a model asked for by
+    // name (and widened by `retrain.width`) is trained whatever its size.
+    (train, ChildConfig { bn_epsilon: cell.bn_epsilon, max_params: None, max_flops: None, ..child.clone() })
 }
 
 /// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each
@@ -133,6 +137,8 @@ pub fn retrain(
     mut progress: impl FnMut(Phase, Option<&EpochMetrics>),
 ) -> Result<Retrained, RetrainError> {
     inp.retrain.validate().map_err(RetrainError::Config)?;
+    let widened = arch.widened(inp.retrain.width);
+    let arch = &widened;
     let cells = inp.retrain.cells();
     let grid_epochs = inp.retrain.grid_epochs.unwrap_or(inp.train.epochs);
     let grid_data =
@@ -184,7 +190,7 @@ pub fn retrain(
     let trained = fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, on_epoch, None)
         .map_err(RetrainError::Final)?;
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
-    Ok(Retrained { trained, grid, chosen, train, child, test_accuracy, data })
+    Ok(Retrained { arch: widened, trained, grid, chosen, train, child, test_accuracy, data })
 }
 
 #[cfg(test)]

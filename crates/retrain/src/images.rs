@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use nas_child::InputShape;
-use nas_data::{ImageSet, read_idx_images};
+use nas_data::{ImageSet, read_idx_image_header, read_idx_images};
 
 use crate::BundleError;
 
@@ -24,12 +24,16 @@ pub fn read_inputs(paths: &[impl AsRef<Path>], input: &InputShape) -> Result<Inp
         let p = p.as_ref();
         let is_png = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
         if is_png {
-            let (c, h, w, bytes) = read_png(p)?;
-            check_size(p, h, w, input)?;
+            let (c, h, w, bytes) = read_png(p, input)?;
             pixels.extend(to_channels(&bytes, c, input.channels, h * w));
             names.push(p.display().to_string());
         } else {
-            let (n, h, w, bytes) = read_idx_images(p).map_err(|e| BundleError::Data(e.to_string()))?;
+            // The header first: a file of images the model cannot take is rejected before it is
+            // decoded.
+            let data_err = |e: nas_data::DataError| BundleError::Data(e.to_string());
+            let (_, h, w) = read_idx_image_header(p).map_err(data_err)?;
+            check_size(p, h, w, input)?;
+            let (n, h, w, bytes) = read_idx_images(p).map_err(data_err)?;
             check_size(p, h, w, input)?;
             for i in 0..n {
                 pixels.extend(to_channels(&bytes[i * h * w..(i + 1) * h * w], 1, input.channels, h * w));
@@ -61,13 +65,16 @@ fn check_size(p: &Path, h: usize, w: usize, input: &InputShape) -> Result<(), Bu
     Ok(())
 }
 
-/// A PNG as (channels, height, width, CHW bytes), 8-bit, alpha dropped.
-fn read_png(p: &Path) -> Result<(usize, usize, usize, Vec<u8>), BundleError> {
+/// A PNG as (channels, height, width, CHW bytes), 8-bit, alpha dropped; its size is checked
+/// against `input` from the header, before the pixels are decoded.
+fn read_png(p: &Path, input: &InputShape) -> Result<(usize, usize, usize, Vec<u8>), BundleError> {
     let bad = |why: String| BundleError::Data(format!("{}: not a readable PNG: {why}", p.display()));
-    let file = File::open(p).map_err(|e| BundleError::Io { path: p.to_path_buf(), source: e })?;
+    let file = File::open(p).map_err(|e| BundleError::Io { path: p.to_path_buf(), error: e })?;
     let mut decoder = png::Decoder::new(BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| bad(e.to_string()))?;
+    let (hh, ww) = (reader.info().height as usize, reader.info().width as usize);
+    check_size(p, hh, ww, input)?;
     let size = reader.output_buffer_size().ok_or_else(|| bad("image too large".into()))?;
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(|e| bad(e.to_string()))?;

@@ -8,6 +8,7 @@ use nas_child::rnn::LmConfig;
 use nas_data::{DatasetSpec, TextSpec};
 use nas_evaluator::{EvaluatorSpec, SizeMetric, SizePenalty};
 use nas_retrain::RetrainConfig;
+use nas_space::limits::count;
 use nas_space::{CnnSpace, RnnSpace, SearchSpace, SpaceKind};
 use nas_strategy::{ControllerConfig, EvolutionConfig, LocalConfig, Settings, StrategyKind};
 use nas_trainer::{LmTrainConfig, TrainConfig};
@@ -15,6 +16,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::DepthSchedule;
+
+/// Most samples of one experiment.
+pub const MAX_SAMPLES: u64 = 100_000_000;
+/// Most children per controller batch (and replicas, gradients per update).
+pub const MAX_BATCH_CHILDREN: usize = 10_000;
+/// Most local workers on any machine (on machines with more cores: one per core).
+pub const MAX_WORKERS: usize = 64;
 
 /// A configuration problem, naming the file or field at fault.
 #[derive(Debug, Error)]
@@ -192,18 +200,18 @@ impl SearchConfig {
     /// Check every field; the message names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = ConfigError::Invalid;
-        if self.samples == 0 {
-            return Err(bad("samples must be at least 1".into()));
-        }
-        if self.batch == 0 {
-            return Err(bad("batch must be at least 1".into()));
-        }
-        if self.replicas == 0 || self.shards == 0 || self.gradients_per_update == 0 {
-            return Err(bad(format!(
-                "replicas, shards and gradients_per_update must be at least 1, got {}, {} and {}",
-                self.replicas, self.shards, self.gradients_per_update
-            )));
-        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let checks = [
+            count("samples", self.samples, 1, MAX_SAMPLES),
+            count("batch", self.batch, 1, MAX_BATCH_CHILDREN),
+            count("replicas", self.replicas, 1, MAX_BATCH_CHILDREN),
+            count("shards", self.shards, 1, 1024),
+            count("gradients_per_update", self.gradients_per_update, 1, MAX_BATCH_CHILDREN),
+            // 0 = automatic; more workers or threads than cores only slow every child down.
+            count("workers", self.workers, 0, cores.max(MAX_WORKERS)),
+            count("threads_per_worker", self.threads_per_worker, 0, cores),
+        ];
+        checks.into_iter().collect::<Result<Vec<()>, String>>().map_err(bad)?;
         self.search_space().validate().map_err(|e| bad(e.to_string()))?;
         self.depth.validate().map_err(bad)?;
         self.controller.validate().map_err(bad)?;
@@ -242,6 +250,7 @@ impl SearchConfig {
             match self.space {
                 SpaceKind::Cnn => {
                     self.train.validate().map_err(bad)?;
+                    self.child.validate().map_err(bad)?;
                     self.retrain.validate().map_err(bad)?;
                 }
                 SpaceKind::Rnn => {
@@ -331,6 +340,57 @@ fn relative_to(table: &mut toml::Table, base: &Path) {
 mod tests {
     use super::*;
 
+    /// Every key below, set to each of its bad values in a TOML file over the `tiny` preset,
+    /// fails validation with a message naming the key — before anything is allocated.
+    #[test]
+    fn absurd_values_of_every_key_fail_naming_the_key() {
+        let huge = "1_000_000_000_000";
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("", "samples", &["0", huge]),
+            ("", "batch", &["0", huge]),
+            ("", "replicas", &["0", huge]),
+            ("", "shards", &["0", huge]),
+            ("", "workers", &[huge]),
+            ("", "threads_per_worker", &[huge]),
+            ("train", "epochs", &["0", huge]),
+            ("train", "batch_size", &["0", huge]),
+            ("train", "learning_rate", &["0.0", "-1.0", "nan", "inf", "1e300"]),
+            ("train", "momentum", &["-0.5", "1.0", "nan"]),
+            ("train", "weight_decay", &["-1.0", "nan", "inf"]),
+            ("train", "train_subset", &["0", huge]),
+            ("train", "validation", &["0", huge]),
+            ("train", "reward_window", &["0", huge]),
+            ("train", "bn_recalibration_batches", &[huge]),
+            ("child", "bn_epsilon", &["-1e-5", "0.0", "nan", "2.0"]),
+            ("child", "extra_filters", &["1_000_000_000"]),
+            ("child", "max_params", &["0"]),
+            ("child", "max_flops", &["0"]),
+            ("child", "max_memory_mb", &["0"]),
+            ("depth", "max", &[huge]),
+            ("retrain", "epochs", &["0", huge]),
+            ("retrain", "width", &["0.0", "-2.0", "nan", "100.0"]),
+        ];
+        for (section, key, values) in cases {
+            for value in *values {
+                let text = if section.is_empty() {
+                    format!("{key} = {value}\n")
+                } else {
+                    format!("[{section}]\n{key} = {value}\n")
+                };
+                let dir = tempfile::tempdir().unwrap();
+                let file = dir.path().join("c.toml");
+                std::fs::write(&file, &text).unwrap();
+                let tiny = crate::presets::preset("tiny").unwrap();
+                let named = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
+                let err = match SearchConfig::from_layers(Some(("tiny", tiny)), Some(&file)) {
+                    Err(e) => e.to_string(), // out of the field's type (negative counts, overflow)
+                    Ok(c) => c.validate().expect_err(&format!("{named} = {value} must not validate")).to_string(),
+                };
+                assert!(err.contains(key), "{named} = {value}: {err}");
+            }
+        }
+    }
+
     #[test]
     fn defaults_are_the_papers() {
         let c = SearchConfig::default();
@@ -378,7 +438,7 @@ mod tests {
         let c = SearchConfig { batch: 0, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("batch"));
         let c = SearchConfig { cnn: CnnSpace { filters: vec![], ..Default::default() }, ..Default::default() };
-        assert!(c.validate().unwrap_err().to_string().contains("space.cnn.filters"));
+        assert!(c.validate().unwrap_err().to_string().contains("cnn.filters"));
     }
 
     #[test]

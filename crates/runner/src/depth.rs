@@ -34,6 +34,7 @@ impl DepthSchedule {
         if self.start == 0 {
             return Err("depth.start must be at least 1".into());
         }
+        nas_space::limits::count("depth.max", self.max, 1, nas_space::limits::MAX_LAYERS)?;
         if self.max < self.start {
             return Err(format!("depth.max ({}) must be >= depth.start ({})", self.max, self.start));
         }

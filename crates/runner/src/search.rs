@@ -125,6 +125,8 @@ pub struct Search<'s> {
     /// Seconds this thread spent on the loop's own work (drawing, learning, store writes), not
     /// waiting for children.
     loop_seconds: f64,
+    /// Failures in a row before any child of this run completed (see [`FailureStreak`]).
+    streak: std::cell::RefCell<FailureStreak>,
     /// When set, children are trained by remote workers (`nas worker`) claiming from this queue.
     remote: Option<(&'s dyn WorkQueue, u32)>,
 }
@@ -221,6 +223,7 @@ impl<'s> Search<'s> {
             pending_rows: Vec::new(),
             best: None,
             loop_seconds: 0.0,
+            streak: Default::default(),
             remote: None,
         }
     }
@@ -848,6 +851,10 @@ impl<'s> Search<'s> {
         match judge(&self.config, outcome, secs) {
             Ok((result, reward)) => {
                 self.store.finish_trial(trial_id, &result)?;
+                if let Some(msg) = self.streak.borrow_mut().observe(&result) {
+                    self.store.set_experiment_status(self.experiment.id, "failed")?;
+                    return Err(SearchError::Evaluator(msg));
+                }
                 Ok((result.status, reward))
             }
             Err(msg) => {
@@ -865,6 +872,43 @@ impl<'s> Search<'s> {
                 Err(SearchError::Evaluator(msg))
             }
         }
+    }
+}
+
+/// Children that fail the same way, one after the other, before any has completed are failing
+/// because of the configuration (a data or training setting every child shares), not because of
+/// their architectures: the search stops with that error instead of storing a string of failed
+/// trials. Once a child of the run completes, failures are the architectures' own.
+#[derive(Debug, Default)]
+pub(crate) struct FailureStreak {
+    completed: bool,
+    reason: Option<String>,
+    count: usize,
+}
+
+impl FailureStreak {
+    /// Identical failures in a row that stop the search.
+    pub(crate) const LIMIT: usize = 3;
+
+    /// Note a stored result; the error to stop with once the streak is long enough.
+    pub(crate) fn observe(&mut self, result: &TrialResult) -> Option<String> {
+        if self.completed || result.status != TrialStatus::Failed {
+            self.completed |= result.status == TrialStatus::Completed;
+            return None;
+        }
+        let reason = result.failure.clone().unwrap_or_default();
+        if self.reason.as_ref() == Some(&reason) {
+            self.count += 1;
+        } else {
+            (self.reason, self.count) = (Some(reason.clone()), 1);
+        }
+        (self.count >= Self::LIMIT).then(|| {
+            format!(
+                "the first {} children all failed with the same error, so the configuration is at fault, not \
+                 the architectures: {reason}",
+                self.count
+            )
+        })
     }
 }
 
@@ -913,5 +957,38 @@ fn failed(reason: String, secs: f64) -> TrialResult {
         metrics_json: None,
         failure: Some(reason),
         eval_seconds: secs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(status: TrialStatus, failure: Option<&str>) -> TrialResult {
+        TrialResult {
+            status,
+            reward: Some(0.0),
+            metrics_json: None,
+            failure: failure.map(String::from),
+            eval_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn identical_failures_before_any_success_stop_the_search() {
+        let mut s = FailureStreak::default();
+        let boom = result(TrialStatus::Failed, Some("the evaluator panicked: bad epsilon"));
+        assert_eq!(s.observe(&boom), None);
+        assert_eq!(s.observe(&result(TrialStatus::Failed, Some("too large: 5 > 4"))), None);
+        assert_eq!(s.observe(&boom), None, "a different reason restarts the count");
+        assert_eq!(s.observe(&boom), None);
+        let msg = s.observe(&boom).expect("three in a row stop");
+        assert!(msg.contains("configuration") && msg.contains("bad epsilon"), "{msg}");
+
+        let mut after_success = FailureStreak::default();
+        assert_eq!(after_success.observe(&result(TrialStatus::Completed, None)), None);
+        for _ in 0..10 {
+            assert_eq!(after_success.observe(&boom), None, "after a success, failures are the architectures'");
+        }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::limits::{MAX_FILTERS, MAX_KERNEL, MAX_LAYERS, MAX_STRIDE};
 use crate::{Action, Decision, SpaceError, TokenType};
 
 /// Pooling after a layer (the paper's "v3" variant places max-pooling layers).
@@ -64,7 +65,19 @@ impl CnnArch {
         if self.layers.is_empty() {
             return Err(bad("an architecture needs at least one layer".into()));
         }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(bad(format!("{} layers; at most {MAX_LAYERS} are allowed", self.layers.len())));
+        }
         for (i, l) in self.layers.iter().enumerate() {
+            if l.filters > MAX_FILTERS || l.filter_h > MAX_KERNEL || l.filter_w > MAX_KERNEL {
+                return Err(bad(format!(
+                    "layer {i}: {}x{} filters × {} exceed the caps ({MAX_KERNEL}x{MAX_KERNEL}, {MAX_FILTERS} filters)",
+                    l.filter_h, l.filter_w, l.filters
+                )));
+            }
+            if l.stride_h > MAX_STRIDE || l.stride_w > MAX_STRIDE {
+                return Err(bad(format!("layer {i}: strides above {MAX_STRIDE}")));
+            }
             if l.filter_h == 0 || l.filter_w == 0 || l.filters == 0 {
                 return Err(bad(format!("layer {i}: filter sizes and filters must be positive")));
             }
@@ -79,6 +92,18 @@ impl CnnArch {
             }
         }
         Ok(())
+    }
+
+    /// The same network with every layer's filter count multiplied by `factor` (rounded, at
+    /// least 1): the paper's "more filters" step for a final model. Shapes, strides, pooling and
+    /// skips are unchanged.
+    pub fn widened(&self, factor: f64) -> CnnArch {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| CnnLayer { filters: ((l.filters as f64 * factor).round() as u32).max(1), ..l.clone() })
+            .collect();
+        CnnArch { layers }
     }
 
     /// Number of layers.
@@ -296,15 +321,16 @@ impl CnnSpace {
             ("filter_widths", &self.filter_widths),
             ("filters", &self.filters),
         ] {
-            if v.is_empty() || v.contains(&0) {
+            let cap = if name == "filters" { MAX_FILTERS } else { MAX_KERNEL };
+            if v.is_empty() || v.contains(&0) || v.iter().any(|&x| x > cap) {
                 return Err(SpaceError::Config(format!(
-                    "space.cnn.{name} must be a non-empty list of positive integers, got {v:?}"
+                    "cnn.{name} must be a non-empty list of integers from 1 to {cap}, got {v:?}"
                 )));
             }
         }
-        if self.strides.contains(&0) {
+        if self.strides.iter().any(|&s| s == 0 || s > MAX_STRIDE) {
             return Err(SpaceError::Config(format!(
-                "space.cnn.strides must hold positive integers, got {:?}",
+                "cnn.strides must hold integers from 1 to {MAX_STRIDE}, got {:?}",
                 self.strides
             )));
         }
@@ -438,6 +464,15 @@ impl CnnSpace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widened_multiplies_filters_only() {
+        let a: CnnArch = "3x3s2x2-32-mp;5x1-12<0".parse().unwrap();
+        assert_eq!(a.widened(2.0).to_string(), "3x3s2x2-64-mp;5x1-24<0");
+        assert_eq!(a.widened(1.5).to_string(), "3x3s2x2-48-mp;5x1-18<0");
+        assert_eq!(a.widened(0.01).to_string(), "3x3s2x2-1-mp;5x1-1<0", "at least one filter");
+        assert_eq!(a.widened(1.0), a);
+    }
 
     fn sample() -> CnnArch {
         "3x3-36;5x7s2x1-48-mp<0;1x1-24<0,1".parse().unwrap()

@@ -13,6 +13,7 @@ mod arch;
 mod cnn;
 mod decision;
 mod error;
+pub mod limits;
 mod nb201;
 mod rnn;
 mod space;

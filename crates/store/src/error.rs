@@ -20,10 +20,32 @@ pub enum StoreError {
     /// A write would break an invariant (finishing a trial twice, …).
     #[error("{0}")]
     Conflict(String),
-    /// Any other database error.
+    /// Any other database error. (The message holds the driver's text; it is not also the
+    /// error's `source`, so `{:#}` chains print it once.)
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
     /// Any other PostgreSQL error.
-    #[error("PostgreSQL error: {0}")]
-    Pg(#[from] postgres::Error),
+    #[error("PostgreSQL error: {}", pg_text(.0))]
+    Pg(postgres::Error),
+}
+
+/// A PostgreSQL error with its cause (the driver says only "db error" and keeps the server's
+/// message as its source).
+fn pg_text(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) if !e.to_string().contains(&cause.to_string()) => format!("{e}: {cause}"),
+        _ => e.to_string(),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Pg(e)
+    }
 }

@@ -32,6 +32,7 @@ pub fn training_rate(
     device.seed(0);
     let child = ChildConfig { kernels: path.kernels, ..ChildConfig::default() };
     let plan = Plan::new(arch, input, &child)?;
+    plan.check_memory(batch, &child)?;
     let flops = plan.flops as f64;
     let mut optim = crate::train::optimizer(&crate::TrainConfig::default());
     let loss_fn = CrossEntropyLossConfig::new().init(&device);

@@ -2,6 +2,7 @@
 
 use nas_data::Augment;
 use nas_evaluator::RewardTransform;
+use nas_space::limits::{MAX_BATCH, MAX_EPOCHS, count, non_negative, positive};
 use serde::{Deserialize, Serialize};
 
 use crate::MedianStopping;
@@ -90,19 +91,29 @@ impl TrainConfig {
         }
     }
 
-    /// Reject unusable values, naming the field.
+    /// Reject unusable values, naming the field (caps: [`nas_space::limits`]).
     pub fn validate(&self) -> Result<(), String> {
-        if self.epochs == 0 || self.batch_size == 0 {
-            return Err("train.epochs and train.batch_size must be at least 1".into());
+        count("train.epochs", self.epochs, 1, MAX_EPOCHS)?;
+        count("train.batch_size", self.batch_size, 1, MAX_BATCH)?;
+        positive("train.learning_rate", self.learning_rate, 100.0)?;
+        non_negative("train.momentum", self.momentum, 0.999_999)?;
+        non_negative("train.weight_decay", self.weight_decay, 1.0)?;
+        count("train.validation", self.validation, 1, 10_000_000)?;
+        if let Some(n) = self.train_subset {
+            count("train.train_subset", n, 1, 100_000_000)?;
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(format!("train.learning_rate must be positive, got {}", self.learning_rate));
+        count("train.reward_window", self.reward_window, 1, MAX_EPOCHS)?;
+        count("train.bn_recalibration_batches", self.bn_recalibration_batches, 0, 100_000)?;
+        if let Some(a) = self.augment {
+            count("train.augment.crop_padding", a.crop_padding, 0, 64)?;
         }
-        if self.reward_window == 0 {
-            return Err("train.reward_window must be at least 1".into());
-        }
-        if self.validation == 0 {
-            return Err("train.validation must be at least 1 image".into());
+        match self.schedule {
+            Schedule::Constant | Schedule::Cosine => {}
+            Schedule::Step { every, gamma } => {
+                count("train.schedule.every", every, 1, MAX_EPOCHS)?;
+                positive("train.schedule.gamma", gamma, 1.0)?;
+            }
+            Schedule::DecayAt { gamma, .. } => positive("train.schedule.gamma", gamma, 1.0)?,
         }
         Ok(())
     }

@@ -70,16 +70,15 @@ impl Default for LmTrainConfig {
 impl LmTrainConfig {
     /// Check every field; the message names it.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("epochs", self.epochs),
-            ("batch_size", self.batch_size),
-            ("bptt", self.bptt),
-            ("eval_batch_size", self.eval_batch_size),
-            ("reward_window", self.reward_window),
+        use nas_space::limits::{MAX_BATCH, MAX_EPOCHS, count};
+        for (name, v, max) in [
+            ("epochs", self.epochs, MAX_EPOCHS),
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("bptt", self.bptt, 100_000),
+            ("eval_batch_size", self.eval_batch_size, MAX_BATCH),
+            ("reward_window", self.reward_window, MAX_EPOCHS),
         ] {
-            if v == 0 {
-                return Err(format!("lm_train.{name} must be at least 1"));
-            }
+            count(&format!("lm_train.{name}"), v, 1, max)?;
         }
         if [self.learning_rate, self.reward_c].iter().any(|v| v.is_nan() || *v <= 0.0)
             || self.lr_decay.is_nan()

@@ -121,6 +121,7 @@ pub fn fit(
     let t = &data.train;
     let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
     let plan = Plan::new(arch, input, child)?;
+    plan.check_memory(cfg.batch_size, child)?;
     let (params, flops) = (plan.params, plan.flops);
     let mut model = crate::seeded(device, seed, || ChildNet::new(plan, child, device));
     let mut optim = optimizer(cfg);

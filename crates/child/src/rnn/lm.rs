@@ -17,6 +17,9 @@ use super::cell::{CellKind, RecurrentCell};
 
 /// Sizes and regularisation of the child language model. Defaults: Zaremba et al.'s "medium"
 /// PTB model, which the paper's search used for its children (2 layers of 650, dropout 0.5).
+/// Largest `lm.embed` / `lm.hidden`.
+pub const MAX_LM_WIDTH: usize = 16_384;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LmConfig {
@@ -56,9 +59,10 @@ impl Default for LmConfig {
 impl LmConfig {
     /// Check the sizes; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.embed == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err("lm.embed, lm.hidden and lm.layers must be at least 1".into());
-        }
+        use nas_space::limits::count;
+        count("lm.embed", self.embed, 1, MAX_LM_WIDTH)?;
+        count("lm.hidden", self.hidden, 1, MAX_LM_WIDTH)?;
+        count("lm.layers", self.layers, 1, 64)?;
         if self.tie_weights && self.embed != self.hidden {
             return Err(format!("lm.tie_weights needs lm.embed = lm.hidden (got {} and {})", self.embed, self.hidden));
         }

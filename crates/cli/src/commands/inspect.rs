@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use nas_space::{Architecture, CnnArch};
 use nas_store::{DynStore, Experiment, TrialRow, TrialStore, open_store};
 use serde_json::{Value, json};
 
@@ -17,10 +18,11 @@ pub struct StoreArg {
 }
 
 impl StoreArg {
-    /// Open the (existing) store; also returns how to name it in messages.
-    pub(crate) fn open(&self) -> Result<(DynStore, PathBuf)> {
-        let p = store_path(&self.store);
-        Ok((open_store(&p.to_string_lossy(), false)?, p))
+    /// Open the (existing) store; also returns how to name it in messages (a URL's password
+    /// masked: [`nas_store::redact`]).
+    pub(crate) fn open(&self) -> Result<(DynStore, String)> {
+        let p = store_path(&self.store).to_string_lossy().to_string();
+        Ok((open_store(&p, false)?, nas_store::redact(&p)))
     }
 }
 
@@ -101,7 +103,7 @@ pub fn top(a: TopArgs) -> Result<()> {
         return Ok(());
     }
     let scope = exp.as_ref().map_or("all experiments".to_string(), |e| format!("experiment {:?}", e.name));
-    println!("top {} of {scope} in {}", rows.len(), path.display());
+    println!("top {} of {scope} in {path}", rows.len());
     println!("{:>7} {:>6} {:>10} {:>8} {:>5}  arch", "trial", "seq", "reward", "val acc", "depth");
     for t in &rows {
         let acc = val_accuracy(t).map_or("-".to_string(), |a| format!("{a:.4}"));
@@ -116,8 +118,24 @@ pub(crate) fn val_accuracy(t: &TrialRow) -> Option<f64> {
     t.metrics().get("val_accuracy").and_then(serde_json::Value::as_f64)
 }
 
-pub(crate) fn get_trial(store: &dyn TrialStore, path: &std::path::Path, id: i64) -> Result<TrialRow> {
-    store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in {}", path.display()))
+/// An architecture given on the command line (`flag`): a JSON file (`nas export-arch`, a
+/// bundle's arch.json) or a CNN string such as "3x3-32;5x5-64<0".
+pub(crate) fn parse_arch_arg(flag: &str, text: &str) -> Result<Architecture> {
+    let path = std::path::Path::new(text);
+    if path.is_file() {
+        let json = std::fs::read_to_string(path).with_context(|| format!("{flag}: cannot read {text}"))?;
+        return Architecture::from_json(&json).with_context(|| format!("{flag}: {text} is not an architecture"));
+    }
+    if text.trim_start().starts_with('{') {
+        return Architecture::from_json(text).with_context(|| format!("{flag}: not an architecture"));
+    }
+    text.parse::<CnnArch>()
+        .map(Architecture::Cnn)
+        .map_err(|e| anyhow!("{flag} {text:?}: neither a file nor a CNN string ({e})"))
+}
+
+pub(crate) fn get_trial(store: &dyn TrialStore, shown: &str, id: i64) -> Result<TrialRow> {
+    store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in {shown}"))
 }
 
 pub fn show(a: ShowArgs) -> Result<()> {
@@ -194,7 +212,7 @@ pub fn experiments(a: StoreArg) -> Result<()> {
     let (store, path) = a.open()?;
     let list = store.experiments()?;
     if list.is_empty() {
-        bail!("{} has no experiment yet", path.display());
+        bail!("{path} has no experiment yet");
     }
     println!(
         "{:>4} {:<20} {:<6} {:<10} {:<8} {:>8} {:>10}",

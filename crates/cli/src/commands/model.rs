@@ -15,7 +15,7 @@ use nas_runner::SearchConfig;
 use nas_space::{Architecture, CnnArch};
 use nas_store::TrialStore;
 
-use super::inspect::{StoreArg, get_trial};
+use super::inspect::{StoreArg, get_trial, parse_arch_arg};
 use super::search::{ConfigArgs, DataArg};
 
 #[derive(Args)]
@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Train the final run on this many images (class-balanced); all by default.
     #[arg(long, value_name = "N")]
     pub train_subset: Option<usize>,
+    /// Multiply every layer's filter count by this (overrides retrain.width; the paper's
+    /// "more filters" for its final model).
+    #[arg(long, value_name = "X")]
+    pub width: Option<f64>,
     /// Skip the grid: retrain once with the search's own learning rate, weight decay and ε.
     #[arg(long)]
     pub no_grid: bool,
@@ -64,12 +68,7 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
         (arch, config, Some(id))
     } else {
         let text = a.arch.as_deref().expect("clap requires --trial or --arch");
-        let arch = if std::path::Path::new(text).is_file() {
-            let json = std::fs::read_to_string(text).with_context(|| format!("reading {text}"))?;
-            Architecture::from_json(&json).with_context(|| format!("{text}: not an architecture"))?
-        } else {
-            Architecture::Cnn(text.parse::<CnnArch>().map_err(|e| anyhow!("--arch {text:?}: {e}"))?)
-        };
+        let arch = parse_arch_arg("--arch", text)?;
         (arch, a.cfg.resolve()?, None)
     };
     let Architecture::Cnn(cnn) = arch else {
@@ -92,6 +91,9 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
     }
     if let Some(e) = a.epochs {
         config.retrain.epochs = e;
+    }
+    if let Some(w) = a.width {
+        config.retrain.width = w;
     }
     if a.grid_epochs.is_some() {
         config.retrain.grid_epochs = a.grid_epochs;
@@ -122,7 +124,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let r = &config.retrain;
     let cells = r.cells().len();
     let grid_epochs = r.grid_epochs.unwrap_or(config.train.epochs);
-    eprintln!("retraining {arch} on {what}");
+    if r.width == 1.0 {
+        eprintln!("retraining {arch} on {what}");
+    } else {
+        eprintln!("retraining {arch} with filters × {} ({}) on {what}", r.width, arch.widened(r.width));
+    }
     let augment = nas_retrain::default_augment(r, &config.dataset);
     eprintln!(
         "grid: {cells} cell(s) × {grid_epochs} epoch(s) scored on the validation split; then {} epoch(s) on \
@@ -192,7 +198,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         format: nas_retrain::FORMAT,
         nas_version,
         commit,
-        architecture: Architecture::Cnn(arch.clone()),
+        architecture: Architecture::Cnn(done.arch.clone()),
         input: model.plan().input,
         child: done.child.clone(),
         dataset: done.data.description.clone(),

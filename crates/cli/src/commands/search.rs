@@ -399,10 +399,18 @@ pub fn run(a: SearchArgs) -> Result<()> {
             summary.samples, summary.experiment, shown
         );
     } else {
+        // Count what the store holds, so the number printed is the number kept.
+        let trials = store.trials(exp.id)?;
+        let kept = trials.iter().filter(|t| !matches!(t.status, TrialStatus::Running | TrialStatus::Aborted)).count();
+        let pending = trials.len() - kept;
         eprintln!(
-            "stopped after {} samples; continue with `nas search --resume --name {}{store_flag}`",
-            summary.samples, summary.experiment
+            "stopped: {kept} trial(s) stored{}; continue with `nas search --resume --name {}{store_flag}`",
+            if pending > 0 { format!(", {pending} in flight to be trained again on resume") } else { String::new() },
+            summary.experiment
         );
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(crate::Exit(130).into());
     }
     Ok(())
 }

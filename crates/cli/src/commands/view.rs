@@ -1,16 +1,13 @@
 //! Seeing a search: `nas dashboard` (the live web view) and `nas draw` (one architecture as SVG).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use nas_dashboard::SharedStore;
 use nas_space::Architecture;
-use nas_store::open_store;
 
-use super::inspect::StoreArg;
-use crate::store_path;
+use super::inspect::{StoreArg, get_trial, parse_arch_arg};
 
 #[derive(Args)]
 pub struct DashboardArgs {
@@ -27,17 +24,16 @@ pub struct DrawArgs {
     /// Trial id (as printed by `nas top`).
     #[arg(required_unless_present = "arch", conflicts_with = "arch")]
     pub trial: Option<i64>,
-    /// Draw an architecture JSON file instead (as written by `nas export-arch`).
-    #[arg(long, value_name = "FILE")]
-    pub arch: Option<PathBuf>,
+    /// Draw this architecture instead: a JSON file (as written by `nas export-arch`) or a CNN
+    /// string such as "3x3-32;5x5-64<0".
+    #[arg(long, value_name = "FILE|STRING")]
+    pub arch: Option<String>,
     #[command(flatten)]
     pub store: StoreArg,
 }
 
 pub fn dashboard(a: DashboardArgs) -> Result<()> {
-    let path = store_path(&a.store.store);
-    let store = open_store(&path.to_string_lossy(), false)?;
-    let shown = path.display().to_string();
+    let (store, shown) = a.store.open()?;
     nas_dashboard::run_blocking(SharedStore::new(store), a.bind, |addr| {
         println!("dashboard on http://{addr}/ (read-only over {shown}); Ctrl-C stops");
     })?;
@@ -46,13 +42,10 @@ pub fn dashboard(a: DashboardArgs) -> Result<()> {
 
 pub fn draw(a: DrawArgs) -> Result<()> {
     let arch = match (&a.arch, a.trial) {
-        (Some(file), _) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            Architecture::from_json(&text).with_context(|| format!("{}", file.display()))?
-        }
+        (Some(text), _) => parse_arch_arg("--arch", text)?,
         (None, Some(id)) => {
-            let store = open_store(&store_path(&a.store.store).to_string_lossy(), false)?;
-            let t = store.trial(id)?.ok_or_else(|| anyhow!("no trial {id} in this store (see `nas top`)"))?;
+            let (store, shown) = a.store.open()?;
+            let t = get_trial(&store, &shown, id)?;
             Architecture::from_json(&t.arch_json).with_context(|| format!("trial {id}"))?
         }
         (None, None) => bail!("give a trial id or --arch FILE"),
