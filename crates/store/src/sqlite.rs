@@ -11,6 +11,21 @@ use crate::{
     UpdateRow,
 };
 
+/// Why SQLite refused a file, in the user's words: read-only media and full disks are not "not a
+/// database".
+fn why_unopenable(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::ReadOnly) => "read-only (the file, its directory or the medium cannot be written; nas keeps a \
+                              write-ahead journal beside the store, so even reading needs write access)"
+            .into(),
+        Some(C::CannotOpen) | Some(C::PermissionDenied) => format!("cannot be opened ({e})"),
+        Some(C::DiskFull) => "the disk is full".into(),
+        Some(C::DatabaseCorrupt) => format!("damaged ({e}); restore a copy or run `sqlite3 FILE .recover`"),
+        _ => format!("not a SQLite database ({e})"),
+    }
+}
+
 /// A store in one SQLite file (or in memory).
 pub struct SqliteStore {
     conn: Connection,
@@ -99,9 +114,8 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(30))?;
         // WAL: readers (dashboard, `nas top`) never block the search; NORMAL sync is safe
         // against process crashes.
-        let _: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| open_err(format!("not a SQLite database ({e})")))?;
+        let _: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| open_err(why_unopenable(&e)))?;
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
         let mut store = SqliteStore { conn, path };
         store.migrate()?;
@@ -373,5 +387,25 @@ impl TrialStore for SqliteStore {
                 })
             })?
             .collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_failures_say_what_is_wrong() {
+        let err = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(why_unopenable(&err(rusqlite::ffi::SQLITE_READONLY)).starts_with("read-only"));
+        assert_eq!(why_unopenable(&err(rusqlite::ffi::SQLITE_FULL)), "the disk is full");
+        assert!(why_unopenable(&err(rusqlite::ffi::SQLITE_CORRUPT)).starts_with("damaged"));
+        assert!(why_unopenable(&err(rusqlite::ffi::SQLITE_NOTADB)).starts_with("not a SQLite database"));
+        // A real file that is not a database.
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+        let e = SqliteStore::open(&junk).err().unwrap().to_string();
+        assert!(e.contains("junk.db") && e.contains("not a SQLite database"), "{e}");
     }
 }
