@@ -110,3 +110,22 @@ fn draw_takes_a_canonical_string_too() {
     let e = stderr(&out);
     assert!(!out.status.success() && e.contains("neither a file nor a CNN string"), "{e}");
 }
+
+#[test]
+fn a_second_resume_of_a_running_experiment_is_refused_at_once_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["search", "--space", "nb201", "--evaluator", "toy", "--samples", "100000000", "--name", "a", "-q"];
+    let mut first = nas_cmd(dir.path(), &args).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let second = nas(dir.path(), &["search", "--resume", "--name", "a", "-q"]);
+    let e = stderr(&second);
+    assert!(!second.status.success(), "{e}");
+    assert!(e.contains(&format!("being run by process {}", first.id())), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(20), "said at once");
+    // Once the holder is gone (even by kill -9), the experiment can be resumed.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let resumed = nas(dir.path(), &["search", "--resume", "--name", "a", "--samples", "10", "-q"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+}

@@ -200,6 +200,7 @@ impl<'s> Search<'s> {
             seed: config.seed,
             config_json: serde_json::to_string(&config).expect("configs serialise"),
         })?;
+        store.own_experiment(experiment.id)?;
         Ok(Search::assemble(store, config, experiment, parts))
     }
 
@@ -240,6 +241,8 @@ impl<'s> Search<'s> {
                 .pop()
                 .ok_or_else(|| SearchError::Resume("nothing to resume: the store has no experiment".into()))?,
         };
+        // Refused at once while another process runs it (SQLite; PostgreSQL leads by lock).
+        store.own_experiment(experiment.id)?;
         let mut config: SearchConfig = serde_json::from_str(&experiment.config_json).map_err(|e| {
             SearchError::Resume(format!("experiment {:?} has an unreadable stored config: {e}", experiment.name))
         })?;
@@ -872,6 +875,14 @@ impl<'s> Search<'s> {
                 Err(SearchError::Evaluator(msg))
             }
         }
+    }
+}
+
+impl Drop for Search<'_> {
+    fn drop(&mut self) {
+        // The experiment is free for the next `--resume` (a killed process leaves its row, which
+        // the next claim sees is dead).
+        let _ = self.store.disown_experiment(self.experiment.id);
     }
 }
 

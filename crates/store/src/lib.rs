@@ -61,6 +61,19 @@ pub trait TrialStore {
     fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError>;
     /// The update history of an experiment.
     fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError>;
+
+    /// Make this process the one that runs the experiment: a [`StoreError::Conflict`] naming the
+    /// holder when another live process on this machine runs it. (SQLite; a PostgreSQL search
+    /// is led through an advisory lock instead, so this default takes nothing.)
+    fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        let _ = experiment_id;
+        Ok(())
+    }
+    /// Give the experiment up (a no-op unless this process holds it).
+    fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        let _ = experiment_id;
+        Ok(())
+    }
 }
 
 /// A boxed store is a store (so `&Box<dyn TrialStore>` goes where `&dyn TrialStore` does).
@@ -109,6 +122,12 @@ impl<T: TrialStore + ?Sized> TrialStore for Box<T> {
     }
     fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
         (**self).updates(experiment_id)
+    }
+    fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        (**self).own_experiment(experiment_id)
+    }
+    fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        (**self).disown_experiment(experiment_id)
     }
 }
 

@@ -99,6 +99,16 @@ const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE trials ADD COLUMN parent_id BIGINT;
     ALTER TABLE trials ADD COLUMN repeat_of BIGINT;
 "#,
+    // 4 → 5: the owners table SQLite stores use (a PostgreSQL search is led through an advisory
+    // lock instead); kept so both schemas stay one.
+    r#"
+    CREATE TABLE owners (
+        experiment_id BIGINT PRIMARY KEY,
+        pid           BIGINT NOT NULL,
+        host          TEXT NOT NULL,
+        since         DOUBLE PRECISION NOT NULL
+    );
+    "#,
 ];
 
 /// Advisory-lock key under which migrations run ("nas" schema).

@@ -94,6 +94,16 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE trials ADD COLUMN parent_id INTEGER;
     ALTER TABLE trials ADD COLUMN repeat_of INTEGER;
     "#,
+    // 4 → 5: which process runs an experiment (SQLite stores: a second `--resume` of a running
+    // experiment is refused at once, naming the holder).
+    r#"
+    CREATE TABLE owners (
+        experiment_id INTEGER PRIMARY KEY,
+        pid           INTEGER NOT NULL,
+        host          TEXT NOT NULL,
+        since         REAL NOT NULL
+    );
+    "#,
 ];
 
 /// Columns of `updates`, in the order both stores' row readers expect.

@@ -160,7 +160,60 @@ impl SqliteStore {
     }
 }
 
+/// Whether process `pid` runs on this machine (not a zombie); Linux's `/proc`, false elsewhere.
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
 impl TrialStore for SqliteStore {
+    fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        let (me, host) = (std::process::id() as i64, hostname());
+        let tx = self.conn.unchecked_transaction()?;
+        let holder: Option<(i64, String, f64, String)> = tx
+            .query_row(
+                "SELECT o.pid, o.host, o.since, e.name FROM owners o JOIN experiments e ON e.id = o.experiment_id \
+                 WHERE o.experiment_id = ?1",
+                [experiment_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((pid, their_host, since, name)) = holder
+            && pid != me
+            && their_host == host
+            && alive(pid)
+        {
+            let ago = (now() - since).max(0.0);
+            return Err(StoreError::Conflict(format!(
+                "experiment {name:?} in {} is being run by process {pid} on this machine (for {ago:.0} s); wait \
+                 for it to finish or stop it (kill -INT {pid}) before resuming",
+                self.path
+            )));
+        }
+        tx.execute(
+            "INSERT INTO owners (experiment_id, pid, host, since) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (experiment_id) DO UPDATE SET pid = excluded.pid, host = excluded.host, since = excluded.since",
+            params![experiment_id, me, host, now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM owners WHERE experiment_id = ?1 AND pid = ?2",
+            params![experiment_id, std::process::id() as i64],
+        )?;
+        Ok(())
+    }
+
     fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
         if self.experiment_by_name(&e.name)?.is_some() {
             return Err(StoreError::Exists(e.name.clone()));

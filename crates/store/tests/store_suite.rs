@@ -198,7 +198,7 @@ fn foreign_files_are_refused_with_the_path() {
 #[test]
 fn schema_versions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 4);
+    assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 5);
     // A version-2 store (before asynchronous replicas) migrates forward keeping its updates,
     // which read as replica 0, not stale.
     let old = dir.path().join("v2.db");
@@ -215,12 +215,12 @@ fn schema_versions_are_recorded() {
         .unwrap();
     }
     let s = SqliteStore::open(&old).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
     let u = s.updates(1).unwrap();
     assert_eq!((u.len(), u[0].samples, u[0].replica, u[0].staleness), (1, 8, 0, 0));
     if let Ok(url) = std::env::var("NAS_TEST_PG_URL") {
         let url = fresh_pg_database(&url);
-        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 4);
+        assert_eq!(PgStore::connect(&url).unwrap().schema_version().unwrap(), 5);
         // Opening again migrates nothing and keeps the data.
         let s = PgStore::connect(&url).unwrap();
         s.create_experiment(&exp("kept")).unwrap();
