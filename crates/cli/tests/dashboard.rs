@@ -1,21 +1,14 @@
 //! `nas draw` and `nas dashboard` as a user runs them, and a real headless-Chromium check of the
 //! live dashboard while a real tiny search trains its children.
 
+mod common;
+
+use common::{nas, nas_cmd};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn nas_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
-    c.args(args).current_dir(dir).env_remove("NAS_STORE");
-    c
-}
-
-fn nas(dir: &Path, args: &[&str]) -> Output {
-    nas_cmd(dir, args).output().expect("nas runs")
-}
 
 fn one_error_line(out: &Output) -> String {
     assert!(!out.status.success());

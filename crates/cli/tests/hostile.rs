@@ -1,20 +1,13 @@
 //! Hostile and unlucky input, as a user would meet it: closed pipes, Ctrl-C, secrets in store
 //! URLs, architectures too large to train, canonical strings where a file was expected.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-fn nas_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
-    c.args(args).current_dir(dir).env_remove("NAS_STORE");
-    c
-}
-
-fn nas(dir: &Path, args: &[&str]) -> Output {
-    nas_cmd(dir, args).output().expect("nas runs")
-}
+use common::{nas, nas_cmd};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()

@@ -5,14 +5,16 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The command `nas ARGS` in `dir`, ignoring any NAS_STORE of the caller (to spawn).
+pub fn nas_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
+    c.args(args).current_dir(dir).env_remove("NAS_STORE");
+    c
+}
+
 /// `nas ARGS` in `dir`, ignoring any NAS_STORE of the caller.
 pub fn nas(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NAS_STORE")
-        .output()
-        .expect("nas runs")
+    nas_cmd(dir, args).output().expect("nas runs")
 }
 
 /// Stdout of a `nas` run that must succeed.
