@@ -129,7 +129,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Exit>().is_some() => ExitCode::from(e.downcast_ref::<Exit>().unwrap().0),
+        Err(ref e) if let Some(Exit(code)) = e.downcast_ref::<Exit>() => ExitCode::from(*code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
