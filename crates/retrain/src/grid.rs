@@ -95,8 +95,10 @@ pub enum RetrainError {
     Config(String),
     #[error("data: {0}")]
     Data(String),
-    #[error("every grid cell failed; first failure: {0}")]
-    AllFailed(String),
+    /// No grid cell trained (with `--no-grid`, the one cell): how many there were and the first
+    /// failure.
+    #[error("{}", if *.cells == 1 { format!("training failed: {}", .first) } else { format!("every grid cell ({}) failed; first failure: {}", .cells, .first) })]
+    AllFailed { cells: usize, first: String },
     #[error("final run: {0}")]
     Final(nas_trainer::TrainError),
 }
@@ -170,7 +172,7 @@ pub fn retrain(
     });
     let Some(best) = best else {
         let first = grid.first().and_then(|g| g.failure.clone()).unwrap_or_default();
-        return Err(RetrainError::AllFailed(first));
+        return Err(RetrainError::AllFailed { cells: of, first });
     };
     let chosen = grid[best].cell;
     let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain, inp.augment);

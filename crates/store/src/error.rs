@@ -22,11 +22,25 @@ pub enum StoreError {
     Conflict(String),
     /// Any other database error. (The message holds the driver's text; it is not also the
     /// error's `source`, so `{:#}` chains print it once.)
-    #[error("database error: {0}")]
+    #[error("database error: {}", db_text(.0))]
     Db(rusqlite::Error),
     /// Any other PostgreSQL error.
     #[error("PostgreSQL error: {}", pg_text(.0))]
     Pg(postgres::Error),
+    /// A driver error ([`Db`](Self::Db) or [`Pg`](Self::Pg)) with the store it came from.
+    #[error("store {store}: {error}")]
+    In { store: String, error: Box<StoreError> },
+}
+
+/// A SQLite error with what the user can do about it where that is known.
+fn db_text(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseCorrupt) => format!("{e} (the file is damaged: restore a copy or run `sqlite3 FILE .recover`)"),
+        Some(C::DiskFull) => format!("{e} (the disk is full: the last write was rolled back, free space and resume)"),
+        Some(C::ReadOnly) => format!("{e} (the file or its directory cannot be written)"),
+        _ => e.to_string(),
+    }
 }
 
 /// A PostgreSQL error with its cause (the driver says only "db error" and keeps the server's

@@ -76,60 +76,109 @@ pub trait TrialStore {
     }
 }
 
-/// A boxed store is a store (so `&Box<dyn TrialStore>` goes where `&dyn TrialStore` does).
-impl<T: TrialStore + ?Sized> TrialStore for Box<T> {
-    fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
-        (**self).create_experiment(e)
+/// Implement [`TrialStore`] for `$ty` by calling every method on `$inner` (an expression in
+/// `$this`, the `&self`) and passing each error through `$map` (an expression in `$err`).
+macro_rules! forward_store {
+    (impl[$($g:tt)*] $ty:ty, $this:ident => $inner:expr, $err:ident => $map:expr) => {
+        impl<$($g)*> TrialStore for $ty {
+            fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
+                let $this = self;
+                $inner.create_experiment(e).map_err(|$err| $map)
+            }
+            fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
+                let $this = self;
+                $inner.experiment_by_name(name).map_err(|$err| $map)
+            }
+            fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
+                let $this = self;
+                $inner.experiment(id).map_err(|$err| $map)
+            }
+            fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+                let $this = self;
+                $inner.experiments().map_err(|$err| $map)
+            }
+            fn set_experiment_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.set_experiment_status(id, status).map_err(|$err| $map)
+            }
+            fn insert_trial(&self, t: &NewTrial) -> Result<i64, StoreError> {
+                let $this = self;
+                $inner.insert_trial(t).map_err(|$err| $map)
+            }
+            fn restart_trial(&self, id: i64) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.restart_trial(id).map_err(|$err| $map)
+            }
+            fn finish_trial(&self, id: i64, r: &TrialResult) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.finish_trial(id, r).map_err(|$err| $map)
+            }
+            fn trial(&self, id: i64) -> Result<Option<TrialRow>, StoreError> {
+                let $this = self;
+                $inner.trial(id).map_err(|$err| $map)
+            }
+            fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError> {
+                let $this = self;
+                $inner.trial_at(experiment_id, seq).map_err(|$err| $map)
+            }
+            fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
+                let $this = self;
+                $inner.trials(experiment_id).map_err(|$err| $map)
+            }
+            fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
+                let $this = self;
+                $inner.top(experiment_id, k).map_err(|$err| $map)
+            }
+            fn commit_update(&self, ckpt: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.commit_update(ckpt, updates).map_err(|$err| $map)
+            }
+            fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
+                let $this = self;
+                $inner.checkpoint(experiment_id).map_err(|$err| $map)
+            }
+            fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
+                let $this = self;
+                $inner.updates(experiment_id).map_err(|$err| $map)
+            }
+            fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.own_experiment(experiment_id).map_err(|$err| $map)
+            }
+            fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+                let $this = self;
+                $inner.disown_experiment(experiment_id).map_err(|$err| $map)
+            }
+        }
+    };
+}
+
+// A boxed store is a store (so `&Box<dyn TrialStore>` goes where `&dyn TrialStore` does).
+forward_store!(impl[T: TrialStore + ?Sized] Box<T>, this => (**this), e => e);
+
+/// A store whose driver errors name it: a database damaged in the middle, a full disk or a lost
+/// connection mid-operation reads `store runs.db: database error: …`, not a bare driver message.
+/// [`open_store`] returns stores wrapped in this.
+pub struct NamedStore<S> {
+    inner: S,
+    name: String,
+}
+
+impl<S: TrialStore> NamedStore<S> {
+    /// `inner`, whose errors will name `name` (already redacted: it is printed).
+    pub fn new(inner: S, name: String) -> Self {
+        NamedStore { inner, name }
     }
-    fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
-        (**self).experiment_by_name(name)
-    }
-    fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
-        (**self).experiment(id)
-    }
-    fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        (**self).experiments()
-    }
-    fn set_experiment_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
-        (**self).set_experiment_status(id, status)
-    }
-    fn insert_trial(&self, t: &NewTrial) -> Result<i64, StoreError> {
-        (**self).insert_trial(t)
-    }
-    fn restart_trial(&self, id: i64) -> Result<(), StoreError> {
-        (**self).restart_trial(id)
-    }
-    fn finish_trial(&self, id: i64, r: &TrialResult) -> Result<(), StoreError> {
-        (**self).finish_trial(id, r)
-    }
-    fn trial(&self, id: i64) -> Result<Option<TrialRow>, StoreError> {
-        (**self).trial(id)
-    }
-    fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError> {
-        (**self).trial_at(experiment_id, seq)
-    }
-    fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
-        (**self).trials(experiment_id)
-    }
-    fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
-        (**self).top(experiment_id, k)
-    }
-    fn commit_update(&self, ckpt: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
-        (**self).commit_update(ckpt, updates)
-    }
-    fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
-        (**self).checkpoint(experiment_id)
-    }
-    fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
-        (**self).updates(experiment_id)
-    }
-    fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
-        (**self).own_experiment(experiment_id)
-    }
-    fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
-        (**self).disown_experiment(experiment_id)
+
+    fn name_error(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Db(_) | StoreError::Pg(_) => StoreError::In { store: self.name.clone(), error: Box::new(e) },
+            other => other,
+        }
     }
 }
+
+forward_store!(impl[S: TrialStore] NamedStore<S>, this => this.inner, e => this.name_error(e));
 
 /// A store chosen at run time.
 pub type DynStore = Box<dyn TrialStore + Send>;
@@ -138,8 +187,9 @@ pub type DynStore = Box<dyn TrialStore + Send>;
 /// (created when `create`, else it must exist).
 pub fn open_store(spec: &str, create: bool) -> Result<DynStore, StoreError> {
     if is_postgres_url(spec) {
-        return Ok(Box::new(PgStore::connect(spec)?));
+        return Ok(Box::new(NamedStore::new(PgStore::connect(spec)?, redact(spec))));
     }
     let path = std::path::Path::new(spec);
-    Ok(Box::new(if create { SqliteStore::open(path)? } else { SqliteStore::open_existing(path)? }))
+    let store = if create { SqliteStore::open(path)? } else { SqliteStore::open_existing(path)? };
+    Ok(Box::new(NamedStore::new(store, spec.to_string())))
 }

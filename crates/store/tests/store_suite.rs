@@ -196,6 +196,37 @@ fn foreign_files_are_refused_with_the_path() {
 }
 
 #[test]
+fn a_store_damaged_in_the_middle_names_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let spec = path.display().to_string();
+    {
+        let s = open_store(&spec, true).unwrap();
+        let e = s.create_experiment(&exp("big")).unwrap();
+        for seq in 0..400 {
+            let t = s.insert_trial(&trial(e.id, seq)).unwrap();
+            s.finish_trial(t, &done(seq as f64)).unwrap();
+        }
+    }
+    // Overwrite everything after the first pages (the schema stays readable, so the store
+    // opens, and the trial rows are garbage).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 8 * page, "the store spans several pages ({} bytes)", bytes.len());
+    for (i, b) in bytes[4 * page..].iter_mut().enumerate() {
+        *b = (i * 37 % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = match open_store(&spec, false) {
+        Err(e) => e,
+        Ok(s) => s.trials(1).err().expect("reading garbage rows fails"),
+    };
+    let text = err.to_string();
+    assert!(text.contains(&spec), "the error names the file: {text}");
+    assert!(text.contains("damaged") || text.contains("malformed"), "and says it is damaged: {text}");
+}
+
+#[test]
 fn schema_versions_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(SqliteStore::open(&dir.path().join("v.db")).unwrap().schema_version().unwrap(), 5);
