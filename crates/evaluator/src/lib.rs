@@ -4,6 +4,8 @@
 //! NAS-Bench-201 table is one) and [`ToyEvaluator`] computes a synthetic objective for demos
 //! and tests. The child-network trainer implements the same [`Evaluator`] trait in its own crate.
 
+pub mod command;
+mod median;
 mod penalty;
 pub mod rank;
 mod reward;
@@ -15,6 +17,8 @@ use nas_space::Architecture;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+pub use command::{CommandEvaluator, CommandSpec};
+pub use median::{MedianStopper, MedianStopping, completed_curve};
 pub use penalty::{SizeMetric, SizePenalty};
 pub use reward::RewardTransform;
 pub use spec::EvaluatorSpec;
@@ -52,6 +56,10 @@ pub enum EvalError {
     /// this message and the trial is left to be evaluated again on `--resume`.
     #[error("{0}")]
     Fatal(String),
+    /// The evaluation was cut short because the process is stopping (Ctrl-C): nothing is
+    /// recorded and the trial is evaluated again on `--resume`.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Where an evaluator keeps a child's training state between epochs, so that a re-run of the
@@ -86,4 +94,7 @@ pub trait Evaluator: Send {
     /// stored trials here), e.g. the curves the median-stopping rule compares against.
     /// Evaluators that keep no such memory ignore it.
     fn observe_completed(&mut self, _metrics: &Map<String, Value>) {}
+    /// Learn which experiment the evaluations are for (its name), before the first one.
+    /// Evaluators that do not care ignore it.
+    fn attach(&mut self, _experiment: &str) {}
 }

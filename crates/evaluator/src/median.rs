@@ -1,10 +1,23 @@
 //! The median-stopping rule (Golovin et al. 2017, "Google Vizier"; Katib's and NNI's
 //! `medianstop`): a child whose validation accuracy after epoch e is below the median of what the
-//! completed children had after epoch e stops training there. Off by default.
+//! completed children had after epoch e stops training there. Off by default. Shared by the
+//! train evaluator (`[train.median_stopping]`) and the command evaluator (`[evaluator]
+//! median_stopping`), which both keep per-epoch reports under a trial's `epochs` metric.
 
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The per-epoch values of `key` in a trial's stored metrics (`epochs`: a list of objects), if
+/// the trial ran all its epochs (no `stopped_early`) and every epoch has the value.
+pub fn completed_curve(metrics: &Map<String, Value>, key: &str) -> Option<Vec<f64>> {
+    if metrics.contains_key("stopped_early") {
+        return None;
+    }
+    let epochs = metrics.get("epochs")?.as_array()?;
+    epochs.iter().map(|e| e.get(key).and_then(Value::as_f64)).collect()
+}
 
 /// When the rule may fire. In TOML: `[train.median_stopping] grace_epochs = 2, min_trials = 5`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +83,18 @@ impl MedianStopper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curves_come_from_complete_runs_only() {
+        let m = |v: Value| v.as_object().unwrap().clone();
+        let full = m(serde_json::json!({"epochs": [{"epoch": 1, "acc": 0.5}, {"epoch": 2, "acc": 0.7}]}));
+        assert_eq!(completed_curve(&full, "acc"), Some(vec![0.5, 0.7]));
+        assert_eq!(completed_curve(&full, "loss"), None, "a key no epoch has");
+        let mut stopped = full.clone();
+        stopped.insert("stopped_early".into(), "median".into());
+        assert_eq!(completed_curve(&stopped, "acc"), None);
+        assert_eq!(completed_curve(&m(serde_json::json!({"acc": 1})), "acc"), None);
+    }
 
     #[test]
     fn stops_below_the_median_only_after_grace_and_enough_trials() {

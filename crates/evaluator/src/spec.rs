@@ -1,4 +1,4 @@
-//! `--evaluator` specifications: `toy`, `table:FILE[:COLUMN]`.
+//! `--evaluator` specifications: `train`, `toy`, `table:FILE[:COLUMN]`, `command:CMD`.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,8 @@ pub enum EvaluatorSpec {
         #[serde(default = "default_scale")]
         scale: f64,
     },
+    /// The user's own trainer, one command per trial ([`crate::CommandEvaluator`]).
+    Command(crate::CommandSpec),
 }
 
 fn default_column() -> String {
@@ -42,6 +44,11 @@ impl std::str::FromStr for EvaluatorSpec {
             "train" => return Ok(EvaluatorSpec::Train),
             _ => {}
         }
+        if let Some(cmd) = s.strip_prefix("command:") {
+            let spec = crate::CommandSpec::new(cmd);
+            spec.validate()?;
+            return Ok(EvaluatorSpec::Command(spec));
+        }
         if let Some(rest) = s.strip_prefix("table:") {
             let (path, column) = match rest.rsplit_once(':') {
                 Some((p, c)) if !p.is_empty() && !c.is_empty() && !c.contains(['/', '.']) => (p, c.to_string()),
@@ -57,7 +64,7 @@ impl std::str::FromStr for EvaluatorSpec {
                 scale: 1.0,
             });
         }
-        Err(format!("unknown evaluator {s:?}: expected `train`, `table:FILE[:COLUMN]` or `toy`"))
+        Err(format!("unknown evaluator {s:?}: expected `train`, `table:FILE[:COLUMN]`, `command:CMD` or `toy`"))
     }
 }
 
@@ -71,6 +78,10 @@ impl EvaluatorSpec {
                 ));
             }
             EvaluatorSpec::Toy => Box::new(crate::ToyEvaluator),
+            EvaluatorSpec::Command(spec) => {
+                spec.validate().map_err(crate::EvalError::Fatal)?;
+                Box::new(crate::CommandEvaluator::new(spec.clone(), space.name(), 1))
+            }
             EvaluatorSpec::Table { path, column, transform, scale } => {
                 Box::new(crate::TableEvaluator::load(path, column, space, *transform, *scale)?)
             }
@@ -96,5 +107,23 @@ mod tests {
         assert!("table:".parse::<EvaluatorSpec>().is_err());
         assert_eq!("train".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Train);
         assert!("trian".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
+        assert_eq!(
+            "command:python3 train.py --fast".parse::<EvaluatorSpec>().unwrap(),
+            EvaluatorSpec::Command(crate::CommandSpec::new("python3 train.py --fast"))
+        );
+        assert!("command: ".parse::<EvaluatorSpec>().unwrap_err().contains("evaluator.command is empty"));
+    }
+
+    #[test]
+    fn command_tables_read_from_toml() {
+        let spec: EvaluatorSpec = toml::from_str(
+            "kind = \"command\"\ncommand = \"./train.sh\"\ntimeout_seconds = 60\nenv = { DATA = \"/d\" }\n",
+        )
+        .unwrap();
+        let EvaluatorSpec::Command(c) = spec else { panic!("not a command spec") };
+        assert_eq!((c.command.as_str(), c.timeout_seconds, c.env["DATA"].as_str()), ("./train.sh", Some(60.0), "/d"));
+        assert_eq!(c.metric, "val_accuracy", "defaults fill the rest");
+        let bad = toml::from_str::<EvaluatorSpec>("kind = \"command\"\ncommand = \"x\"\ntimeout = 5\n");
+        assert!(bad.unwrap_err().to_string().contains("unknown field"), "misspelt keys are refused");
     }
 }

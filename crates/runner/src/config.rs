@@ -237,6 +237,9 @@ impl SearchConfig {
         {
             return Err(bad(format!("evaluator.scale must be a non-zero number, got {scale}")));
         }
+        if let EvaluatorSpec::Command(c) = &self.evaluator {
+            c.validate().map_err(bad)?;
+        }
         if let Some(p) = &self.penalty {
             p.validate().map_err(bad)?;
             if self.evaluator != EvaluatorSpec::Train {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nas_evaluator::{Evaluator, EvaluatorSpec};
+use nas_evaluator::{CommandEvaluator, Evaluator, EvaluatorSpec};
 use nas_space::SearchSpace;
 use nas_trainer::{LmEvaluator, PreparedData, TrainEvaluator};
 
@@ -15,7 +15,7 @@ pub fn build_evaluator(config: &SearchConfig, space: &SearchSpace) -> Result<Box
 }
 
 /// Up to `n` evaluators for parallel workers, sharing one copy of the data. Only training
-/// evaluators are multiplied; a table or toy evaluator answers in microseconds, so one is built.
+/// and command evaluators are multiplied; a table or toy evaluator answers in microseconds, so one is built.
 pub fn build_evaluators(
     config: &SearchConfig,
     space: &SearchSpace,
@@ -45,6 +45,14 @@ pub fn build_evaluators(
             );
             // Siblings share the data and the median-stopping rule's memory.
             let first = TrainEvaluator::new(data, config.train.clone(), config.child.clone());
+            let mut all: Vec<Box<dyn Evaluator>> =
+                (1..n).map(|_| Box::new(first.sibling()) as Box<dyn Evaluator>).collect();
+            all.insert(0, Box::new(first));
+            Ok(all)
+        }
+        EvaluatorSpec::Command(spec) => {
+            spec.validate().map_err(SearchError::Evaluator)?;
+            let first = CommandEvaluator::new(spec.clone(), space.name(), config.parallelism().1);
             let mut all: Vec<Box<dyn Evaluator>> =
                 (1..n).map(|_| Box::new(first.sibling()) as Box<dyn Evaluator>).collect();
             all.insert(0, Box::new(first));

@@ -205,7 +205,10 @@ impl<'s> Search<'s> {
     }
 
     /// A search of `experiment` at its beginning (`resume` then restores its checkpoint).
-    fn assemble(store: &'s dyn TrialStore, config: SearchConfig, experiment: Experiment, parts: Parts) -> Self {
+    fn assemble(store: &'s dyn TrialStore, config: SearchConfig, experiment: Experiment, mut parts: Parts) -> Self {
+        for ev in &mut parts.evaluators {
+            ev.attach(&experiment.name);
+        }
         Search {
             store,
             workers: parts.evaluators.len(),
@@ -294,7 +297,8 @@ impl<'s> Search<'s> {
     }
 
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
-    pub fn set_evaluator(&mut self, evaluator: Box<dyn Evaluator>) {
+    pub fn set_evaluator(&mut self, mut evaluator: Box<dyn Evaluator>) {
+        evaluator.attach(&self.experiment.name);
         self.evaluators = vec![evaluator];
         self.workers = 1;
     }
@@ -489,6 +493,8 @@ impl<'s> Search<'s> {
                 SearchError::Resume(format!("a result arrived for trial {trial_id}, which is not in flight"))
             })?;
         let result = match outcome {
+            // The process is stopping: the trial stays `running`, to be trained again on resume.
+            Outcome::Evaluated(Err(EvalError::Interrupted), _) => return Ok(Control::Stop),
             Outcome::Evaluated(out, secs) => self.record(trial_id, out, secs)?,
             Outcome::Stored(status, reward) => (status, reward),
             Outcome::Aborted(reason) => {
@@ -958,6 +964,7 @@ pub(crate) fn judge(
         Ok(ev) => (failed(format!("the evaluator returned a non-finite reward ({})", ev.reward), secs), 0.0),
         Err(EvalError::Failed(reason)) => (failed(reason, secs), 0.0),
         Err(EvalError::Fatal(msg)) => return Err(msg),
+        Err(EvalError::Interrupted) => return Err("interrupted before it finished".into()),
     })
 }
 

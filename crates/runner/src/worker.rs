@@ -125,7 +125,8 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
             .ok_or_else(|| SearchError::Resume(format!("trial {} has no experiment", claim.trial_id)))?;
         let config: SearchConfig = serde_json::from_str(&exp.config_json)
             .map_err(|e| SearchError::Resume(format!("experiment {:?}: unreadable stored config: {e}", exp.name)))?;
-        let evaluator = crate::build_evaluator(&config, &config.search_space())?;
+        let mut evaluator = crate::build_evaluator(&config, &config.search_space())?;
+        evaluator.attach(&exp.name);
         slot.insert((config, evaluator));
     }
     let (config, evaluator) = evaluators.get_mut(&claim.experiment_id).expect("inserted above");
@@ -169,6 +170,12 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
         out
     });
     let secs = started.elapsed().as_secs_f64();
+    if matches!(outcome, Err(nas_evaluator::EvalError::Interrupted)) {
+        // This worker is stopping: the claim is left to expire and another worker (or this one,
+        // restarted) runs the trial again.
+        on_event(&WorkerEvent::Rejected { trial_id: trial.id });
+        return Ok(false);
+    }
     let (result, reward) = match judge(config, outcome, secs) {
         Ok(r) => r,
         // The evaluator cannot run here (missing table entry, unreadable data): a failed trial

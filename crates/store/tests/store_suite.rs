@@ -219,7 +219,7 @@ fn a_store_damaged_in_the_middle_names_its_file() {
     std::fs::write(&path, &bytes).unwrap();
     let err = match open_store(&spec, false) {
         Err(e) => e,
-        Ok(s) => s.trials(1).err().expect("reading garbage rows fails"),
+        Ok(s) => s.trials(1).expect_err("reading garbage rows fails"),
     };
     let text = err.to_string();
     assert!(text.contains(&spec), "the error names the file: {text}");

@@ -86,15 +86,6 @@ impl TrainEvaluator {
     }
 }
 
-/// The validation curve of a trial's stored metrics, if it trained all its epochs.
-fn completed_curve(metrics: &Map<String, Value>) -> Option<Vec<f64>> {
-    if metrics.contains_key("stopped_early") {
-        return None;
-    }
-    let epochs: Vec<EpochMetrics> = serde_json::from_value(metrics.get("epochs")?.clone()).ok()?;
-    epochs.iter().map(|e| e.val_accuracy).collect()
-}
-
 impl Evaluator for TrainEvaluator {
     fn describe(&self) -> String {
         format!(
@@ -122,7 +113,7 @@ impl Evaluator for TrainEvaluator {
     }
 
     fn observe_completed(&mut self, metrics: &Map<String, Value>) {
-        if let (Some(s), Some(curve)) = (&self.stopper, completed_curve(metrics)) {
+        if let (Some(s), Some(curve)) = (&self.stopper, nas_evaluator::completed_curve(metrics, "val_accuracy")) {
             s.record(curve);
         }
     }

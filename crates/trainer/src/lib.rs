@@ -12,7 +12,6 @@ mod evaluator;
 mod lm;
 mod lm_bench;
 mod lm_evaluator;
-mod median;
 mod resume;
 mod train;
 
@@ -24,7 +23,7 @@ pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
 pub use lm_bench::{LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
-pub use median::{MedianStopper, MedianStopping};
+pub use nas_evaluator::{MedianStopper, MedianStopping};
 pub use resume::EpochState;
 pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
 

@@ -175,28 +175,41 @@ pub fn show(a: ShowArgs) -> Result<()> {
         let list: Vec<String> = m.iter().filter(|(k, _)| *k != "epochs").map(|(k, v)| format!("{k}={v}")).collect();
         println!("  metrics         {}", list.join(", "));
         if let Some(Value::Array(epochs)) = m.get("epochs") {
-            // CNN children report validation accuracy, language models validation perplexity.
-            let (key, title) = if epochs.first().is_some_and(|e| e.get("val_perplexity").is_some()) {
-                ("val_perplexity", "val ppl")
-            } else {
-                ("val_accuracy", "val acc")
-            };
-            println!("  {:>5} {:>11} {:>9} {:>9} {:>8}", "epoch", "train loss", title, "lr", "seconds");
-            for e in epochs {
-                let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
-                println!(
-                    "  {:>5} {:>11.4} {:>9.4} {:>9.4} {:>8.2}",
-                    e["epoch"].as_u64().unwrap_or(0),
-                    f("train_loss"),
-                    f(key),
-                    f("learning_rate"),
-                    f("seconds")
-                );
-            }
+            print_epochs(epochs);
         }
     }
     println!("  tokens          {}", t.tokens_json);
     Ok(())
+}
+
+/// The per-epoch table: one column per numeric field the epochs report (the trainer's
+/// `train_loss`, `val_accuracy`, … or whatever a trial command printed), `-` where one lacks it.
+fn print_epochs(epochs: &[Value]) {
+    let mut keys: Vec<&str> = vec!["epoch"];
+    for e in epochs.iter().filter_map(Value::as_object) {
+        for (k, v) in e {
+            if v.is_number() && !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+    }
+    let width = |k: &str| k.len().max(9);
+    let header: Vec<String> = keys.iter().map(|k| format!("{k:>w$}", w = width(k))).collect();
+    println!("  {}", header.join(" "));
+    for e in epochs {
+        let cells: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let w = width(k);
+                match e.get(*k) {
+                    Some(v) if v.is_u64() || v.is_i64() => format!("{v:>w$}"),
+                    Some(v) => v.as_f64().map_or(format!("{:>w$}", "-"), |x| format!("{x:>w$.4}")),
+                    None => format!("{:>w$}", "-"),
+                }
+            })
+            .collect();
+        println!("  {}", cells.join(" "));
+    }
 }
 
 pub fn export_arch(a: ExportArgs) -> Result<()> {

@@ -40,8 +40,10 @@ pub struct ConfigArgs {
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
     /// How architectures are rewarded: `train` (train each child on --dataset; the default),
-    /// `table:FILE[:COLUMN]` (CSV with an `arch` column; COLUMN defaults to `accuracy`), or `toy`
-    /// (a synthetic objective, no training).
+    /// `table:FILE[:COLUMN]` (CSV with an `arch` column; COLUMN defaults to `accuracy`),
+    /// `command:CMD` (your own trainer: CMD runs per trial in its directory with NAS_ARCH etc. and
+    /// prints `{"reward": …}`; README "Bring your own trainer"; timeout, env and median stopping
+    /// in the config's `[evaluator]`), or `toy` (a synthetic objective, no training).
     #[arg(long, value_name = "SPEC")]
     pub evaluator: Option<EvaluatorSpec>,
     /// Data for the train evaluator. Images (cnn space): `fashion-mnist[:DIR]` (without DIR: the
@@ -319,11 +321,16 @@ pub fn run(a: SearchArgs) -> Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        // A second Ctrl-C kills the process; nothing is lost either way.
+        // A second Ctrl-C kills the process; nothing is lost either way. Trial commands
+        // (`--evaluator command:…`) are ended at the first, and run again on `--resume`; `kill`
+        // (SIGTERM, SIGHUP) ends them with nas.
+        nas_evaluator::command::end_commands_on_terminate();
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
+                nas_evaluator::command::kill_all();
                 std::process::exit(130);
             }
+            nas_evaluator::command::interrupt();
         });
     }
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.samples) };

@@ -59,10 +59,14 @@ pub fn run(a: WorkerArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // Ctrl-C: finish the child in training, then exit (a second Ctrl-C kills; the lease expires).
+    // A trial command (`--evaluator command:…`) is ended at once and left to be run again.
+    nas_evaluator::command::end_commands_on_terminate();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
+            nas_evaluator::command::kill_all();
             std::process::exit(130);
         }
+        nas_evaluator::command::interrupt();
         eprintln!("stopping after the current child (Ctrl-C again to quit now)");
     });
     eprintln!("worker {} on {}: waiting for trials", opts.name, redact(&a.store));
