@@ -202,7 +202,7 @@ fn print_epochs(epochs: &[Value]) {
             .map(|k| {
                 let w = width(k);
                 match e.get(*k) {
-                    Some(v) if v.is_u64() || v.is_i64() => format!("{v:>w$}"),
+                    Some(v) if v.is_u64() || v.is_i64() => format!("{:>w$}", v.to_string()),
                     Some(v) => v.as_f64().map_or(format!("{:>w$}", "-"), |x| format!("{x:>w$.4}")),
                     None => format!("{:>w$}", "-"),
                 }
