@@ -33,51 +33,11 @@ def parse(arch):
 
 
 def build(torch, layers, c, h, w, classes):
-    nn, F = torch.nn, torch.nn.functional
-
-    def pad_to(x, size):
-        dh, dw = size[0] - x.shape[2], size[1] - x.shape[3]
-        if dh == 0 and dw == 0:
-            return x
-        return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-
-    class Child(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.plan, shapes = [], []
-            blocks = []
-            feeds = [False] * len(layers)
-            for l in layers:
-                srcs = l["inputs"] or [-1]
-                for j in l["inputs"]:
-                    feeds[j] = True
-                sh = [(c, (h, w)) if j < 0 else shapes[j] for j in srcs]
-                size = (max(s[1][0] for s in sh), max(s[1][1] for s in sh))
-                cin = sum(s[0] for s in sh)
-                (kh, kw), (sy, sx) = l["k"], l["s"]
-                pad = ((kw - 1) // 2, kw - 1 - (kw - 1) // 2, (kh - 1) // 2, kh - 1 - (kh - 1) // 2)
-                conv = ((size[0] - 1) // sy + 1, (size[1] - 1) // sx + 1)
-                pool = l["pool"] and conv[0] >= 2 and conv[1] >= 2
-                out = (conv[0] // 2, conv[1] // 2) if pool else conv
-                blocks.append(nn.Sequential(nn.Conv2d(cin, l["f"], (kh, kw), (sy, sx), bias=False),
-                                            nn.BatchNorm2d(l["f"]), nn.ReLU()))
-                self.plan.append((srcs, size, pad, pool))
-                shapes.append((l["f"], out))
-            self.blocks = nn.ModuleList(blocks)
-            self.sinks = [i for i in range(len(layers)) if not feeds[i]]
-            self.head = (max(shapes[i][1][0] for i in self.sinks), max(shapes[i][1][1] for i in self.sinks))
-            self.fc = nn.Linear(sum(shapes[i][0] for i in self.sinks), classes)
-
-        def forward(self, x):
-            outs = []
-            for (srcs, size, pad, pool), block in zip(self.plan, self.blocks):
-                z = torch.cat([pad_to(x if j < 0 else outs[j], size) for j in srcs], 1)
-                y = block(F.pad(z, pad))
-                outs.append(F.max_pool2d(y, 2) if pool else y)
-            z = torch.cat([pad_to(outs[i], self.head) for i in self.sinks], 1)
-            return self.fc(F.adaptive_avg_pool2d(z, 1).flatten(1))
-
-    return Child()
+    """The child as `nas` compiles it: the builder of examples/pytorch-trainer (one copy)."""
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "pytorch-trainer"))
+    from train import Child
+    return Child(layers, c, h, w, classes)
 
 
 def main():
