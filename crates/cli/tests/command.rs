@@ -16,6 +16,15 @@ fn write_script(dir: &Path, name: &str, body: &str) -> String {
     format!("command:sh {}", path.display())
 }
 
+/// `nas search` of a random strategy over nb201 rewarded by `eval`, into `s.db`, quietly.
+fn search_args<'a>(eval: &'a str, samples: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec!["search", "--space", "nb201", "--strategy", "random", "--evaluator", eval, "--samples", samples];
+    args.extend_from_slice(extra);
+    args.extend(["--store", "s.db", "--quiet"]);
+    args
+}
+
 fn trials(dir: &Path) -> Vec<nas_store::TrialRow> {
     let s = SqliteStore::open(&dir.join("s.db")).unwrap();
     let e = s.experiments().unwrap().pop().unwrap();
@@ -43,25 +52,7 @@ echo "{{\"reward\": 0.$NAS_TRIAL_ID, \"live\": $n, \"threads\": $NAS_THREADS}}"
             live = live.display()
         ),
     );
-    ok(
-        dir.path(),
-        &[
-            "search",
-            "--space",
-            "nb201",
-            "--strategy",
-            "random",
-            "--evaluator",
-            &eval,
-            "--samples",
-            "6",
-            "--workers",
-            "2",
-            "--store",
-            "s.db",
-            "--quiet",
-        ],
-    );
+    ok(dir.path(), &search_args(&eval, "6", &["--workers", "2"]));
     let ts = trials(dir.path());
     assert_eq!(ts.len(), 6);
     let mut most_live = 0;
@@ -98,26 +89,8 @@ fn ctrl_c_ends_the_commands_and_resume_runs_them_again() {
             marker = marker.display()
         ),
     );
-    let child = nas_cmd(
-        dir.path(),
-        &[
-            "search",
-            "--space",
-            "nb201",
-            "--strategy",
-            "random",
-            "--evaluator",
-            &eval,
-            "--samples",
-            "3",
-            "--store",
-            "s.db",
-            "--quiet",
-        ],
-    )
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child =
+        nas_cmd(dir.path(), &search_args(&eval, "3", &[])).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let trial = dir.path().join("nas-trials/search-1/trial-1/.nas-pgid");
     let started = Instant::now();
     while !trial.exists() {
