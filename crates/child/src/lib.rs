@@ -18,5 +18,5 @@ mod plan;
 pub mod rnn;
 
 pub use config::ChildConfig;
-pub use model::{ChildNet, RunningStatistics};
+pub use model::{ChildNet, ChildWeights, LayerWeights, RunningStatistics};
 pub use plan::{InputShape, LayerPlan, Plan, PlanError, Source};

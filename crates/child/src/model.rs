@@ -117,6 +117,29 @@ impl ChildNet {
             .collect()
     }
 
+    /// Every weight the forward pass in inference reads, as plain values.
+    pub fn weights(&self) -> ChildWeights {
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        let layers = self
+            .blocks
+            .iter()
+            .zip(self.running_statistics())
+            .map(|(b, running)| LayerWeights {
+                conv: values(b.conv.weight.val().flatten::<1>(0, 3)),
+                gamma: values(b.bn.gamma.val()),
+                beta: values(b.bn.beta.val()),
+                running,
+            })
+            .collect();
+        let bias = self.classifier.bias.as_ref().map(|b| values(b.val()));
+        ChildWeights {
+            layers,
+            classifier_weight: values(self.classifier.weight.val().flatten::<1>(0, 1)),
+            classifier_bias: bias.unwrap_or_else(|| vec![0.0; self.plan.input.classes]),
+            bn_epsilon: self.blocks.first().map_or(1e-5, |b| b.bn.epsilon),
+        }
+    }
+
     /// Replace every batch norm's running statistics (one entry per layer, in order; lengths
     /// must match the layers' filter counts).
     pub fn set_running_statistics(&self, stats: &[RunningStatistics]) {
@@ -166,6 +189,29 @@ impl ChildNet {
         let [b, c, _, _] = head.dims();
         self.classifier.forward(head.reshape([b, c]))
     }
+}
+
+/// A network's weights as plain `f32` values, in the layouts ONNX uses, for exporters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildWeights {
+    pub layers: Vec<LayerWeights>,
+    /// The classifier's weight `[head_channels, classes]` (row-major) and bias `[classes]`.
+    pub classifier_weight: Vec<f32>,
+    pub classifier_bias: Vec<f32>,
+    /// Batch-norm ε, shared by every layer.
+    pub bn_epsilon: f64,
+}
+
+/// One layer's convolution and batch norm, as plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerWeights {
+    /// Convolution weight `[out_channels, in_channels, kernel_h, kernel_w]`, row-major.
+    pub conv: Vec<f32>,
+    /// Batch-norm scale γ and shift β `[out_channels]`.
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    /// The running statistics inference normalises by.
+    pub running: RunningStatistics,
 }
 
 /// One layer's batch-norm running statistics, as plain values `[out_channels]`.

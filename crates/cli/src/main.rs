@@ -80,6 +80,10 @@ enum Command {
     Eval(commands::model::EvalArgs),
     /// Classify PNG images or IDX image files with a model bundle.
     Predict(commands::model::PredictArgs),
+    /// Write a model bundle's network as ONNX (opset 13; input pixels in [0, 1], normalisation
+    /// inside the graph, dynamic batch; output logits). `nas train` writes BUNDLE/model.onnx
+    /// itself; this is for older bundles or another path.
+    ExportOnnx(commands::model::ExportOnnxArgs),
     /// Benchmarks: controller cost, child and LM training speed beside PyTorch, workers, stores.
     Bench(commands::bench::BenchArgs),
     /// Train one language model (a searched cell, a cell string or the LSTM baseline); val. and
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::model::train(a),
         Command::Eval(a) => commands::model::eval(a),
         Command::Predict(a) => commands::model::predict(a),
+        Command::ExportOnnx(a) => commands::model::export_onnx(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::TrainLm(a) => commands::lm::run(a),
         Command::Dashboard(a) => commands::view::dashboard(a),

@@ -27,7 +27,7 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     assert_eq!(manifest["class_names"][9], "Ankle boot");
     let test_acc = manifest["metrics"]["test_accuracy"].as_f64().unwrap();
     assert!(test_acc > 0.3, "ten classes, trained: {test_acc}");
-    for f in ["arch.json", "model.bpk", "model.safetensors"] {
+    for f in ["arch.json", "model.bpk", "model.safetensors", "model.onnx"] {
         assert!(d.join("m").join(f).exists(), "{f}");
     }
 
@@ -48,6 +48,16 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
         assert!((0.1..=1.0).contains(&p), "{line}");
     }
 
+    // nas export-onnx writes the same graph nas train put in the bundle.
+    let out = ok(d, &["export-onnx", "m", "again.onnx"]);
+    assert!(out.contains("again.onnx written") && out.contains("[batch, 1, 28, 28]"), "{out}");
+    assert_eq!(std::fs::read(d.join("again.onnx")).unwrap(), std::fs::read(d.join("m/model.onnx")).unwrap());
+    onnxruntime_agrees_with_predict(d, &ok(d, &["predict", "m", "three-idx3-ubyte", "--logits"]));
+    std::fs::create_dir(d.join("lm")).unwrap();
+    std::fs::write(d.join("lm/manifest.json"), r#"{"format": 1, "architecture": {"space": "rnn"}}"#).unwrap();
+    let e = err(d, &["export-onnx", "lm"]);
+    assert!(e.contains("lm/manifest.json") && e.contains("export-onnx take image classifiers"), "{e}");
+
     // Errors name the file at fault, one line each.
     let e = err(d, &["eval", "nowhere"]);
     assert!(e.contains("nowhere/manifest.json"), "{e}");
@@ -56,6 +66,45 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     assert!(e.contains("m/model.bpk"), "{e}");
     let e = err(d, &["train", "--arch", "3x3-8;oops", "-q"]);
     assert!(e.contains("--arch"), "{e}");
+}
+
+/// Python's onnxruntime, when importable, runs `d/m/model.onnx` on the three images of
+/// `d/three-idx3-ubyte` (pixels / 255) to `nas predict --logits`'s logits within 1e-4.
+fn onnxruntime_agrees_with_predict(d: &std::path::Path, predicted: &str) {
+    let script = r#"
+import sys, numpy as np, onnxruntime as ort
+raw = open(sys.argv[2], "rb").read()[16:]
+x = np.frombuffer(raw, dtype=np.uint8).astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+for row in s.run(["logits"], {"pixels": x})[0]:
+    print("\t".join(f"{v:.6f}" for v in row))
+"#;
+    let run = std::process::Command::new("python3")
+        .args(["-c", script, "m/model.onnx", "three-idx3-ubyte"])
+        .current_dir(d)
+        .output();
+    let out = match run {
+        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
+            eprintln!("SKIPPED: the onnxruntime check (python3 cannot import onnxruntime or numpy)");
+            return;
+        }
+        Ok(o) => panic!("onnxruntime failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("SKIPPED: the onnxruntime check (no python3: {e})");
+            return;
+        }
+    };
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (ort, nas) in out.lines().zip(predicted.lines()) {
+        let ort: Vec<f64> = ort.split('\t').map(|v| v.parse().unwrap()).collect();
+        let nas: Vec<f64> = nas.split('\t').skip(4).map(|v| v.parse().unwrap()).collect();
+        assert_eq!(ort.len(), 10, "{nas:?}");
+        assert_eq!(nas.len(), 10, "{predicted}");
+        for (a, b) in ort.iter().zip(&nas) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "onnxruntime {a} vs nas {b}");
+        }
+    }
 }
 
 #[test]

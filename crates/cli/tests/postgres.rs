@@ -225,3 +225,40 @@ fn a_standby_coordinator_takes_over_when_the_leader_dies() {
     let n: i64 = db.query_one("SELECT count(*) FROM work WHERE state = 'done'", &[]).unwrap().get(0);
     assert_eq!(n, 8);
 }
+
+/// `--evaluator command:CMD` over the queue: the coordinator only proposes, a `nas worker` in
+/// another directory (standing for another machine) runs the user's command in its own trial
+/// directories, and the rewards, metrics and epoch reports it printed reach the shared store.
+#[test]
+fn a_remote_worker_runs_the_users_command() {
+    let Some(url) = server() else { return };
+    let pg = fresh_db(&url, "command_worker");
+    let (coord, remote) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let script = remote.path().join("train.sh");
+    std::fs::write(
+        &script,
+        "echo '{\"epoch\": 1, \"val_accuracy\": 0.25}'\n\
+         echo \"{\\\"reward\\\": 0.$NAS_TRIAL_ID, \\\"ran_in\\\": \\\"$(pwd)\\\"}\"\n",
+    )
+    .unwrap();
+    let eval = format!("command:sh {}", script.display());
+    let mut worker = spawn(remote.path(), &["worker", "--store", &pg, "--lease-seconds", "5", "--name", "W"]);
+    let args = ["search", "--space", "nb201", "--strategy", "random", "--evaluator", &eval, "--samples", "4"];
+    ok(coord.path(), &[&args[..], &["--batch", "2", "--remote-workers", "--store", &pg, "-q"]].concat());
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let top = ok(coord.path(), &["top", "-k", "4", "--json", "--store", &pg]);
+    let rows: Vec<serde_json::Value> = top.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 4, "{top}");
+    let mut db = connect(&pg);
+    for r in db.query("SELECT id, reward, metrics_json, status FROM trials", &[]).unwrap() {
+        let (id, reward, metrics, status): (i64, f64, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        assert_eq!(status, "completed");
+        assert_eq!(reward, format!("0.{id}").parse::<f64>().unwrap(), "the command's reward, exactly");
+        let m: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+        let ran_in = m["ran_in"].as_str().unwrap();
+        assert!(ran_in.starts_with(&*remote.path().canonicalize().unwrap().to_string_lossy()), "{ran_in}");
+        assert_eq!(m["epochs"][0]["val_accuracy"], 0.25, "{m}");
+    }
+    assert!(!coord.path().join("nas-trials").exists(), "the coordinator ran no command");
+}

@@ -14,6 +14,7 @@ mod table;
 mod toy;
 
 use nas_space::Architecture;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -94,7 +95,16 @@ pub trait Evaluator: Send {
     /// stored trials here), e.g. the curves the median-stopping rule compares against.
     /// Evaluators that keep no such memory ignore it.
     fn observe_completed(&mut self, _metrics: &Map<String, Value>) {}
-    /// Learn which experiment the evaluations are for (its name), before the first one.
-    /// Evaluators that do not care ignore it.
-    fn attach(&mut self, _experiment: &str) {}
+    /// Learn which experiment the evaluations are for, before the first one. Evaluators that
+    /// do not care ignore it.
+    fn attach(&mut self, _experiment: &ExperimentTag) {}
+}
+
+/// Which experiment evaluations are for: its name, and when it was created — the pair tells
+/// apart experiments of one name in different stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentTag {
+    pub name: String,
+    /// Unix time, seconds (the store's `created_at`).
+    pub created_at: f64,
 }

@@ -6,6 +6,7 @@
 //! DIR/arch.json          the architecture alone (`nas draw --arch`, `nas train --arch`)
 //! DIR/model.bpk          weights as a burn record (burnpack; `Module::load_file`)
 //! DIR/model.safetensors  the same weights as safetensors, for other tools
+//! DIR/model.onnx         the whole network as ONNX (pixels in [0, 1] → logits; see `onnx`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use nas_trainer::{EpochMetrics, TrainConfig, accuracy, image_batch};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::onnx::{ONNX, OnnxInfo, onnx_model};
 use crate::{GridCell, GridResult};
 
 /// The manifest's format version; bumped on incompatible changes.
@@ -89,7 +91,9 @@ pub enum BundleError {
     Manifest { path: PathBuf, why: String },
     #[error("{path}: manifest format {found}, this nas reads format {FORMAT}; retrain or upgrade nas")]
     Format { path: PathBuf, found: u32 },
-    #[error("{path}: holds a {space} architecture; nas eval and nas predict take image classifiers (cnn)")]
+    #[error(
+        "{path}: holds a {space} architecture; nas eval, nas predict and nas export-onnx take image classifiers (cnn)"
+    )]
     Space { path: PathBuf, space: String },
     #[error("{path}: {why}")]
     Weights { path: PathBuf, why: String },
@@ -116,7 +120,36 @@ pub fn save_bundle(dir: &Path, manifest: &Manifest, model: &ChildNet) -> Result<
     let _ = std::fs::remove_file(&path);
     let mut store = SafetensorsStore::from_file(&path).metadata("nas_arch", manifest.architecture.to_json());
     model.save_into(&mut store).map_err(|e| BundleError::Weights { path: path.clone(), why: e.to_string() })?;
-    Ok(())
+    write_onnx(&dir.join(ONNX), manifest, &model)
+}
+
+/// Write the ONNX graph of `model` (described by `manifest`) to `path`.
+pub fn write_onnx(path: &Path, manifest: &Manifest, model: &ChildNet) -> Result<(), BundleError> {
+    let mut metadata = vec![("nas_arch".to_string(), manifest.architecture.to_json())];
+    if let Some(names) = &manifest.class_names {
+        metadata.push(("class_names".into(), serde_json::to_string(names).expect("strings serialise")));
+    }
+    metadata.push(("dataset".into(), manifest.dataset.clone()));
+    let doc = format!(
+        "nas {} child {}: input float32 pixels [batch, {}, {}, {}] scaled to [0, 1] (normalisation is inside \
+         the graph), output logits [batch, {}]",
+        manifest.nas_version,
+        manifest.architecture,
+        manifest.input.channels,
+        manifest.input.height,
+        manifest.input.width,
+        manifest.input.classes
+    );
+    let bytes = onnx_model(model.plan(), &model.weights(), &manifest.normalization, &OnnxInfo { metadata, doc })
+        .map_err(|why| BundleError::Weights { path: path.to_path_buf(), why })?;
+    std::fs::write(path, bytes).map_err(io(path))
+}
+
+/// Write the ONNX graph of the bundle in `dir` to `out` (for bundles written before `nas`
+/// wrote `model.onnx` itself).
+pub fn export_onnx(dir: &Path, out: &Path) -> Result<(), BundleError> {
+    let model = load_bundle(dir, &Device::default())?;
+    write_onnx(out, &model.manifest, &model.net)
 }
 
 /// A loaded model, ready to classify.
@@ -182,6 +215,13 @@ pub struct Prediction {
     pub probability: f64,
 }
 
+/// The most likely class of `logits` and its softmax probability.
+pub fn predict(logits: &[f32]) -> Prediction {
+    let (class, top) = logits.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+    let sum: f64 = logits.iter().map(|&v| ((v - top) as f64).exp()).sum();
+    Prediction { class, probability: 1.0 / sum }
+}
+
 impl Model {
     /// Refuse images of another shape or label range than the model's, naming `what`.
     pub fn check(&self, set: &ImageSet, what: &str) -> Result<(), BundleError> {
@@ -200,21 +240,21 @@ impl Model {
         accuracy(&self.net, set, &self.manifest.normalization, &self.device)
     }
 
-    /// The most likely class of every image of `set`.
-    pub fn classify(&self, set: &ImageSet) -> Vec<Prediction> {
+    /// The logits `[classes]` of every image of `set`.
+    pub fn logits(&self, set: &ImageSet) -> Vec<Vec<f32>> {
         let idx: Vec<usize> = (0..set.len()).collect();
         let mut out = Vec::with_capacity(set.len());
         for chunk in idx.chunks(256) {
             let (x, _) = image_batch(set, chunk, &self.manifest.normalization, &self.device);
-            let probs = burn::tensor::activation::softmax(self.net.forward(x), 1);
-            let values: Vec<f32> = probs.into_data().try_to_vec().expect("f32 probabilities");
-            for row in values.chunks(self.manifest.input.classes) {
-                let (class, p) =
-                    row.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
-                out.push(Prediction { class, probability: p as f64 });
-            }
+            let values: Vec<f32> = self.net.forward(x).into_data().convert::<f32>().try_to_vec().expect("f32 logits");
+            out.extend(values.chunks(self.manifest.input.classes).map(<[f32]>::to_vec));
         }
         out
+    }
+
+    /// The most likely class of every image of `set`.
+    pub fn classify(&self, set: &ImageSet) -> Vec<Prediction> {
+        self.logits(set).iter().map(|row| predict(row)).collect()
     }
 
     /// The name of `class`, or its number.

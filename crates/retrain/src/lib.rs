@@ -1,17 +1,18 @@
 //! From search to model: the paper's final step. [`retrain`] scores a grid of learning rate,
 //! weight decay, batch-norm ε and decay epoch on the validation split, trains the best cell on
 //! training + validation images and measures test accuracy once. [`save_bundle`] writes the
-//! result as a model bundle (burn record + safetensors + manifest); [`load_bundle`] reads one
+//! result as a model bundle (burn record + safetensors + ONNX + manifest); [`load_bundle`] reads one
 //! back for `nas eval` and `nas predict`, which read images with [`read_inputs`].
 
 mod bundle;
 mod config;
 mod grid;
 mod images;
+pub mod onnx;
 
 pub use bundle::{
-    ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, load_bundle,
-    read_manifest, save_bundle,
+    ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, export_onnx,
+    load_bundle, predict, read_manifest, save_bundle, write_onnx,
 };
 pub use config::{GridCell, RetrainConfig, RetrainSchedule, decay_epoch, default_augment};
 pub use grid::{GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, grid_search, retrain};

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use nas_evaluator::{EvalContext, EvalError, Evaluator};
+use nas_evaluator::{EvalContext, EvalError, Evaluator, ExperimentTag};
 use nas_space::{Action, Architecture, Decision, SearchSpace};
 use nas_store::{
     Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialStatus, TrialStore, UpdateRow,
@@ -207,7 +207,7 @@ impl<'s> Search<'s> {
     /// A search of `experiment` at its beginning (`resume` then restores its checkpoint).
     fn assemble(store: &'s dyn TrialStore, config: SearchConfig, experiment: Experiment, mut parts: Parts) -> Self {
         for ev in &mut parts.evaluators {
-            ev.attach(&experiment.name);
+            ev.attach(&experiment_tag(&experiment));
         }
         Search {
             store,
@@ -298,7 +298,7 @@ impl<'s> Search<'s> {
 
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
     pub fn set_evaluator(&mut self, mut evaluator: Box<dyn Evaluator>) {
-        evaluator.attach(&self.experiment.name);
+        evaluator.attach(&experiment_tag(&self.experiment));
         self.evaluators = vec![evaluator];
         self.workers = 1;
     }
@@ -931,6 +931,11 @@ impl FailureStreak {
 
 /// What the strategy may draw for sample `seq`: the schedule's depth, and at least
 /// `depth.start` layers for strategies that change depth.
+/// What an evaluator learns of the experiment it serves.
+pub(crate) fn experiment_tag(e: &Experiment) -> ExperimentTag {
+    ExperimentTag { name: e.name.clone(), created_at: e.created_at }
+}
+
 fn menu<'a>(space: &'a SearchSpace, config: &SearchConfig, seq: u64) -> Menu<'a> {
     let depth = if space.has_depth() { config.depth.depth_at(seq) } else { 0 };
     Menu { space, depth, min_depth: config.depth.start.min(depth) }

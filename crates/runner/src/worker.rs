@@ -126,7 +126,7 @@ fn train_one<S: TrialStore + WorkQueue + Sync>(
         let config: SearchConfig = serde_json::from_str(&exp.config_json)
             .map_err(|e| SearchError::Resume(format!("experiment {:?}: unreadable stored config: {e}", exp.name)))?;
         let mut evaluator = crate::build_evaluator(&config, &config.search_space())?;
-        evaluator.attach(&exp.name);
+        evaluator.attach(&crate::search::experiment_tag(&exp));
         slot.insert((config, evaluator));
     }
     let (config, evaluator) = evaluators.get_mut(&claim.experiment_id).expect("inserted above");

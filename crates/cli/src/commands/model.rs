@@ -1,5 +1,6 @@
 //! From search to model: `nas train` (the paper's final grid + retrain, written as a model
-//! bundle), `nas eval` (test accuracy of a bundle) and `nas predict` (classes of images).
+//! bundle), `nas eval` (test accuracy of a bundle), `nas predict` (classes of images) and
+//! `nas export-onnx` (a bundle's network as ONNX).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,7 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use nas_data::DatasetSpec;
 use nas_retrain::{
-    Manifest, ModelMetrics, Phase, RetrainConfig, RetrainInputs, load_bundle, read_inputs, retrain, save_bundle,
+    Manifest, ModelMetrics, Phase, RetrainConfig, RetrainInputs, load_bundle, predict as predict_class, read_inputs,
+    read_manifest, retrain, save_bundle,
 };
 use nas_runner::SearchConfig;
 use nas_space::{Architecture, CnnArch};
@@ -227,7 +229,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         splits.test.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("model written to {} (manifest.json, arch.json, model.bpk, model.safetensors)", out.display());
+    println!("model written to {} (manifest.json, arch.json, model.bpk, model.safetensors, model.onnx)", out.display());
     Ok(())
 }
 
@@ -260,13 +262,51 @@ pub struct PredictArgs {
     /// PNG images, or IDX image files (gzipped or not; every image in them).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// Also print every class's logit (tab-separated, after the probability).
+    #[arg(long)]
+    pub logits: bool,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let model = load_bundle(&a.model, &nas_retrain::inference_device())?;
     let inputs = read_inputs(&a.images, &model.manifest.input)?;
-    for (name, p) in inputs.names.iter().zip(model.classify(&inputs.set)) {
-        println!("{name}\t{}\t{}\t{:.4}", p.class, model.class_name(p.class), p.probability);
+    for (name, logits) in inputs.names.iter().zip(model.logits(&inputs.set)) {
+        let p = predict_class(&logits);
+        let mut line = format!("{name}\t{}\t{}\t{:.4}", p.class, model.class_name(p.class), p.probability);
+        if a.logits {
+            for v in &logits {
+                line += &format!("\t{v:.6}");
+            }
+        }
+        println!("{line}");
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportOnnxArgs {
+    /// Model bundle directory (written by `nas train`).
+    pub model: PathBuf,
+    /// Where to write the ONNX file (default: BUNDLE/model.onnx).
+    pub out: Option<PathBuf>,
+}
+
+pub fn export_onnx(a: ExportOnnxArgs) -> Result<()> {
+    let out = a.out.unwrap_or_else(|| a.model.join(nas_retrain::onnx::ONNX));
+    nas_retrain::export_onnx(&a.model, &out)?;
+    let m = read_manifest(&a.model)?;
+    let i = m.input;
+    println!(
+        "{} written: input \"{}\" float32 [batch, {}, {}, {}] pixels in [0, 1] (normalisation inside), output \"{}\" \
+         logits [batch, {}], opset {}",
+        out.display(),
+        nas_retrain::onnx::INPUT,
+        i.channels,
+        i.height,
+        i.width,
+        nas_retrain::onnx::OUTPUT,
+        i.classes,
+        nas_retrain::onnx::OPSET
+    );
     Ok(())
 }

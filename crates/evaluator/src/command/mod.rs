@@ -28,12 +28,16 @@ use process::{GROUP_FILE, Group};
 pub use process::{end_commands_on_terminate, interrupt, interrupted, kill_all};
 use protocol::Transcript;
 
-use crate::{EvalContext, EvalError, Evaluation, Evaluator, MedianStopper, MedianStopping, completed_curve};
+use crate::{
+    EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag, MedianStopper, MedianStopping, completed_curve,
+};
 
 /// Bytes of each of stdout and stderr kept in the trial directory.
 pub const MAX_LOG_BYTES: u64 = 64 << 20;
 /// Lines of stderr quoted in a failed trial's reason.
 const TAIL_LINES: usize = 5;
+/// In `trials_dir/EXPERIMENT`: which experiment the directory belongs to.
+pub const EXPERIMENT_MARKER: &str = ".nas-experiment";
 
 /// The command evaluator's settings. In TOML: `[evaluator] kind = "command"`, `command = "…"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +112,9 @@ pub struct CommandEvaluator {
     spec: CommandSpec,
     space: String,
     threads: usize,
-    experiment: String,
+    experiment: ExperimentTag,
+    /// Whether `trials_dir/EXPERIMENT` is known to be this experiment's.
+    claimed: bool,
     /// Completed trials' curves, shared with sibling evaluators, when median stopping is on.
     stopper: Option<Arc<MedianStopper>>,
 }
@@ -117,7 +123,8 @@ impl CommandEvaluator {
     /// An evaluator for trials of `space`, each command given `threads` CPU threads.
     pub fn new(spec: CommandSpec, space: &str, threads: usize) -> Self {
         let stopper = spec.median_stopping.map(|rule| Arc::new(MedianStopper::new(rule)));
-        CommandEvaluator { spec, space: space.into(), threads: threads.max(1), experiment: "default".into(), stopper }
+        let experiment = ExperimentTag { name: "default".into(), created_at: 0.0 };
+        CommandEvaluator { spec, space: space.into(), threads: threads.max(1), experiment, claimed: false, stopper }
     }
 
     /// Another evaluator for a parallel worker, sharing the median-stopping memory.
@@ -127,13 +134,65 @@ impl CommandEvaluator {
             space: self.space.clone(),
             threads: self.threads,
             experiment: self.experiment.clone(),
+            claimed: false,
             stopper: self.stopper.clone(),
         }
     }
 
     /// The directory of trial `id`.
     pub fn trial_dir(&self, id: i64) -> PathBuf {
-        self.spec.trials_dir.join(&self.experiment).join(format!("trial-{id}"))
+        self.experiment_dir().join(format!("trial-{id}"))
+    }
+
+    fn experiment_dir(&self) -> PathBuf {
+        self.spec.trials_dir.join(&self.experiment.name)
+    }
+
+    /// Make sure `trials_dir/EXPERIMENT` belongs to this experiment: its `.nas-experiment`
+    /// records the experiment's name and creation time the first time, and an experiment of the
+    /// same name from another store (whose trial ids, checkpoints and leftover process groups
+    /// would mix with these) is refused, naming the directory.
+    fn claim_experiment_dir(&mut self) -> Result<(), EvalError> {
+        if self.claimed {
+            return Ok(());
+        }
+        let dir = std::path::absolute(self.experiment_dir()).unwrap_or_else(|_| self.experiment_dir());
+        let fatal = |what: &str, e: &dyn std::fmt::Display| EvalError::Fatal(format!("{what} {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(|e| fatal("cannot create the trials directory", &e))?;
+        let marker = dir.join(EXPERIMENT_MARKER);
+        let json = serde_json::to_string(&self.experiment).expect("tags serialise");
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&marker) {
+            Ok(mut f) => {
+                f.write_all(json.as_bytes()).map_err(|e| fatal("cannot write .nas-experiment in", &e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(&marker).map_err(|e| fatal("cannot read .nas-experiment in", &e))?;
+                // An empty file is a sibling's claim being written, or a crash mid-write: ours.
+                if !text.trim().is_empty() {
+                    let theirs: Result<ExperimentTag, _> = serde_json::from_str(&text);
+                    // Creation times within a millisecond: a store may keep fewer digits than
+                    // the clock gave.
+                    let same = |t: &ExperimentTag| {
+                        t.name == self.experiment.name && (t.created_at - self.experiment.created_at).abs() < 1e-3
+                    };
+                    if !theirs.as_ref().is_ok_and(same) {
+                        let when = theirs
+                            .map_or_else(|_| "unreadable".to_string(), |t| format!("created at {}", t.created_at));
+                        return Err(EvalError::Fatal(format!(
+                            "{} holds the trials of another experiment named {:?} ({when}; this one was created at {}), \
+                             probably from another store: name this search differently (--name) or set \
+                             [evaluator] trials_dir",
+                            dir.display(),
+                            self.experiment.name,
+                            self.experiment.created_at
+                        )));
+                    }
+                }
+            }
+            Err(e) => return Err(fatal("cannot write .nas-experiment in", &e)),
+        }
+        self.claimed = true;
+        Ok(())
     }
 
     fn environment(&self, dir: &Path, ctx: &EvalContext) -> Vec<(String, String)> {
@@ -143,7 +202,7 @@ impl CommandEvaluator {
             ("NAS_TRIAL_ID".into(), ctx.trial_id.to_string()),
             ("NAS_SEED".into(), trial_seed(ctx).to_string()),
             ("NAS_SPACE".into(), self.space.clone()),
-            ("NAS_EXPERIMENT".into(), self.experiment.clone()),
+            ("NAS_EXPERIMENT".into(), self.experiment.name.clone()),
             ("NAS_THREADS".into(), self.threads.to_string()),
         ];
         // Numeric libraries (PyTorch, NumPy) use every core unless told: keep them to the share.
@@ -174,19 +233,21 @@ impl Evaluator for CommandEvaluator {
             "command evaluator: sh -c {:?} in {}/{}/trial-ID, {} thread(s){timeout}",
             self.spec.command,
             self.spec.trials_dir.display(),
-            self.experiment,
+            self.experiment.name,
             self.threads
         )
     }
 
-    fn attach(&mut self, experiment: &str) {
-        self.experiment = experiment.to_string();
+    fn attach(&mut self, experiment: &ExperimentTag) {
+        self.experiment = experiment.clone();
+        self.claimed = false;
     }
 
     fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError> {
         if interrupted() {
             return Err(EvalError::Interrupted);
         }
+        self.claim_experiment_dir()?;
         // Absolute: the command runs inside it, and NAS_ARCH / NAS_TRIAL_DIR must hold there.
         let dir = self.trial_dir(ctx.trial_id);
         let dir = std::path::absolute(&dir).unwrap_or(dir);

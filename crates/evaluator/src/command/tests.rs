@@ -14,8 +14,12 @@ fn ctx(trial_id: i64) -> EvalContext {
 fn evaluator(dir: &Path, command: &str) -> CommandEvaluator {
     let spec = CommandSpec { trials_dir: dir.to_path_buf(), kill_grace_seconds: 1.0, ..CommandSpec::new(command) };
     let mut ev = CommandEvaluator::new(spec, "cnn", 2);
-    ev.attach("exp");
+    ev.attach(&tag(1.0));
     ev
+}
+
+fn tag(created_at: f64) -> ExperimentTag {
+    ExperimentTag { name: "exp".into(), created_at }
 }
 
 fn failure(r: Result<Evaluation, EvalError>) -> String {
@@ -168,4 +172,29 @@ fn bad_settings_name_their_key() {
         .contains("evaluator.env")
     );
     assert!(CommandSpec::new("x").validate().is_ok());
+}
+
+/// The experiment directory is claimed by the first experiment that uses it: the same
+/// experiment (a resume, a sibling worker) goes on using it, an experiment of the same name from
+/// another store is refused with the directory's name instead of mixing trials.
+#[test]
+fn an_experiment_of_the_same_name_from_another_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = r#"echo '{"reward": 0.5}'"#;
+    let mut first = evaluator(dir.path(), cmd);
+    assert_eq!(first.evaluate(&arch(), &ctx(1)).unwrap().reward, 0.5);
+    assert_eq!(first.sibling().evaluate(&arch(), &ctx(2)).unwrap().reward, 0.5);
+    // A resumed search: a new evaluator, the same experiment.
+    assert_eq!(evaluator(dir.path(), cmd).evaluate(&arch(), &ctx(3)).unwrap().reward, 0.5);
+    std::fs::remove_file(dir.path().join("exp/trial-1/stdout.log")).unwrap();
+    let mut other = evaluator(dir.path(), cmd);
+    other.attach(&tag(2.0));
+    match other.evaluate(&arch(), &ctx(1)) {
+        Err(EvalError::Fatal(why)) => {
+            assert!(why.contains("another experiment named \"exp\"") && why.contains("trials_dir"), "{why}");
+            assert!(why.contains(&dir.path().join("exp").display().to_string()), "{why}");
+        }
+        r => panic!("expected a fatal error, got {r:?}"),
+    }
+    assert!(!dir.path().join("exp/trial-1/stdout.log").exists(), "the refused experiment ran nothing there");
 }
