@@ -37,10 +37,10 @@ fn libc_sigpipe() -> i32 {
 #[test]
 fn ctrl_c_stops_at_a_consistent_point_says_what_is_stored_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let child = nas_cmd(dir.path(), &["search", "--space", "nb201", "--evaluator", "toy", "--samples", "100000000"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Random search draws without replacement, so it cannot end early on repeats (REINFORCE on the
+    // toy objective converges and stops on its own in about a second on a fast machine).
+    let search = ["search", "--space", "nb201", "--strategy", "random", "--evaluator", "toy", "--samples", "100000000"];
+    let child = nas_cmd(dir.path(), &search).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: signalling a child process this test started.
     assert_eq!(unsafe { libc_kill(child.id() as i32, 2) }, 0);
