@@ -107,34 +107,32 @@ impl ChildNet {
 
     /// Every batch norm's running (mean, variance), layer by layer.
     pub fn running_statistics(&self) -> Vec<RunningStatistics> {
-        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
         self.blocks
             .iter()
             .map(|b| RunningStatistics {
-                mean: values(b.bn.running_mean.value_sync()),
-                variance: values(b.bn.running_var.value_sync()),
+                mean: plain(b.bn.running_mean.value_sync()),
+                variance: plain(b.bn.running_var.value_sync()),
             })
             .collect()
     }
 
     /// Every weight the forward pass in inference reads, as plain values.
     pub fn weights(&self) -> ChildWeights {
-        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
         let layers = self
             .blocks
             .iter()
             .zip(self.running_statistics())
             .map(|(b, running)| LayerWeights {
-                conv: values(b.conv.weight.val().flatten::<1>(0, 3)),
-                gamma: values(b.bn.gamma.val()),
-                beta: values(b.bn.beta.val()),
+                conv: plain(b.conv.weight.val().flatten::<1>(0, 3)),
+                gamma: plain(b.bn.gamma.val()),
+                beta: plain(b.bn.beta.val()),
                 running,
             })
             .collect();
-        let bias = self.classifier.bias.as_ref().map(|b| values(b.val()));
+        let bias = self.classifier.bias.as_ref().map(|b| plain(b.val()));
         ChildWeights {
             layers,
-            classifier_weight: values(self.classifier.weight.val().flatten::<1>(0, 1)),
+            classifier_weight: plain(self.classifier.weight.val().flatten::<1>(0, 1)),
             classifier_bias: bias.unwrap_or_else(|| vec![0.0; self.plan.input.classes]),
             bn_epsilon: self.blocks.first().map_or(1e-5, |b| b.bn.epsilon),
         }
@@ -189,6 +187,11 @@ impl ChildNet {
         let [b, c, _, _] = head.dims();
         self.classifier.forward(head.reshape([b, c]))
     }
+}
+
+/// A tensor's values as plain `f32`.
+fn plain(t: Tensor<1>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
 }
 
 /// A network's weights as plain `f32` values, in the layouts ONNX uses, for exporters.
