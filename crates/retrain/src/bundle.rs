@@ -146,10 +146,11 @@ pub fn write_onnx(path: &Path, manifest: &Manifest, model: &ChildNet) -> Result<
 }
 
 /// Write the ONNX graph of the bundle in `dir` to `out` (for bundles written before `nas`
-/// wrote `model.onnx` itself).
-pub fn export_onnx(dir: &Path, out: &Path) -> Result<(), BundleError> {
-    let model = load_bundle(dir, &Device::default())?;
-    write_onnx(out, &model.manifest, &model.net)
+/// wrote `model.onnx` itself); returns the bundle's manifest.
+pub fn export_onnx(dir: &Path, out: &Path) -> Result<Manifest, BundleError> {
+    let model = load_bundle(dir, &crate::inference_device())?;
+    write_onnx(out, &model.manifest, &model.net)?;
+    Ok(model.manifest)
 }
 
 /// A loaded model, ready to classify.

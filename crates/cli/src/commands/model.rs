@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nas_data::DatasetSpec;
 use nas_retrain::{
     Manifest, ModelMetrics, Phase, RetrainConfig, RetrainInputs, load_bundle, predict as predict_class, read_inputs,
-    read_manifest, retrain, save_bundle,
+    retrain, save_bundle,
 };
 use nas_runner::SearchConfig;
 use nas_space::{Architecture, CnnArch};
@@ -293,9 +293,7 @@ pub struct ExportOnnxArgs {
 
 pub fn export_onnx(a: ExportOnnxArgs) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.model.join(nas_retrain::onnx::ONNX));
-    nas_retrain::export_onnx(&a.model, &out)?;
-    let m = read_manifest(&a.model)?;
-    let i = m.input;
+    let i = nas_retrain::export_onnx(&a.model, &out)?.input;
     println!(
         "{} written: input \"{}\" float32 [batch, {}, {}, {}] pixels in [0, 1] (normalisation inside), output \"{}\" \
          logits [batch, {}], opset {}",
