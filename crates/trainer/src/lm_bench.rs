@@ -7,6 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfi
 use burn::optim::SgdConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use nas_child::kernels::Kernels;
 use nas_child::rnn::{CellKind, LanguageModel, LmConfig};
 
 use crate::bench::time_steps;
@@ -14,8 +15,9 @@ use crate::bench::time_steps;
 /// Which model to time.
 #[derive(Debug, Clone)]
 pub enum LmBenchModel {
-    /// Ours: a tree cell or the fused LSTM.
-    Ours(CellKind),
+    /// Ours: a tree cell or the fused LSTM, on the project's kernels or (`Kernels::Burn`) on
+    /// burn's operations step by step.
+    Ours(CellKind, Kernels),
     /// burn's `nn::Lstm` between the same embedding and decoder.
     BurnLstm,
 }
@@ -54,18 +56,19 @@ pub fn lm_training_rate(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = SgdConfig::new().init();
     let secs = match model {
-        LmBenchModel::Ours(kind) => {
+        LmBenchModel::Ours(kind, kernels) => {
             let cfg = LmConfig {
                 embed: hidden,
                 hidden,
                 layers: 1,
                 dropout_embedding: 0.0,
                 dropout_output: 0.0,
+                kernels: *kernels,
                 ..LmConfig::default()
             };
             let lm = LanguageModel::new(kind, vocab, &cfg, &device);
             time_steps(lm, &mut optim, 0.1, steps, |lm| {
-                loss_fn.forward(lm.forward(tokens.clone(), lm.zero_state(batch, &device), None).0, targets.clone())
+                lm.loss(tokens.clone(), targets.clone(), lm.zero_state(batch, &device), None).0
             })
         }
         LmBenchModel::BurnLstm => {
@@ -86,7 +89,11 @@ mod tests {
 
     #[test]
     fn every_model_trains_and_is_timed() {
-        for m in [LmBenchModel::Ours(CellKind::Lstm), LmBenchModel::BurnLstm] {
+        for m in [
+            LmBenchModel::Ours(CellKind::Lstm, Kernels::Fast),
+            LmBenchModel::Ours(CellKind::Lstm, Kernels::Burn),
+            LmBenchModel::BurnLstm,
+        ] {
             let r = lm_training_rate(&m, 50, 8, 4, 5, 2);
             assert!(r.is_finite() && r > 0.0, "{m:?}: {r}");
         }

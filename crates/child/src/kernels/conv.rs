@@ -16,12 +16,12 @@
 
 use std::ops::Range;
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use super::direct;
 use super::images_per_thread;
+use super::matmul::{View, matmul};
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,57 +151,6 @@ fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     }
 }
 
-/// Row-major matrix view for [`matmul`]: element `(r, c)` at `ptr + r·rs + c·cs`.
-#[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
-    rs: isize,
-    cs: isize,
-}
-
-impl View {
-    fn rows(s: &[f32], cols: usize) -> View {
-        View { ptr: s.as_ptr(), rs: cols as isize, cs: 1 }
-    }
-    /// The transpose of a row-major `[rows, cols]` matrix stored in `s`: element `(c, r)`.
-    fn transposed(s: &[f32], cols: usize) -> View {
-        View { ptr: s.as_ptr(), rs: 1, cs: cols as isize }
-    }
-}
-
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` on this thread; `dst` is row-major with `n` columns.
-/// With `accumulate`, the product is added to what `dst` holds.
-///
-/// # Safety
-/// `lhs` and `rhs` must address `m × k` and `k × n` readable elements.
-unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: View, rhs: View, accumulate: bool) {
-    assert!(dst.len() >= m * n);
-    // SAFETY: dst holds m × n elements (checked); the caller vouches for lhs and rhs.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.ptr,
-            lhs.cs,
-            lhs.rs,
-            rhs.ptr,
-            rhs.cs,
-            rhs.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
-}
-
 /// Forward: `y` (`[B, O, Ho, Wo]`) for input `x` (`[B, C, H, W]`) and weight `w` (`[O, C, kh, kw]`).
 pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
@@ -228,7 +177,7 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
                 &col
             };
             // SAFETY: w is [O, K], cols is [K, P].
-            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false) };
+            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false, false) };
         }
     });
     y
@@ -273,7 +222,7 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         let mut col = vec![0.0f32; k * p];
         for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
             // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; the columns are [K, P].
-            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false) };
+            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false, false) };
             col2im_add(&col, g, dxb);
         }
     });
@@ -318,7 +267,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
                     &col
                 };
                 // SAFETY: dy_b is [O, P], col_bᵀ is [P, K].
-                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0) };
+                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0, false) };
             }
             dw
         })

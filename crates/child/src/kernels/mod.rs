@@ -18,8 +18,14 @@ pub mod conv;
 mod conv_op;
 #[cfg(target_arch = "x86_64")]
 mod direct;
+mod fast_math;
+mod matmul;
 pub mod max_pool;
 mod max_pool_op;
+pub mod recurrent;
+mod recurrent_op;
+pub mod softmax_loss;
+mod softmax_loss_op;
 
 use burn::tensor::DType;
 use burn_backend::{Bytes, Shape};
@@ -29,6 +35,8 @@ use serde::{Deserialize, Serialize};
 pub use bn_relu_op::batch_norm_relu;
 pub use conv_op::{ConvSpec, conv2d};
 pub use max_pool_op::max_pool_2x2;
+pub use recurrent_op::{LayerInputs, recurrent_layer};
+pub use softmax_loss_op::decoder_cross_entropy;
 
 /// Which implementation runs a child's convolutions and batch norms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

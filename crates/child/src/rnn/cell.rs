@@ -12,6 +12,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use nas_space::{Activation, Combine, NodeInputs, RnnCell};
 
+use crate::kernels::{Kernels, LayerInputs, recurrent_layer};
+
 /// Which recurrence a cell computes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CellKind {
@@ -74,6 +76,12 @@ impl RecurrentCell {
         }
     }
 
+    /// The weights: `W` `[input, k·H]`, its bias `[k·H]` and `U` `[H, k·H]`.
+    pub fn weights(&self) -> (Tensor<2>, Tensor<1>, Tensor<2>) {
+        let bias = self.wx.bias.as_ref().map(|b| b.val()).expect("the x projection has a bias");
+        (self.wx.weight.val(), bias, self.uh.weight.val())
+    }
+
     pub fn hidden(&self) -> usize {
         self.hidden
     }
@@ -81,6 +89,46 @@ impl RecurrentCell {
     /// `[batch, time, input]` → `[batch, time, k·H]`: every step's x projection in one matmul.
     pub fn project_inputs(&self, x: Tensor<3>) -> Tensor<3> {
         self.wx.forward(x)
+    }
+
+    /// The whole segment: x projections `[batch, time, k·H]`, the state and the recurrent-dropout
+    /// mask (`[batch·H]` values multiplying h_{t-1}) → every h_t `[batch, time, H]` and the new
+    /// (h, c). On [`Kernels::Fast`] over `flex`, one fused operation with its own backward
+    /// through time; otherwise [`Self::step`] per time step on burn's operations.
+    pub fn run(
+        &self,
+        xp: Tensor<3>,
+        h: Tensor<2>,
+        c: Tensor<2>,
+        mask: Option<Vec<f32>>,
+        kernels: Kernels,
+    ) -> (Tensor<3>, Tensor<2>, Tensor<2>) {
+        let [batch, time, width] = xp.dims();
+        let hd = self.hidden;
+        let fused = kernels.run(|| {
+            (time > 0).then_some(())?;
+            let u = self.uh.weight.val();
+            recurrent_layer(&self.kind, LayerInputs { xp: &xp, u: &u, h0: &h, c0: &c, mask: mask.clone() })
+        });
+        if let Some(y) = fused {
+            let hs = y.clone().narrow(1, 0, time);
+            let h = y.clone().narrow(1, time - 1, 1).reshape([batch, hd]);
+            return (hs, h, y.narrow(1, time, 1).reshape([batch, hd]));
+        }
+        let device = h.device();
+        let mask = mask.map(|m| Tensor::<1>::from_floats(m.as_slice(), &device).reshape([batch, hd]));
+        let (mut h, mut c) = (h, c);
+        let mut outs = Vec::with_capacity(time);
+        for t in 0..time {
+            let xp_t = xp.clone().narrow(1, t, 1).reshape([batch, width]);
+            let h_in = match &mask {
+                Some(m) => h * m.clone(),
+                None => h,
+            };
+            (h, c) = self.step(xp_t, h_in, c);
+            outs.push(h.clone().unsqueeze_dim::<3>(1));
+        }
+        (Tensor::cat(outs, 1), h, c)
     }
 
     /// One step: x projection `[batch, k·H]`, h and c `[batch, H]` → new (h, c).

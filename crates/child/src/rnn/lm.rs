@@ -14,6 +14,7 @@ use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
 use super::cell::{CellKind, RecurrentCell};
+use crate::kernels::{Kernels, decoder_cross_entropy};
 
 /// Sizes and regularisation of the child language model. Defaults: Zaremba et al.'s "medium"
 /// PTB model, which the paper's search used for its children (2 layers of 650, dropout 0.5).
@@ -39,6 +40,9 @@ pub struct LmConfig {
     pub tie_weights: bool,
     /// Weights are drawn from U(−s, s). Default 0.05.
     pub init_scale: f64,
+    /// `fast` (default): the recurrent layers and the decoder's softmax loss on the project's
+    /// CPU kernels where tensors live on `flex`; `burn`: burn's operations step by step.
+    pub kernels: Kernels,
 }
 
 impl Default for LmConfig {
@@ -52,6 +56,7 @@ impl Default for LmConfig {
             dropout_recurrent: 0.0,
             tie_weights: false,
             init_scale: 0.05,
+            kernels: Kernels::Fast,
         }
     }
 }
@@ -138,6 +143,8 @@ pub struct LanguageModel {
     /// `[hidden, vocab]`, absent when tied to the embedding.
     decoder: Option<Linear>,
     decoder_bias: Param<Tensor<1>>,
+    #[module(skip)]
+    kernels: Kernels,
 }
 
 impl LanguageModel {
@@ -157,6 +164,7 @@ impl LanguageModel {
             decoder: (!cfg.tie_weights)
                 .then(|| LinearConfig::new(cfg.hidden, vocab).with_bias(false).with_initializer(init).init(device)),
             decoder_bias: Param::from_tensor(Tensor::zeros([vocab], device)),
+            kernels: cfg.kernels,
         }
     }
 
@@ -170,7 +178,40 @@ impl LanguageModel {
 
     /// Token ids `[batch, time]` and the state → logits `[batch·time, vocab]` and the new state.
     /// With `masks` (training), dropout as configured; without, none.
-    pub fn forward(
+    pub fn forward(&self, tokens: Tensor<2, Int>, state: LmState, masks: Option<MaskSource>) -> (Tensor<2>, LmState) {
+        let (x, state) = self.hidden_states(tokens, state, masks);
+        (self.decode(x), state)
+    }
+
+    /// Mean cross-entropy (nats per token) of `targets` (`[batch·time]`, row-major like the
+    /// logits) and the new state. On [`Kernels::Fast`] over `flex` the decoder, softmax and loss
+    /// are one fused operation; otherwise burn's decoder and `CrossEntropyLoss`.
+    pub fn loss(
+        &self,
+        tokens: Tensor<2, Int>,
+        targets: Tensor<1, Int>,
+        state: LmState,
+        masks: Option<MaskSource>,
+    ) -> (Tensor<1>, LmState) {
+        let (x, state) = self.hidden_states(tokens, state, masks);
+        let fused = self.kernels.run(|| {
+            let ids: Vec<u32> = targets.clone().into_data().convert::<i64>().iter::<i64>().map(|t| t as u32).collect();
+            let bias = self.decoder_bias.val();
+            match &self.decoder {
+                Some(d) => decoder_cross_entropy(&x, &d.weight.val(), &bias, &ids, false),
+                None => decoder_cross_entropy(&x, &self.embedding.weight.val(), &bias, &ids, true),
+            }
+        });
+        let loss = fused.unwrap_or_else(|| {
+            let device = x.device();
+            burn::nn::loss::CrossEntropyLossConfig::new().init(&device).forward(self.decode(x), targets)
+        });
+        (loss, state)
+    }
+
+    /// Embedding → recurrent layers (dropout as configured when `masks` is given) → the last
+    /// layer's outputs `[batch·time, hidden]` and the new state.
+    fn hidden_states(
         &self,
         tokens: Tensor<2, Int>,
         state: LmState,
@@ -180,26 +221,25 @@ impl LanguageModel {
         let [p_embedding, p_output, p_recurrent] = self.dropout;
         let mut x = dropout(self.embedding.forward(tokens), p_embedding, &mut masks);
         let mut next_state = Vec::with_capacity(self.layers.len());
-        for (layer, (mut h, mut c)) in self.layers.iter().zip(state) {
+        for (layer, (h, c)) in self.layers.iter().zip(state) {
             let xp = layer.project_inputs(x);
-            let width = xp.dims()[2];
-            let mask = dropout(Tensor::ones([batch, layer.hidden()], &h.device()), p_recurrent, &mut masks);
-            let mut outs = Vec::with_capacity(time);
-            for t in 0..time {
-                let xp_t = xp.clone().narrow(1, t, 1).reshape([batch, width]);
-                (h, c) = layer.step(xp_t, h * mask.clone(), c);
-                outs.push(h.clone().unsqueeze_dim::<3>(1));
-            }
+            let mask =
+                masks.as_mut().filter(|_| p_recurrent > 0.0).map(|s| s(batch * layer.hidden(), 1.0 - p_recurrent));
+            let (hs, h, c) = layer.run(xp, h, c, mask, self.kernels);
             next_state.push((h, c));
-            x = dropout(Tensor::cat(outs, 1), p_output, &mut masks);
+            x = dropout(hs, p_output, &mut masks);
         }
         let hidden = x.dims()[2];
-        let flat = x.reshape([batch * time, hidden]);
+        (x.reshape([batch * time, hidden]), next_state)
+    }
+
+    /// `[rows, hidden]` → logits `[rows, vocab]`.
+    fn decode(&self, x: Tensor<2>) -> Tensor<2> {
         let logits = match &self.decoder {
-            Some(d) => d.forward(flat),
-            None => flat.matmul(self.embedding.weight.val().transpose()),
+            Some(d) => d.forward(x),
+            None => x.matmul(self.embedding.weight.val().transpose()),
         };
-        (logits + self.decoder_bias.val().unsqueeze_dim(0), next_state)
+        logits + self.decoder_bias.val().unsqueeze_dim(0)
     }
 }
 
@@ -234,6 +274,92 @@ mod tests {
         assert!(lstm.hidden > 64, "an LSTM has half the slices, so more units");
         let err = lstm.params(10_000, 4).abs_diff(target) as f64 / target as f64;
         assert!(err < 0.001, "{err}");
+    }
+
+    /// Loss and every parameter's gradient of one training segment (2 layers, dropout on every
+    /// path, masks from a fixed sequence) on the given kernels.
+    fn loss_and_grads(lm: &LanguageModel, kernels: Kernels) -> (f32, Vec<Vec<f32>>) {
+        let lm = LanguageModel { kernels, ..lm.clone() };
+        let device = Device::flex().autodiff();
+        let tokens = Tensor::<2, Int>::from_ints([[1, 2, 3, 4, 0], [5, 6, 7, 8, 9], [10, 11, 12, 0, 3]], &device);
+        let targets = Tensor::<1, Int>::from_ints([2, 3, 4, 0, 1, 6, 7, 8, 9, 10, 11, 12, 0, 3, 4], &device);
+        let mut i = 0u32;
+        let mut masks = |n: usize, keep: f64| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    if (i >> 16) % 100 < (keep * 100.0) as u32 { (1.0 / keep) as f32 } else { 0.0 }
+                })
+                .collect()
+        };
+        // A non-zero incoming state, so h_0 and c_0 matter.
+        let state: LmState =
+            lm.zero_state(3, &device).into_iter().map(|(h, c)| (h.add_scalar(0.3), c.add_scalar(-0.4))).collect();
+        let (loss, _) = lm.loss(tokens, targets, state, Some(&mut masks));
+        let value: f32 = loss.clone().into_scalar();
+        let grads = loss.backward();
+        let grad = |t: Tensor<2>| t.grad(&grads).expect("a gradient").into_data().try_to_vec::<f32>().unwrap();
+        let mut all = vec![grad(lm.embedding.weight.val())];
+        for layer in &lm.layers {
+            let (wx, wb, uh) = layer.weights();
+            all.push(grad(wx));
+            all.push(wb.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap());
+            all.push(grad(uh));
+        }
+        if let Some(d) = &lm.decoder {
+            all.push(grad(d.weight.val()));
+        }
+        all.push(lm.decoder_bias.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap());
+        (value, all)
+    }
+
+    #[test]
+    fn fused_kernels_give_burns_loss_and_gradients_for_every_combination_and_activation() {
+        let device = Device::flex().autodiff();
+        // Base-8 trees whose 15 nodes use each (combination, activation) pair once, in three
+        // orders, with c_t and the inject at leaves, inner nodes and the root, and each inject
+        // combination; plus the LSTM.
+        let pairs: Vec<String> = ["add", "mul", "max"]
+            .iter()
+            .flat_map(|c| ["identity", "tanh", "sigmoid", "relu", "sin"].map(|a| format!("{c}:{a}")))
+            .collect();
+        let tree = |rot: usize, tail: &str| {
+            let nodes: Vec<&str> = (0..15).map(|k| pairs[(k * 7 + rot) % 15].as_str()).collect();
+            CellKind::Tree(format!("{} | {tail}", nodes.join(" ")).parse::<RnnCell>().unwrap())
+        };
+        let kinds = [
+            tree(0, "add:tanh | c=9 inject=4"),
+            tree(3, "mul:sigmoid | c=2 inject=12"),
+            tree(11, "max:sin | c=14 inject=14"),
+            CellKind::Lstm,
+        ];
+        for (i, kind) in kinds.iter().enumerate() {
+            for tie in [false, true] {
+                let cfg = LmConfig {
+                    embed: 6,
+                    hidden: 6,
+                    layers: 2,
+                    dropout_embedding: 0.2,
+                    dropout_output: 0.3,
+                    dropout_recurrent: 0.25,
+                    tie_weights: tie,
+                    init_scale: 0.4,
+                    kernels: Kernels::Fast,
+                };
+                device.seed(i as u64);
+                let lm = LanguageModel::new(kind, 13, &cfg, &device);
+                let (fast_loss, fast) = loss_and_grads(&lm, Kernels::Fast);
+                let (burn_loss, burn) = loss_and_grads(&lm, Kernels::Burn);
+                assert!((fast_loss - burn_loss).abs() < 1e-5 * burn_loss.abs(), "{kind:?}: {fast_loss} vs {burn_loss}");
+                for (p, (f, b)) in fast.iter().zip(&burn).enumerate() {
+                    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    assert!(scale > 0.0, "{kind:?}: parameter {p} has no gradient");
+                    for (x, y) in f.iter().zip(b) {
+                        assert!((x - y).abs() <= 1e-4 * scale + 1e-7, "{kind:?} tied={tie} parameter {p}: {x} vs {y}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

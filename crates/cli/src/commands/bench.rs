@@ -228,6 +228,7 @@ fn cell(
     threads: usize,
     no_pytorch: bool,
 ) -> Result<()> {
+    use nas_child::kernels::Kernels;
     use nas_child::rnn::CellKind;
     use nas_trainer::{LmBenchModel, lm_training_rate};
     let mut torch: std::collections::HashMap<usize, f64> = Default::default();
@@ -252,17 +253,21 @@ fn cell(
     let tree: nas_space::RnnCell = BENCH_CELL.parse()?;
     println!("language-model training, vocabulary {vocab}, batch {batch} × bptt {bptt}, one layer; tokens/s");
     println!(
-        "{:>7} {:>12} {:>12} {:>12} {:>12}   {:>10} {:>10}",
-        "hidden", "tree (ours)", "lstm (ours)", "burn Lstm", "PyTorch", "tree/PT", "lstm/PT"
+        "{:>7} {:>12} {:>12} {:>15} {:>12} {:>12}   {:>10} {:>10}",
+        "hidden", "tree (ours)", "lstm (ours)", "tree burn-ops", "burn Lstm", "PyTorch", "tree/PT", "lstm/PT"
     );
     for &h in hidden {
-        let t = lm_training_rate(&LmBenchModel::Ours(CellKind::Tree(tree.clone())), vocab, h, batch, bptt, steps);
-        let l = lm_training_rate(&LmBenchModel::Ours(CellKind::Lstm), vocab, h, batch, bptt, steps);
+        let rate = |kind: CellKind, kernels| {
+            lm_training_rate(&LmBenchModel::Ours(kind, kernels), vocab, h, batch, bptt, steps)
+        };
+        let t = rate(CellKind::Tree(tree.clone()), Kernels::Fast);
+        let l = rate(CellKind::Lstm, Kernels::Fast);
+        let tb = rate(CellKind::Tree(tree.clone()), Kernels::Burn);
         let b = lm_training_rate(&LmBenchModel::BurnLstm, vocab, h, batch, bptt, steps);
         let p = torch.get(&h).copied();
         let ratio = |x: f64| p.map_or("–".to_string(), |p| format!("{:.2}×", x / p));
         println!(
-            "{h:>7} {t:>12.0} {l:>12.0} {b:>12.0} {:>12}   {:>10} {:>10}",
+            "{h:>7} {t:>12.0} {l:>12.0} {tb:>15.0} {b:>12.0} {:>12}   {:>10} {:>10}",
             p.map_or("–".to_string(), |p| format!("{p:.0}")),
             ratio(t),
             ratio(l)
