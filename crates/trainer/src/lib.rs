@@ -21,7 +21,7 @@ pub use bn::{BnScoring, recalibrated_statistics, score};
 pub use config::{Schedule, TrainConfig};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
-pub use lm_bench::{LmBenchModel, lm_training_rate};
+pub use lm_bench::{BENCH_CELL, LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use nas_evaluator::{MedianStopper, MedianStopping};
 pub use resume::EpochState;

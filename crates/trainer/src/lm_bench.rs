@@ -12,6 +12,10 @@ use nas_child::rnn::{CellKind, LanguageModel, LmConfig};
 
 use crate::bench::time_steps;
 
+/// The tree cell timed by `nas bench cell`: base 8, a mix of every combination and activation.
+pub const BENCH_CELL: &str = "add:tanh mul:sigmoid add:relu add:identity mul:tanh add:sigmoid add:tanh mul:relu \
+     add:tanh mul:sigmoid add:identity add:tanh mul:relu add:sigmoid add:tanh | add:tanh | c=9 inject=4";
+
 /// Which model to time.
 #[derive(Debug, Clone)]
 pub enum LmBenchModel {

@@ -177,7 +177,7 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
                 &col
             };
             // SAFETY: w is [O, K], cols is [K, P].
-            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false, false) };
+            unsafe { matmul(o, p, k, yb, View::rows(w, k), View::rows(cols, p), false, 1.0, false) };
         }
     });
     y
@@ -222,7 +222,7 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         let mut col = vec![0.0f32; k * p];
         for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
             // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; the columns are [K, P].
-            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false, false) };
+            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false, 1.0, false) };
             col2im_add(&col, g, dxb);
         }
     });
@@ -267,7 +267,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
                     &col
                 };
                 // SAFETY: dy_b is [O, P], col_bᵀ is [P, K].
-                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0, false) };
+                unsafe { matmul(o, k, p, &mut dw, View::rows(dyb, p), View::transposed(cols, p), i > 0, 1.0, false) };
             }
             dw
         })

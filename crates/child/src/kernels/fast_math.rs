@@ -1,7 +1,7 @@
 //! Branch-free `exp`, `sigmoid` and `tanh` for the language-model kernels, written so that loops
 //! over them vectorise (libm's `expf` is one scalar call per element: 12–15 % of a language-model
-//! training step before these kernels, `perf` in docs/RESULTS.md), and [`vectorised`], which runs
-//! such a loop compiled for AVX-512 or AVX2 where the CPU has it.
+//! training step before these kernels, `perf` in docs/RESULTS.md), and [`wide!`], which compiles
+//! a function's loops for AVX-512 or AVX2 and runs the widest the CPU has.
 //!
 //! `exp` is Cephes' `expf`: Cody–Waite reduction by ln 2 and a degree-5 polynomial, relative
 //! error ≤ 2 ulp on [-87, 88] (tested against `f32::exp`); inputs are clamped to that range, so
@@ -39,43 +39,70 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
-/// Run `f` compiled with AVX-512 (or AVX2 + FMA) enabled where this CPU has it, so that the
-/// loops it inlines vectorise 16 (8) lanes wide; plainly elsewhere. `f` must be `#[inline(always)]`
-/// code for the wider instructions to reach its loops.
-#[inline(always)]
-pub fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        fn wide<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if *AVX512 {
-            // SAFETY: the CPU has these features (checked once).
-            return unsafe { wide(f) };
-        }
-        if *AVX2 {
-            // SAFETY: as above.
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
+/// The widest vector instructions this CPU offers the kernels (probed once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Avx512,
+    Avx2,
+    Plain,
 }
 
-#[cfg(target_arch = "x86_64")]
-static AVX512: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("fma")
-});
-#[cfg(target_arch = "x86_64")]
-static AVX2: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-});
+/// This CPU's [`Level`].
+pub fn level() -> Level {
+    static LEVEL: std::sync::LazyLock<Level> = std::sync::LazyLock::new(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512vl") && has!("avx2") && has!("fma") {
+                return Level::Avx512;
+            }
+            if has!("avx2") && has!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Plain
+    });
+    *LEVEL
+}
+
+/// `wide! { fn name(args) -> R { body } }` defines `name` with its body compiled three times —
+/// with AVX-512, with AVX2 + FMA, plainly — and runs the widest this CPU has, so that the loops
+/// in the body (and the `#[inline(always)]` helpers above) vectorise 16 or 8 lanes wide without
+/// building the whole crate for one CPU. Arguments must be plain identifiers.
+macro_rules! wide {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                use $crate::kernels::fast_math::{Level, level};
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                match level() {
+                    // SAFETY: the CPU has these features (probed by `level`).
+                    Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    Level::Plain => {}
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+pub(crate) use wide;
 
 #[cfg(test)]
 mod tests {
@@ -103,9 +130,16 @@ mod tests {
         assert_eq!((sigmoid(-100.0) < 1e-30, sigmoid(100.0), tanh(50.0), tanh(-50.0)), (true, 1.0, 1.0, -1.0));
     }
 
+    wide! {
+        fn exps(x: &[f32]) -> Vec<f32> {
+            x.iter().map(|v| exp(*v)).collect()
+        }
+    }
+
     #[test]
-    fn vectorised_runs_the_closure() {
-        let v: Vec<f32> = vectorised(|| (0..100).map(|i| exp(i as f32 * 0.01)).collect());
-        assert!((v[50] - 0.5f32.exp()).abs() < 1e-6);
+    fn wide_functions_compute_what_plain_ones_do() {
+        let x: Vec<f32> = (0..100).map(|i| i as f32 * 0.01 - 0.3).collect();
+        let plain: Vec<f32> = x.iter().map(|v| exp(*v)).collect();
+        assert_eq!(exps(&x), plain);
     }
 }

@@ -27,7 +27,7 @@ impl View {
 /// Multiply-adds from which a product runs on every thread of the pool.
 const PARALLEL_WORK: usize = 1 << 20;
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`; `dst` is row-major with `n` columns. With
+/// `dst[m, n] (+)= scale · lhs[m, k] · rhs[k, n]`; `dst` is row-major with `n` columns. With
 /// `accumulate`, the product is added to what `dst` holds; with `parallel`, a product of at
 /// least [`PARALLEL_WORK`] multiply-adds is split over the rayon pool.
 ///
@@ -42,6 +42,7 @@ pub(crate) unsafe fn matmul(
     lhs: View,
     rhs: View,
     accumulate: bool,
+    scale: f32,
     parallel: bool,
 ) {
     assert!(dst.len() >= m * n);
@@ -68,7 +69,7 @@ pub(crate) unsafe fn matmul(
             rhs.cs,
             rhs.rs,
             1.0,
-            1.0,
+            scale,
             false,
             false,
             false,
@@ -99,8 +100,24 @@ impl<'a> Operand<'a> {
 }
 
 /// `dst[m, n] (+)= a[m, k] · b[k, n]`, split over the pool when large (see [`matmul`]).
-pub(crate) fn product(dst: &mut [f32], (m, n, k): (usize, usize, usize), a: Operand, b: Operand, accumulate: bool) {
+pub(crate) fn product(dst: &mut [f32], dims: (usize, usize, usize), a: Operand, b: Operand, accumulate: bool) {
+    product_with(dst, dims, a, b, Product { accumulate, scale: 1.0, parallel: true });
+}
+
+/// How [`product_with`] writes its result.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Product {
+    /// Add to what `dst` holds.
+    pub accumulate: bool,
+    /// The product is multiplied by this.
+    pub scale: f32,
+    /// Split over the rayon pool when large.
+    pub parallel: bool,
+}
+
+/// `dst[m, n] (+)= scale · a[m, k] · b[k, n]` as `how` says.
+pub(crate) fn product_with(dst: &mut [f32], (m, n, k): (usize, usize, usize), a: Operand, b: Operand, how: Product) {
     let (lhs, rhs) = (a.view(m, k), b.view(k, n));
     // SAFETY: both views were checked to cover their matrices.
-    unsafe { matmul(m, n, k, dst, lhs, rhs, accumulate, true) }
+    unsafe { matmul(m, n, k, dst, lhs, rhs, how.accumulate, how.scale, how.parallel) }
 }

@@ -12,7 +12,7 @@
 
 use nas_space::{Activation, Combine, NodeInputs, RnnCell};
 
-use super::fast_math::{self, vectorised};
+use super::fast_math::{self, wide};
 use super::matmul::{Operand, product};
 use crate::rnn::CellKind;
 
@@ -94,10 +94,10 @@ pub fn forward(
         }
         tape.c_prev[t * n..(t + 1) * n].copy_from_slice(&c);
         let v = &mut tape.values[t * vals * n..(t + 1) * vals * n];
-        vectorised(|| match kind {
+        match kind {
             CellKind::Lstm => lstm_forward(&xt, hp, &c, v, &mut h, s),
             CellKind::Tree(cell) => tree_forward(cell, &xt, hp, &tape.c_prev[t * n..(t + 1) * n], v, &mut h, s),
-        });
+        }
         c = match kind {
             CellKind::Lstm => v[4 * n..5 * n].to_vec(),
             CellKind::Tree(cell) => v[2 * cell.cell_out * n..(2 * cell.cell_out + 1) * n].to_vec(),
@@ -155,18 +155,18 @@ pub fn backward(
         let hp = &tape.hp[t * b * w..(t + 1) * b * w];
         let c_prev = &tape.c_prev[t * n..(t + 1) * n];
         let dhp = &mut dhp_all[t * b * w..(t + 1) * b * w];
-        vectorised(|| match kind {
+        match kind {
             CellKind::Lstm => lstm_backward(v, c_prev, &dh, &mut dc, &mut dxt, dhp, s),
             CellKind::Tree(cell) => {
                 tree_backward(cell, &xt, hp, c_prev, v, &dh, &mut dc, &mut dxt, dhp, &mut scratch, s)
             }
-        });
+        }
         for r in 0..b {
             dxp[(r * t_len + t) * w..(r * t_len + t + 1) * w].copy_from_slice(&dxt[r * w..(r + 1) * w]);
         }
         product(&mut dh, (b, hd, w), Operand::plain(dhp), Operand::t(u), false);
         if let Some(m) = mask {
-            vectorised(|| dh.iter_mut().zip(m).for_each(|(d, m)| *d *= m));
+            multiply(&mut dh, m);
         }
     }
     let mut du = vec![0.0f32; hd * w];
@@ -174,9 +174,16 @@ pub fn backward(
     LayerGradients { xp: dxp, u: du, h0: dh, c0: dc }
 }
 
+wide! {
+    /// `d ⊙= m`.
+    fn multiply(d: &mut [f32], m: &[f32]) {
+        d.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
+    }
+}
+
 // ---- LSTM: gates i, f, g (candidate), o in that slice order ----
 
-#[inline(always)]
+wide! {
 fn lstm_forward(xt: &[f32], hp: &[f32], c_prev: &[f32], v: &mut [f32], h: &mut [f32], s: &SegmentShape) {
     let (n, hd, w) = (s.state(), s.hidden, s.width());
     let (gi, rest) = v.split_at_mut(n);
@@ -199,9 +206,10 @@ fn lstm_forward(xt: &[f32], hp: &[f32], c_prev: &[f32], v: &mut [f32], h: &mut [
         }
     }
 }
+}
 
+wide! {
 /// One step back: `dc` holds dL/dc_t on entry (from later steps) and dL/dc_{t-1} on exit.
-#[inline(always)]
 fn lstm_backward(
     v: &[f32],
     c_prev: &[f32],
@@ -229,6 +237,7 @@ fn lstm_backward(
         }
         dhp[r * w..(r + 1) * w].copy_from_slice(dz);
     }
+}
 }
 
 // ---- tree cells ----
@@ -302,7 +311,7 @@ fn node_out<'a>(cell: &RnnCell, nodes: &'a [f32], inject_out: &'a [f32], k: usiz
     if k == cell.inject_into { inject_out } else { plane(nodes, 2 * k + 1, n) }
 }
 
-#[inline(always)]
+wide! {
 fn tree_forward(
     cell: &RnnCell,
     xt: &[f32],
@@ -348,11 +357,11 @@ fn tree_forward(
     }
     h.copy_from_slice(node_out(cell, nodes, o, cell.root(), n));
 }
+}
 
+wide! {
 /// One step back through a tree cell; `dc` is dL/dc_t on entry and dL/dc_{t-1} on exit;
 /// `scratch` holds one `[B, H]` plane per node (gradients of the nodes' outputs).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
 fn tree_backward(
     cell: &RnnCell,
     xt: &[f32],
@@ -412,6 +421,7 @@ fn tree_backward(
             }
         }
     }
+}
 }
 
 #[cfg(test)]

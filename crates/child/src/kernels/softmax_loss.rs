@@ -10,8 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::fast_math::{exp, vectorised};
-use super::matmul::{Operand, product};
+use super::fast_math::{exp, wide};
+use super::matmul::{Operand, Product, product, product_with};
 
 /// Sizes of the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,36 +42,58 @@ pub fn forward(h: &[f32], w: &[f32], bias: &[f32], targets: &[u32], s: &DecoderS
     let DecoderShape { rows, hidden, vocab, .. } = *s;
     assert_eq!((h.len(), w.len(), bias.len(), targets.len()), (rows * hidden, hidden * vocab, vocab, rows));
     assert!(targets.iter().all(|&t| (t as usize) < vocab), "target outside the vocabulary");
-    let mut probs: Vec<f32> = Vec::with_capacity(rows * vocab);
-    for _ in 0..rows {
-        probs.extend_from_slice(bias);
-    }
-    product(&mut probs, (rows, vocab, hidden), Operand::plain(h), s.weight(w), true);
-    let losses: Vec<f64> = probs
-        .par_chunks_mut(vocab)
-        .zip(targets.par_iter())
-        .map(|(row, &t)| vectorised(|| normalise(row, t as usize)))
-        .collect();
+    let mut probs = vec![0.0f32; rows * vocab];
+    product(&mut probs, (rows, vocab, hidden), Operand::plain(h), s.weight(w), false);
+    let losses: Vec<f64> =
+        probs.par_chunks_mut(vocab).zip(targets.par_iter()).map(|(row, &t)| normalise(row, bias, t as usize)).collect();
     // Summed in row order: the same bits on any number of threads.
     let loss = (losses.iter().sum::<f64>() / rows.max(1) as f64) as f32;
     LossForward { loss, probs }
 }
 
-/// Replace the logits in `row` by their softmax; the negative log-likelihood of `target`.
-#[inline(always)]
-fn normalise(row: &mut [f32], target: usize) -> f64 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let target_logit = row[target];
-    let mut sum = 0.0f32;
-    for v in row.iter_mut() {
-        *v = exp(*v - max);
-        sum += *v;
+/// Lanes of the row passes: reductions keep this many partial results (LLVM does not reorder a
+/// float sum by itself, so a single accumulator would not vectorise); the lanes are combined in
+/// a fixed order.
+const LANES: usize = 16;
+
+wide! {
+    /// Add the bias to the logits in `row` and replace them by their softmax (one row stays in
+    /// cache for the three passes); the negative log-likelihood of `target`.
+    fn normalise(row: &mut [f32], bias: &[f32], target: usize) -> f64 {
+        let (chunks, tail) = row.as_chunks_mut::<LANES>();
+        let (bias_chunks, bias_tail) = bias.as_chunks::<LANES>();
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        for (c, b) in chunks.iter_mut().zip(bias_chunks) {
+            for i in 0..LANES {
+                c[i] += b[i];
+                lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
+            }
+        }
+        let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for (v, b) in tail.iter_mut().zip(bias_tail) {
+            *v += b;
+            max = max.max(*v);
+        }
+        let target_logit = row[target];
+        let (chunks, tail) = row.as_chunks_mut::<LANES>();
+        let mut sums = [0.0f32; LANES];
+        for c in chunks.iter_mut() {
+            for i in 0..LANES {
+                c[i] = exp(c[i] - max);
+                sums[i] += c[i];
+            }
+        }
+        let mut sum: f32 = sums.iter().sum();
+        for v in tail.iter_mut() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+        (sum as f64).ln() + (max - target_logit) as f64
     }
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
-    (sum as f64).ln() + (max - target_logit) as f64
 }
 
 /// Gradients of `scale × loss` for h, W and b (`scale` is the loss's incoming gradient);
@@ -92,22 +114,26 @@ pub fn backward(
     s: &DecoderShape,
 ) -> LossGradients {
     let DecoderShape { rows, hidden, vocab, tied } = *s;
+    // dlogits = k · (softmax − one-hot); the factor k rides on the products instead of a pass
+    // over the `[rows, vocab]` matrix.
     let k = scale / rows.max(1) as f32;
-    probs.par_chunks_mut(vocab).zip(targets.par_iter()).for_each(|(row, &t)| {
-        vectorised(|| row.iter_mut().for_each(|v| *v *= k));
-        row[t as usize] -= k;
-    });
+    for (r, &t) in targets.iter().enumerate() {
+        probs[r * vocab + t as usize] -= 1.0;
+    }
     let dl = probs;
+    let how = Product { accumulate: false, scale: k, parallel: true };
     let mut dh = vec![0.0f32; rows * hidden];
     let wt = if tied { Operand::plain(w) } else { Operand::t(w) };
-    product(&mut dh, (rows, hidden, vocab), Operand::plain(&dl), wt, false);
+    product_with(&mut dh, (rows, hidden, vocab), Operand::plain(&dl), wt, how);
     let mut dw = vec![0.0f32; hidden * vocab];
     if tied {
-        product(&mut dw, (vocab, hidden, rows), Operand::t(&dl), Operand::plain(h), false);
+        product_with(&mut dw, (vocab, hidden, rows), Operand::t(&dl), Operand::plain(h), how);
     } else {
-        product(&mut dw, (hidden, vocab, rows), Operand::t(h), Operand::plain(&dl), false);
+        product_with(&mut dw, (hidden, vocab, rows), Operand::t(h), Operand::plain(&dl), how);
     }
-    LossGradients { h: dh, w: dw, bias: column_sums(&dl, vocab) }
+    let mut db = column_sums(&dl, vocab);
+    db.iter_mut().for_each(|v| *v *= k);
+    LossGradients { h: dh, w: dw, bias: db }
 }
 
 /// Σ over rows of a row-major `[_, cols]` matrix, split by columns (rows added in order).
@@ -116,16 +142,21 @@ fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
     let chunk = cols.div_ceil(rayon::current_num_threads().max(1)).max(256);
     out.par_chunks_mut(chunk).enumerate().for_each(|(i, part)| {
         let start = i * chunk;
-        let len = part.len();
-        vectorised(|| {
-            for row in m.chunks_exact(cols) {
-                for (o, v) in part.iter_mut().zip(&row[start..start + len]) {
-                    *o += v;
-                }
-            }
-        })
+        add_rows(part, m, cols, start)
     });
     out
+}
+
+wide! {
+    /// `part += Σ rows of m[.., start..start + part.len()]`.
+    fn add_rows(part: &mut [f32], m: &[f32], cols: usize, start: usize) {
+        let len = part.len();
+        for row in m.chunks_exact(cols) {
+            for (o, v) in part.iter_mut().zip(&row[start..start + len]) {
+                *o += v;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -215,10 +215,6 @@ fn workers(samples: u64, batch: usize) -> Result<()> {
     Ok(())
 }
 
-/// The tree cell timed by `nas bench cell`: base 8, a mix of every combination and activation.
-pub const BENCH_CELL: &str = "add:tanh mul:sigmoid add:relu add:identity mul:tanh add:sigmoid add:tanh mul:relu \
-     add:tanh mul:sigmoid add:identity add:tanh mul:relu add:sigmoid add:tanh | add:tanh | c=9 inject=4";
-
 fn cell(
     hidden: &[usize],
     vocab: usize,
@@ -250,7 +246,7 @@ fn cell(
             }
         }
     }
-    let tree: nas_space::RnnCell = BENCH_CELL.parse()?;
+    let tree: nas_space::RnnCell = nas_trainer::BENCH_CELL.parse()?;
     println!("language-model training, vocabulary {vocab}, batch {batch} × bptt {bptt}, one layer; tokens/s");
     println!(
         "{:>7} {:>12} {:>12} {:>15} {:>12} {:>12}   {:>10} {:>10}",
@@ -273,7 +269,7 @@ fn cell(
             ratio(l)
         );
     }
-    println!("tree cell: {BENCH_CELL}");
+    println!("tree cell: {}", nas_trainer::BENCH_CELL);
     Ok(())
 }
 
