@@ -142,7 +142,7 @@ pub fn backward(
     }
     let mut xt = vec![0.0f32; b * w];
     let mut dxt = vec![0.0f32; b * w];
-    let mut scratch = vec![0.0f32; if let CellKind::Tree(c) = kind { c.nodes.len() * n } else { 0 }];
+    let mut scratch = vec![0.0f32; if let CellKind::Tree(c) = kind { tree_scratch(c) * n } else { 0 }];
     for t in (0..t_len).rev() {
         for r in 0..b {
             let row = &d_out[(r * (t_len + 1) + t) * hd..][..hd];
@@ -241,59 +241,67 @@ fn lstm_backward(
 }
 
 // ---- tree cells ----
+//
+// Each node is one pass over its `[B, H]` planes, with the loop monomorphised per combination
+// and activation (a `match` inside the loop would keep LLVM from vectorising it).
 
+/// `pre = a ∘ b`, `y = act(pre)` element-wise.
 #[inline(always)]
-fn combine(c: Combine, a: f32, b: f32) -> f32 {
-    match c {
-        Combine::Add => a + b,
-        Combine::ElemMult => a * b,
-        Combine::Max => a.max(b),
-    }
-}
-
-/// (d/da, d/db) of `combine` times `g`; for `max`, the larger operand (a on ties, as burn's
-/// `max_pair`) gets it all.
-#[inline(always)]
-fn combine_back(c: Combine, a: f32, b: f32, g: f32) -> (f32, f32) {
-    match c {
-        Combine::Add => (g, g),
-        Combine::ElemMult => (g * b, g * a),
-        Combine::Max => {
-            if a >= b {
-                (g, 0.0)
-            } else {
-                (0.0, g)
-            }
+fn node_pass(c: Combine, act: Activation, a: &[f32], b: &[f32], pre: &mut [f32], y: &mut [f32]) {
+    #[inline(always)]
+    fn run(
+        comb: impl Fn(f32, f32) -> f32,
+        act: impl Fn(f32) -> f32,
+        a: &[f32],
+        b: &[f32],
+        pre: &mut [f32],
+        y: &mut [f32],
+    ) {
+        for (((p, y), a), b) in pre.iter_mut().zip(y.iter_mut()).zip(a).zip(b) {
+            *p = comb(*a, *b);
+            *y = act(*p);
         }
     }
-}
-
-#[inline(always)]
-fn activate(a: Activation, x: f32) -> f32 {
-    match a {
-        Activation::Identity => x,
-        Activation::Tanh => fast_math::tanh(x),
-        Activation::Sigmoid => fast_math::sigmoid(x),
-        Activation::Relu => x.max(0.0),
-        Activation::Sin => x.sin(),
+    #[inline(always)]
+    fn with(comb: impl Fn(f32, f32) -> f32, act: Activation, a: &[f32], b: &[f32], pre: &mut [f32], y: &mut [f32]) {
+        match act {
+            Activation::Identity => run(comb, |x| x, a, b, pre, y),
+            Activation::Tanh => run(comb, fast_math::tanh, a, b, pre, y),
+            Activation::Sigmoid => run(comb, fast_math::sigmoid, a, b, pre, y),
+            Activation::Relu => run(comb, |x| if x > 0.0 { x } else { 0.0 }, a, b, pre, y),
+            Activation::Sin => run(comb, f32::sin, a, b, pre, y),
+        }
+    }
+    match c {
+        Combine::Add => with(|a, b| a + b, act, a, b, pre, y),
+        Combine::ElemMult => with(|a, b| a * b, act, a, b, pre, y),
+        // burn's `max_pair`: a on ties.
+        Combine::Max => with(|a, b| if a >= b { a } else { b }, act, a, b, pre, y),
     }
 }
 
-/// dy/dx · g for y = a(x).
+/// `g ← g · act'(pre)`, with `y = act(pre)`.
 #[inline(always)]
-fn activate_back(a: Activation, x: f32, y: f32, g: f32) -> f32 {
-    match a {
-        Activation::Identity => g,
-        Activation::Tanh => g * (1.0 - y * y),
-        Activation::Sigmoid => g * y * (1.0 - y),
-        Activation::Relu => {
-            if x > 0.0 {
-                g
-            } else {
-                0.0
-            }
-        }
-        Activation::Sin => g * x.cos(),
+fn activation_back(act: Activation, pre: &[f32], y: &[f32], g: &mut [f32]) {
+    match act {
+        Activation::Identity => {}
+        Activation::Tanh => g.iter_mut().zip(y).for_each(|(g, y)| *g *= 1.0 - y * y),
+        Activation::Sigmoid => g.iter_mut().zip(y).for_each(|(g, y)| *g *= y * (1.0 - y)),
+        Activation::Relu => g.iter_mut().zip(pre).for_each(|(g, x)| *g = if *x > 0.0 { *g } else { 0.0 }),
+        Activation::Sin => g.iter_mut().zip(pre).for_each(|(g, x)| *g *= x.cos()),
+    }
+}
+
+/// `(da, db) = g · ∂(a ∘ b)/∂(a, b)`; for `max` the larger operand (a on ties) gets it all.
+#[inline(always)]
+fn combination_back(c: Combine, a: &[f32], b: &[f32], g: &[f32], da: &mut [f32], db: &mut [f32]) {
+    let all = da.iter_mut().zip(db.iter_mut()).zip(g).zip(a.iter().zip(b));
+    match c {
+        Combine::Add => all.for_each(|(((da, db), g), _)| (*da, *db) = (*g, *g)),
+        Combine::ElemMult => all.for_each(|(((da, db), g), (a, b))| (*da, *db) = (g * b, g * a)),
+        Combine::Max => all.for_each(|(((da, db), g), (a, b))| {
+            (*da, *db) = if a >= b { (*g, 0.0) } else { (0.0, *g) };
+        }),
     }
 }
 
@@ -311,117 +319,104 @@ fn node_out<'a>(cell: &RnnCell, nodes: &'a [f32], inject_out: &'a [f32], k: usiz
     if k == cell.inject_into { inject_out } else { plane(nodes, 2 * k + 1, n) }
 }
 
-wide! {
-fn tree_forward(
-    cell: &RnnCell,
-    xt: &[f32],
-    hp: &[f32],
-    c_prev: &[f32],
-    v: &mut [f32],
-    h: &mut [f32],
-    s: &SegmentShape,
-) {
-    let (n, hd, w) = (s.state(), s.hidden, s.width());
-    let (nodes, inject) = v.split_at_mut(2 * cell.nodes.len() * n);
-    let (q, o) = inject.split_at_mut(n);
-    for (k, node) in cell.nodes.iter().enumerate() {
-        let (before, rest) = nodes.split_at_mut(2 * k * n);
-        let (pre, rest) = rest.split_at_mut(n);
-        let y = &mut rest[..n];
-        match cell.inputs(k) {
-            NodeInputs::Leaf(i) => {
-                for r in 0..s.batch {
-                    let (x, p) = (&xt[r * w + i * hd..][..hd], &hp[r * w + i * hd..][..hd]);
-                    for j in 0..hd {
-                        let z = combine(node.combine, x[j], p[j]);
-                        pre[r * hd + j] = z;
-                        y[r * hd + j] = activate(node.activation, z);
-                    }
-                }
-            }
-            NodeInputs::Children(l, rr) => {
-                let (a, b) = (node_out(cell, before, o, l, n), node_out(cell, before, o, rr, n));
-                for e in 0..n {
-                    let z = combine(node.combine, a[e], b[e]);
-                    pre[e] = z;
-                    y[e] = activate(node.activation, z);
-                }
-            }
-        }
-        if k == cell.inject_into {
-            for e in 0..n {
-                q[e] = combine(cell.inject.combine, y[e], c_prev[e]);
-                o[e] = activate(cell.inject.activation, q[e]);
-            }
-        }
-    }
-    h.copy_from_slice(node_out(cell, nodes, o, cell.root(), n));
-}
+/// Planes of scratch [`tree_backward`] needs: one per node, then two.
+fn tree_scratch(cell: &RnnCell) -> usize {
+    cell.nodes.len() + 2
 }
 
 wide! {
-/// One step back through a tree cell; `dc` is dL/dc_t on entry and dL/dc_{t-1} on exit;
-/// `scratch` holds one `[B, H]` plane per node (gradients of the nodes' outputs).
-fn tree_backward(
-    cell: &RnnCell,
-    xt: &[f32],
-    hp: &[f32],
-    c_prev: &[f32],
-    v: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    dxt: &mut [f32],
-    dhp: &mut [f32],
-    scratch: &mut [f32],
-    s: &SegmentShape,
-) {
-    let (n, hd, w) = (s.state(), s.hidden, s.width());
-    let last = 2 * cell.nodes.len();
-    let root = cell.root();
-    scratch[root * n..(root + 1) * n].copy_from_slice(dh);
-    let dc_t: Vec<f32> = dc.to_vec();
-    for (k, node) in cell.nodes.iter().enumerate().rev() {
-        let (lower, upper) = scratch.split_at_mut(k * n);
-        let g = &mut upper[..n];
-        let (pre, y) = (plane(v, 2 * k, n), plane(v, 2 * k + 1, n));
-        if k == cell.inject_into {
-            // g is dL/d(inject output): back through the inject to y_k and c_{t-1}.
-            let (q, o) = (plane(v, last, n), plane(v, last + 1, n));
-            for e in 0..n {
-                let dq = activate_back(cell.inject.activation, q[e], o[e], g[e]);
-                let (dy, dcp) = combine_back(cell.inject.combine, y[e], c_prev[e], dq);
-                g[e] = dy;
-                dc[e] = dcp;
-            }
-        }
-        for e in 0..n {
-            g[e] = activate_back(node.activation, pre[e], y[e], g[e]);
-        }
-        if k == cell.cell_out {
-            g.iter_mut().zip(&dc_t).for_each(|(g, d)| *g += d);
-        }
-        match cell.inputs(k) {
-            NodeInputs::Leaf(i) => {
-                for r in 0..s.batch {
-                    let (x, p) = (&xt[r * w + i * hd..][..hd], &hp[r * w + i * hd..][..hd]);
-                    let (dx, dp) = (&mut dxt[r * w + i * hd..][..hd], &mut dhp[r * w + i * hd..][..hd]);
-                    for j in 0..hd {
-                        (dx[j], dp[j]) = combine_back(node.combine, x[j], p[j], g[r * hd + j]);
+    fn tree_forward(
+        cell: &RnnCell,
+        xt: &[f32],
+        hp: &[f32],
+        c_prev: &[f32],
+        v: &mut [f32],
+        h: &mut [f32],
+        s: &SegmentShape,
+    ) {
+        let (n, hd, w) = (s.state(), s.hidden, s.width());
+        let (nodes, inject) = v.split_at_mut(2 * cell.nodes.len() * n);
+        let (q, o) = inject.split_at_mut(n);
+        for (k, node) in cell.nodes.iter().enumerate() {
+            let (before, rest) = nodes.split_at_mut(2 * k * n);
+            let (pre, rest) = rest.split_at_mut(n);
+            let y = &mut rest[..n];
+            match cell.inputs(k) {
+                NodeInputs::Leaf(i) => {
+                    for r in 0..s.batch {
+                        let (x, p) = (&xt[r * w + i * hd..][..hd], &hp[r * w + i * hd..][..hd]);
+                        let rows = r * hd..(r + 1) * hd;
+                        node_pass(node.combine, node.activation, x, p, &mut pre[rows.clone()], &mut y[rows]);
                     }
                 }
+                NodeInputs::Children(l, rr) => {
+                    let (a, b) = (node_out(cell, before, o, l, n), node_out(cell, before, o, rr, n));
+                    node_pass(node.combine, node.activation, a, b, pre, y);
+                }
             }
-            NodeInputs::Children(l, rr) => {
-                let (nodes, inject_out) = (&v[..last * n], &v[(last + 1) * n..]);
-                let (a, b) = (node_out(cell, nodes, inject_out, l, n), node_out(cell, nodes, inject_out, rr, n));
-                let (la, lb) = lower.split_at_mut(rr * n);
-                let (da, db) = (&mut la[l * n..(l + 1) * n], &mut lb[..n]);
-                for e in 0..n {
-                    (da[e], db[e]) = combine_back(node.combine, a[e], b[e], g[e]);
+            if k == cell.inject_into {
+                node_pass(cell.inject.combine, cell.inject.activation, y, c_prev, q, o);
+            }
+        }
+        h.copy_from_slice(node_out(cell, nodes, o, cell.root(), n));
+    }
+}
+
+wide! {
+    /// One step back through a tree cell; `dc` is dL/dc_t on entry and dL/dc_{t-1} on exit;
+    /// `scratch` holds [`tree_scratch`] `[B, H]` planes.
+    fn tree_backward(
+        cell: &RnnCell,
+        xt: &[f32],
+        hp: &[f32],
+        c_prev: &[f32],
+        v: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dxt: &mut [f32],
+        dhp: &mut [f32],
+        scratch: &mut [f32],
+        s: &SegmentShape,
+    ) {
+        let (n, hd, w) = (s.state(), s.hidden, s.width());
+        let last = 2 * cell.nodes.len();
+        let (nodes_v, inject_out) = (&v[..last * n], &v[(last + 1) * n..]);
+        let (grads, extra) = scratch.split_at_mut(cell.nodes.len() * n);
+        let (dc_t, dy) = extra.split_at_mut(n);
+        dc_t.copy_from_slice(dc);
+        let root = cell.root();
+        grads[root * n..(root + 1) * n].copy_from_slice(dh);
+        for (k, node) in cell.nodes.iter().enumerate().rev() {
+            let (lower, upper) = grads.split_at_mut(k * n);
+            let g = &mut upper[..n];
+            let (pre, y) = (plane(v, 2 * k, n), plane(v, 2 * k + 1, n));
+            if k == cell.inject_into {
+                // g is dL/d(inject output): back through the inject to y_k and c_{t-1}.
+                let (q, o) = (plane(v, last, n), plane(v, last + 1, n));
+                activation_back(cell.inject.activation, q, o, g);
+                combination_back(cell.inject.combine, y, c_prev, g, dy, dc);
+                g.copy_from_slice(dy);
+            }
+            activation_back(node.activation, pre, y, g);
+            if k == cell.cell_out {
+                g.iter_mut().zip(dc_t.iter()).for_each(|(g, d)| *g += d);
+            }
+            match cell.inputs(k) {
+                NodeInputs::Leaf(i) => {
+                    for r in 0..s.batch {
+                        let (x, p) = (&xt[r * w + i * hd..][..hd], &hp[r * w + i * hd..][..hd]);
+                        let (dx, dp) = (&mut dxt[r * w + i * hd..][..hd], &mut dhp[r * w + i * hd..][..hd]);
+                        combination_back(node.combine, x, p, &g[r * hd..(r + 1) * hd], dx, dp);
+                    }
+                }
+                NodeInputs::Children(l, rr) => {
+                    let (a, b) = (node_out(cell, nodes_v, inject_out, l, n), node_out(cell, nodes_v, inject_out, rr, n));
+                    let (la, lb) = lower.split_at_mut(rr * n);
+                    combination_back(node.combine, a, b, g, &mut la[l * n..(l + 1) * n], &mut lb[..n]);
                 }
             }
         }
     }
-}
 }
 
 #[cfg(test)]
