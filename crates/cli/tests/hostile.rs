@@ -107,7 +107,22 @@ fn draw_takes_a_canonical_string_too() {
 #[test]
 fn a_second_resume_of_a_running_experiment_is_refused_at_once_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["search", "--space", "nb201", "--evaluator", "toy", "--samples", "100000000", "--name", "a", "-q"];
+    // Random search, as above: REINFORCE on the toy objective can converge and end on repeats before
+    // the second resume starts (it did on CI).
+    let args = [
+        "search",
+        "--space",
+        "nb201",
+        "--strategy",
+        "random",
+        "--evaluator",
+        "toy",
+        "--samples",
+        "100000000",
+        "--name",
+        "a",
+        "-q",
+    ];
     let mut first = nas_cmd(dir.path(), &args).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let started = std::time::Instant::now();

@@ -3,9 +3,10 @@
 //! width H, then an element-wise function of the slices and c_{t-1}": k = tree base for a tree
 //! cell (one W_k·x_t, U_k·h_{t-1} pair per leaf), k = 4 gates for the LSTM. The x projections of
 //! a whole segment are computed at once ([`RecurrentCell::project_inputs`]); only the h
-//! projection runs per step. The LSTM is fused by hand this way (one matmul per step); inside a
-//! PTB-sized language model it trains about as fast as burn's `nn::Lstm` (0.97–1.04×, `nas bench
-//! cell`), because the decoder over the vocabulary dominates.
+//! projection runs per step. On `flex` with [`Kernels::Fast`] (the default) a whole layer over
+//! the segment is one fused operation of `crate::kernels::recurrent` (hand-written backward
+//! through time); elsewhere, or with `[lm] kernels = "burn"`, the same step runs on burn's
+//! operations ([`RecurrentCell::step`]), which the kernels are tested against.
 
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;

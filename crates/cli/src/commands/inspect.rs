@@ -104,18 +104,71 @@ pub fn top(a: TopArgs) -> Result<()> {
     }
     let scope = exp.as_ref().map_or("all experiments".to_string(), |e| format!("experiment {:?}", e.name));
     println!("top {} of {scope} in {path}", rows.len());
-    println!("{:>7} {:>6} {:>10} {:>8} {:>5}  arch", "trial", "seq", "reward", "val acc", "depth");
+    // Image children report an accuracy, language models a perplexity: the column says which.
+    let header = rows.iter().find_map(val_score).map_or("val acc", |s| s.column());
+    println!("{:>7} {:>6} {:>10} {header:>8} {:>5}  arch", "trial", "seq", "reward", "depth");
     for t in &rows {
-        let acc = val_accuracy(t).map_or("-".to_string(), |a| format!("{a:.4}"));
-        println!("{:>7} {:>6} {:>10.4} {acc:>8} {:>5}  {}", t.id, t.seq, t.reward.unwrap_or(f64::NAN), t.depth, t.arch);
+        let score = val_score(t).map_or("-".to_string(), |s| s.value());
+        let reward = t.reward.map_or("NaN".to_string(), format_reward);
+        println!("{:>7} {:>6} {reward:>10} {score:>8} {:>5}  {}", t.id, t.seq, t.depth, t.arch);
     }
     Ok(())
 }
 
-/// The validation accuracy a trial's evaluator reported (`val_accuracy` in its metrics), if any:
-/// what users read, beside the reward the strategy learns from.
-pub(crate) fn val_accuracy(t: &TrialRow) -> Option<f64> {
-    t.metrics().get("val_accuracy").and_then(serde_json::Value::as_f64)
+/// A reward with four decimals, or four significant digits when it is small (a language model's
+/// 80 / ppl² is ~1e-4: `0.0002` would hide the ranking).
+pub(crate) fn format_reward(r: f64) -> String {
+    if r == 0.0 || r.abs() >= 0.01 || !r.is_finite() {
+        format!("{r:.4}")
+    } else {
+        let decimals = (3.0 - r.abs().log10().floor()).clamp(4.0, 12.0) as usize;
+        format!("{r:.decimals$}")
+    }
+}
+
+/// What users read beside the reward the strategy learns from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ValScore {
+    /// `val_accuracy` in a trial's metrics (image children, most user trainers).
+    Accuracy(f64),
+    /// `val_perplexity` (language-model children).
+    Perplexity(f64),
+}
+
+impl ValScore {
+    /// The short column header (`nas top`).
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            ValScore::Accuracy(_) => "val acc",
+            ValScore::Perplexity(_) => "val ppl",
+        }
+    }
+
+    /// The value alone, as the column shows it.
+    pub(crate) fn value(self) -> String {
+        match self {
+            ValScore::Accuracy(a) => format!("{a:.4}"),
+            ValScore::Perplexity(p) => format!("{p:.1}"),
+        }
+    }
+
+    /// In words, for summaries: "validation accuracy 0.8708".
+    pub(crate) fn words(self) -> String {
+        match self {
+            ValScore::Accuracy(a) => format!("validation accuracy {a:.4}"),
+            ValScore::Perplexity(p) => format!("validation perplexity {p:.1}"),
+        }
+    }
+}
+
+/// The validation score a trial's evaluator reported: `val_accuracy`, else `val_perplexity`.
+pub(crate) fn val_score(t: &TrialRow) -> Option<ValScore> {
+    score_in(&t.metrics())
+}
+
+fn score_in(m: &Value) -> Option<ValScore> {
+    let get = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
+    get("val_accuracy").map(ValScore::Accuracy).or_else(|| get("val_perplexity").map(ValScore::Perplexity))
 }
 
 /// An architecture given on the command line (`flag`): a JSON file (`nas export-arch`, a
@@ -246,4 +299,31 @@ pub fn experiments(a: StoreArg) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_rewards_keep_four_significant_digits() {
+        assert_eq!(format_reward(0.6603), "0.6603");
+        assert_eq!(format_reward(0.000179), "0.0001790");
+        assert_eq!(format_reward(0.0021), "0.002100");
+        assert_eq!(format_reward(0.0), "0.0000");
+        assert_eq!(format_reward(-0.5), "-0.5000");
+        assert_eq!(format_reward(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn accuracy_first_then_perplexity() {
+        let both = serde_json::json!({"val_accuracy": 0.87, "val_perplexity": 12.0});
+        assert_eq!(score_in(&both), Some(ValScore::Accuracy(0.87)));
+        let lm = serde_json::json!({"val_perplexity": 669.41, "params": 10});
+        let s = score_in(&lm).unwrap();
+        assert_eq!((s.column(), s.value().as_str()), ("val ppl", "669.4"));
+        assert_eq!(s.words(), "validation perplexity 669.4");
+        assert_eq!(score_in(&serde_json::json!({"loss": 1.0})), None);
+        assert_eq!(score_in(&Value::Null), None);
+    }
 }

@@ -343,9 +343,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
     bar.set_position(finished);
     // Children can train for minutes: keep the clock moving between trials.
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
-    let trial_accuracy = |id: i64| store.trial(id).ok().flatten().as_ref().and_then(super::inspect::val_accuracy);
+    let trial_score = |id: i64| store.trial(id).ok().flatten().as_ref().and_then(super::inspect::val_score);
     let mut best = search.best().map(|b| b.1);
-    let mut best_acc = search.best().and_then(|b| trial_accuracy(b.0));
+    let mut best_score = search.best().and_then(|b| trial_score(b.0));
     let mut baseline = search.baseline();
     let mut failed = 0u64;
     let mut repeats = 0u64;
@@ -359,7 +359,7 @@ pub fn run(a: SearchArgs) -> Result<()> {
                 }
                 if *status == TrialStatus::Completed && best.is_none_or(|b| *reward > b) {
                     best = Some(*reward);
-                    best_acc = trial_accuracy(*trial_id);
+                    best_score = trial_score(*trial_id);
                 }
                 if *status == TrialStatus::Failed {
                     failed += 1;
@@ -371,17 +371,17 @@ pub fn run(a: SearchArgs) -> Result<()> {
                 }
             }
         }
-        let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
+        let fmt = |x: Option<f64>| x.map_or("-".into(), super::inspect::format_reward);
         let repeated = if repeats > 0 { format!("  repeats {repeats}") } else { String::new() };
-        let acc = best_acc.map_or(String::new(), |a| format!(" (val acc {a:.4})"));
+        let acc = best_score.map_or(String::new(), |s| format!(" ({} {})", s.column(), s.value()));
         bar.set_message(format!("best {}{acc}  baseline {}  failed {failed}{repeated}", fmt(best), fmt(baseline)));
         if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue }
     })?;
     bar.finish_and_clear();
     match &summary.best {
         Some((id, reward, arch)) => {
-            let acc = trial_accuracy(*id).map_or(String::new(), |a| format!(", validation accuracy {a:.4}"));
-            eprintln!("best: trial {id}, reward {reward:.4}{acc}, {arch}")
+            let acc = trial_score(*id).map_or(String::new(), |s| format!(", {}", s.words()));
+            eprintln!("best: trial {id}, reward {}{acc}, {arch}", super::inspect::format_reward(*reward))
         }
         None => eprintln!("no completed trial yet"),
     }
