@@ -142,6 +142,9 @@ impl RetrainConfig {
         if !(self.gamma > 0.0 && self.gamma <= 1.0) {
             return Err(format!("retrain.gamma must be in (0, 1], got {}", self.gamma));
         }
+        if let Some(a) = &self.augment {
+            a.validate().map_err(|e| format!("retrain.augment.{e}"))?;
+        }
         count("retrain.epochs", self.epochs, 1, MAX_EPOCHS)?;
         if let Some(g) = self.grid_epochs {
             count("retrain.grid_epochs", g, 1, MAX_EPOCHS)?;
@@ -165,9 +168,13 @@ impl RetrainConfig {
 /// mirrored shoe is a shoe, a mirrored digit is not; crop(4) + flip for CIFAR).
 pub fn default_augment(config: &RetrainConfig, dataset: &DatasetSpec) -> Augment {
     config.augment.unwrap_or(match dataset {
-        DatasetSpec::Cifar10 { .. } | DatasetSpec::Cifar100 { .. } => Augment { crop_padding: 4, flip: true },
-        DatasetSpec::FashionMnist { .. } | DatasetSpec::FashionMnistSubset => Augment { crop_padding: 2, flip: true },
-        DatasetSpec::Mnist { .. } => Augment { crop_padding: 2, flip: false },
+        DatasetSpec::Cifar10 { .. } | DatasetSpec::Cifar100 { .. } => {
+            Augment { crop_padding: 4, flip: true, erase: 0.0 }
+        }
+        DatasetSpec::FashionMnist { .. } | DatasetSpec::FashionMnistSubset => {
+            Augment { crop_padding: 2, flip: true, erase: 0.0 }
+        }
+        DatasetSpec::Mnist { .. } => Augment { crop_padding: 2, flip: false, erase: 0.0 },
     })
 }
 
@@ -191,8 +198,10 @@ mod tests {
         assert!(c.validate().is_ok());
         let bad = RetrainConfig { decay_at: vec![1.5], ..c.clone() };
         assert!(bad.validate().unwrap_err().contains("retrain.decay_at"));
-        let empty = RetrainConfig { weight_decay: vec![], ..c };
+        let empty = RetrainConfig { weight_decay: vec![], ..c.clone() };
         assert!(empty.validate().unwrap_err().contains("retrain.weight_decay"));
+        let erase = RetrainConfig { augment: Some(Augment { erase: -0.1, ..Augment::default() }), ..c };
+        assert!(erase.validate().unwrap_err().starts_with("retrain.augment.erase"));
         assert_eq!(decay_epoch(0.5, 10), 5);
         assert_eq!(decay_epoch(0.75, 3), 2);
     }
@@ -201,9 +210,9 @@ mod tests {
     fn light_augmentation_by_dataset_flips_clothes_not_digits() {
         let c = RetrainConfig::default();
         let fashion = default_augment(&c, &DatasetSpec::FashionMnistSubset);
-        assert_eq!(fashion, Augment { crop_padding: 2, flip: true });
+        assert_eq!(fashion, Augment { crop_padding: 2, flip: true, erase: 0.0 });
         let digits = default_augment(&c, &DatasetSpec::Mnist { dir: "/d".into() });
-        assert_eq!(digits, Augment { crop_padding: 2, flip: false });
+        assert_eq!(digits, Augment { crop_padding: 2, flip: false, erase: 0.0 });
         let off = RetrainConfig { augment: Some(Augment::default()), ..c };
         assert!(!default_augment(&off, &DatasetSpec::FashionMnistSubset).is_active());
     }

@@ -32,7 +32,7 @@ impl PreparedData {
     /// for MNIST-like data.
     pub fn augment_for(spec: &DatasetSpec, train: &TrainConfig) -> Augment {
         train.augment.unwrap_or(if spec.is_cifar() {
-            Augment { crop_padding: 4, flip: true }
+            Augment { crop_padding: 4, flip: true, erase: 0.0 }
         } else {
             Augment::default()
         })

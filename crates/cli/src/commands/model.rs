@@ -138,11 +138,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         r.epochs,
         r.train_subset.map_or("all".to_string(), |n| n.to_string()),
         r.schedule,
-        if augment.is_active() {
-            format!("crop ±{} px{}", augment.crop_padding, if augment.flip { " + horizontal flip" } else { "" })
-        } else {
-            "none".into()
-        }
+        augment.describe()
     );
     let total = (cells * grid_epochs + r.epochs) as u64;
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };
