@@ -68,6 +68,37 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     assert!(e.contains("--arch"), "{e}");
 }
 
+/// `[rescore]` as a user meets it: the search ends by re-scoring its best children, prints the
+/// trial to retrain, `nas show` names the search's trial it re-scores, `nas train --trial`
+/// takes it, and `--resume` of the finished search has nothing left to train.
+#[test]
+fn a_search_rescores_its_best_children_and_nas_train_takes_the_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("r.toml"), "[rescore]\ntop_k = 2\nepochs = 1\ntrain_subset = 400\n").unwrap();
+    let out = common::nas(d, &["search", "--samples", "4", "--config", "r.toml", "--store", "s.db", "-q"]);
+    assert!(out.status.success());
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(e.contains("re-scoring the best 2 children (2 to train)"), "{e}");
+    let line = e.lines().find(|l| l.starts_with("re-scored 2 children")).unwrap_or_else(|| panic!("{e}"));
+    let id: String =
+        line.split("nas train --trial ").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
+    let store = SqliteStore::open_existing(&d.join("s.db")).unwrap();
+    let re = store.experiment_by_name("search-1/rescore").unwrap().unwrap();
+    let best = store.trial(id.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(best.experiment_id, re.id);
+    assert_eq!(store.trials(re.id).unwrap().len(), 2);
+    let show = ok(d, &["show", &id, "--store", "s.db"]);
+    assert!(show.contains(&format!("re-scores       trial {}", best.parent_id.unwrap())), "{show}");
+    let out = ok(d, &["train", "--trial", &id, "--store", "s.db", "-q", "--out", "m", "--no-grid", "--epochs", "1"]);
+    assert!(out.contains("test accuracy"), "{out}");
+    let again = common::nas(d, &["search", "--resume", "--store", "s.db", "-q"]);
+    let e = String::from_utf8(again.stderr).unwrap();
+    assert!(again.status.success(), "{e}");
+    assert!(!e.contains("to train)") && e.contains("re-scored 2 children"), "nothing trained again: {e}");
+    assert!(e.contains("resuming experiment \"search-1\""), "{e}");
+}
+
 /// Python's onnxruntime, when importable, runs `d/m/model.onnx` on the three images of
 /// `d/three-idx3-ubyte` (pixels / 255) to `nas predict --logits`'s logits within 1e-4.
 fn onnxruntime_agrees_with_predict(d: &std::path::Path, predicted: &str) {

@@ -57,6 +57,14 @@ pub struct RetrainConfig {
     /// Train the final run on a class-balanced subset of this many images (CPU presets); all
     /// when absent.
     pub train_subset: Option<usize>,
+    /// Compute cap of the widened network: `width` is lowered (in steps of 1/16) for an
+    /// architecture whose FLOPs per image at `width` would exceed this, so every network a
+    /// preset retrains — a found child, a textbook reference — gets at most the same compute.
+    /// None (the default): `width` as given.
+    pub max_flops: Option<u64>,
+    /// Label smoothing of grid and final runs (see `[train] label_smoothing`, which the search's
+    /// children use). Default 0 (off).
+    pub label_smoothing: f64,
 }
 
 impl Default for RetrainConfig {
@@ -73,6 +81,8 @@ impl Default for RetrainConfig {
             epochs: 50,
             width: 1.0,
             train_subset: None,
+            max_flops: None,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -146,6 +156,10 @@ impl RetrainConfig {
             a.validate().map_err(|e| format!("retrain.augment.{e}"))?;
         }
         count("retrain.epochs", self.epochs, 1, MAX_EPOCHS)?;
+        if self.max_flops == Some(0) {
+            return Err("retrain.max_flops must be at least 1 (or absent)".into());
+        }
+        nas_space::limits::non_negative("retrain.label_smoothing", self.label_smoothing, 0.5)?;
         if let Some(g) = self.grid_epochs {
             count("retrain.grid_epochs", g, 1, MAX_EPOCHS)?;
         }

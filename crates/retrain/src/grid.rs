@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use burn::prelude::Device;
-use nas_child::ChildConfig;
+use nas_child::{ChildConfig, InputShape, Plan};
 use nas_data::{Augment, Splits};
 use nas_space::CnnArch;
 use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, Trained, fit};
@@ -123,11 +123,30 @@ pub fn cell_settings(
         schedule,
         augment: Some(augment),
         median_stopping: None,
+        label_smoothing: retrain.label_smoothing,
         ..base.clone()
     };
     // The search's size caps reject children before they cost anything; a model asked for by
     // name (and widened by `retrain.width`) is trained whatever its size.
     (train, ChildConfig { bn_epsilon: cell.bn_epsilon, max_params: None, max_flops: None, ..child.clone() })
+}
+
+/// The filter multiplier `retrain` gives `arch` on `input`: `width`, or under `max_flops` the
+/// largest multiple of 1/16 up to `width` whose widened network fits (1/16 when none does).
+/// An architecture the compiler rejects keeps `width` (training then reports why).
+pub fn fitted_width(arch: &CnnArch, input: InputShape, child: &ChildConfig, retrain: &RetrainConfig) -> f64 {
+    let Some(cap) = retrain.max_flops else { return retrain.width };
+    let free = ChildConfig { max_params: None, max_flops: None, ..child.clone() };
+    let flops = |w: f64| Plan::new(&arch.widened(w), input, &free).map(|p| p.flops);
+    if flops(retrain.width).is_err() {
+        return retrain.width;
+    }
+    // `width` itself, then every multiple of 1/16 below it, widest first.
+    let top = (retrain.width * 16.0).floor() as usize;
+    std::iter::once(retrain.width)
+        .chain((1..=top).rev().map(|k| k as f64 / 16.0).filter(|w| *w < retrain.width))
+        .find(|&w| flops(w).is_ok_and(|f| f <= cap))
+        .unwrap_or(1.0 / 16.0)
 }
 
 /// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each
@@ -139,7 +158,9 @@ pub fn retrain(
     mut progress: impl FnMut(Phase, Option<&EpochMetrics>),
 ) -> Result<Retrained, RetrainError> {
     inp.retrain.validate().map_err(RetrainError::Config)?;
-    let widened = arch.widened(inp.retrain.width);
+    let t = &inp.splits.train;
+    let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
+    let widened = arch.widened(fitted_width(arch, input, inp.child, inp.retrain));
     let arch = &widened;
     let cells = inp.retrain.cells();
     let grid_epochs = inp.retrain.grid_epochs.unwrap_or(inp.train.epochs);
@@ -201,6 +222,27 @@ mod tests {
 
     fn cell(lr: f64) -> GridCell {
         GridCell { learning_rate: lr, weight_decay: 1e-4, bn_epsilon: 1e-5, decay_at: 0.5 }
+    }
+
+    /// Under `max_flops` the width is the widest multiple of 1/16 (up to `width`) that fits:
+    /// the next step up would not; without a cap, or when `width` fits, `width` itself.
+    #[test]
+    fn max_flops_lowers_the_width_to_the_widest_network_that_fits() {
+        let arch: CnnArch = "3x3-32-mp;3x3-64-mp<0;3x3-64<1".parse().unwrap();
+        let input = InputShape { channels: 1, height: 28, width: 28, classes: 10 };
+        let child = ChildConfig { max_flops: Some(1), ..ChildConfig::default() };
+        let flops = |w: f64| Plan::new(&arch.widened(w), input, &ChildConfig::default()).unwrap().flops;
+        let at = |width: f64, max_flops: Option<u64>| {
+            fitted_width(&arch, input, &child, &RetrainConfig { width, max_flops, ..RetrainConfig::default() })
+        };
+        assert_eq!(at(2.0, None), 2.0);
+        assert_eq!(at(2.0, Some(flops(2.0))), 2.0, "the search's own cap does not apply");
+        let cap = (flops(1.5) + flops(1.5625)) / 2;
+        let w = at(2.0, Some(cap));
+        assert_eq!(w, 1.5);
+        assert!(flops(w) <= cap && flops(w + 1.0 / 16.0) > cap);
+        assert_eq!(at(1.3, Some(flops(1.3))), 1.3, "a width that fits is kept even off the 1/16 grid");
+        assert_eq!(at(2.0, Some(1)), 1.0 / 16.0, "nothing fits: the narrowest");
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub use bundle::{
     load_bundle, predict, read_manifest, save_bundle, write_onnx,
 };
 pub use config::{GridCell, RetrainConfig, RetrainSchedule, decay_epoch, default_augment};
-pub use grid::{GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, grid_search, retrain};
+pub use grid::{
+    GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, fitted_width, grid_search, retrain,
+};
 pub use images::{Inputs, read_inputs};
 
 /// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend

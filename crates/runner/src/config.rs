@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::DepthSchedule;
+use crate::rescore::RescoreConfig;
 
 /// Most samples of one experiment.
 pub const MAX_SAMPLES: u64 = 100_000_000;
@@ -109,6 +110,9 @@ pub struct SearchConfig {
     pub penalty: Option<SizePenalty>,
     /// The final step after a search (`nas train`): hyper-parameter grid and retrain budget.
     pub retrain: RetrainConfig,
+    /// The search's last step: its best children trained again at a higher fidelity
+    /// (`[rescore]`; off by default).
+    pub rescore: RescoreConfig,
 }
 
 impl Default for SearchConfig {
@@ -142,6 +146,7 @@ impl Default for SearchConfig {
             lm_train: LmTrainConfig::default(),
             penalty: None,
             retrain: RetrainConfig::default(),
+            rescore: RescoreConfig::default(),
         }
     }
 }
@@ -216,6 +221,12 @@ impl SearchConfig {
         self.depth.validate().map_err(bad)?;
         self.controller.validate().map_err(bad)?;
         self.evolution.validate().map_err(bad)?;
+        self.rescore.validate().map_err(bad)?;
+        if self.rescore.enabled() && !(self.evaluator == EvaluatorSpec::Train && self.space == SpaceKind::Cnn) {
+            return Err(bad(
+                "rescore.top_k: re-scoring trains CNN children again (space = \"cnn\", the train evaluator)".into(),
+            ));
+        }
         if self.repeat_limit == 0 {
             return Err(bad("repeat_limit must be at least 1".into()));
         }

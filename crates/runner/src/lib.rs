@@ -17,6 +17,7 @@ mod evaluators;
 mod execute;
 mod fidelity;
 mod presets;
+mod rescore;
 mod saved;
 mod search;
 mod worker;
@@ -27,5 +28,9 @@ pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;
 pub use fidelity::{Agreement, FidelityArch, FidelityOptions, FidelityReport, FidelityStep, draw_archs, fidelity};
 pub use presets::{PRESETS, preset};
+pub use rescore::{
+    MAX_RESCORE, RESCORE_STRATEGY, RescoreConfig, RescoreEvent, Rescored, is_rescore, latest_search, rescore,
+    rescore_name, rescore_train_config,
+};
 pub use search::{Control, Event, Search, SearchError, Summary};
 pub use worker::{WorkerEvent, WorkerOptions, WorkerSummary, run_worker};

@@ -239,10 +239,13 @@ impl<'s> Search<'s> {
             Some(n) => store
                 .experiment_by_name(n)?
                 .ok_or_else(|| SearchError::Resume(format!("no experiment named {n:?} in this store")))?,
-            None => store
-                .experiments()?
-                .pop()
+            None => crate::rescore::latest_search(store)?
                 .ok_or_else(|| SearchError::Resume("nothing to resume: the store has no experiment".into()))?,
+        };
+        // Resuming a re-scoring continues its search (which then re-scores what is missing).
+        let experiment = match crate::rescore::search_of(store, &experiment)? {
+            Some(search) => search,
+            None => experiment,
         };
         // Refused at once while another process runs it (SQLite; PostgreSQL leads by lock).
         store.own_experiment(experiment.id)?;

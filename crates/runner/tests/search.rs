@@ -493,3 +493,79 @@ fn evolution_on_two_workers_trains_every_child_once() {
     assert!(children.len() >= 3, "after the first two, children are mutations");
     assert!(children.iter().all(|t| ids.contains(&t.parent_id.unwrap()) && t.parent_id.unwrap() < t.id));
 }
+
+/// `[rescore]` trains the search's best distinct children again at its fidelity into
+/// `NAME/rescore`, one trial per child naming its source; a stopped re-scoring trains only what
+/// is missing when run again, and `--resume` of either experiment continues the search.
+#[test]
+fn rescoring_retrains_the_best_children_and_resumes_what_is_missing() {
+    let mut cfg = SearchConfig { workers: 1, threads_per_worker: 1, ..tiny(6, 3) };
+    cfg.rescore = nas_runner::RescoreConfig { top_k: 2, epochs: 3, train_subset: Some(600), augment: true };
+    let store = straight(cfg.clone());
+    let search = store.experiment_by_name("x").unwrap().unwrap();
+    let mut best: Vec<_> = store
+        .trials(search.id)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.status == TrialStatus::Completed && t.repeat_of.is_none())
+        .collect();
+    best.sort_by(|a, b| b.reward.unwrap().total_cmp(&a.reward.unwrap()).then(a.id.cmp(&b.id)));
+    best.dedup_by(|a, b| a.arch == b.arch);
+    // Stopped before training: both trials wait, `running`, for the next run.
+    let mut started = Vec::new();
+    let first = nas_runner::rescore(&store, &search, &cfg, |e| match e {
+        nas_runner::RescoreEvent::Started { to_train, .. } => {
+            started.push(*to_train);
+            Control::Stop
+        }
+        nas_runner::RescoreEvent::Finished(_) => panic!("stopped before training"),
+    })
+    .unwrap();
+    assert!(first.is_empty());
+    let name = nas_runner::rescore_name("x");
+    let re = store.experiment_by_name(&name).unwrap().unwrap();
+    assert!(nas_runner::is_rescore(&re));
+    assert_eq!(re.config_json, search.config_json, "nas train --trial reads the search's settings");
+    assert!(store.trials(re.id).unwrap().iter().all(|t| t.status == TrialStatus::Running));
+    let mut count = |e: &nas_runner::RescoreEvent| {
+        if let nas_runner::RescoreEvent::Started { to_train, .. } = e {
+            started.push(*to_train);
+        }
+        Control::Continue
+    };
+    let rows = nas_runner::rescore(&store, &search, &cfg, &mut count).unwrap();
+    let trials = store.trials(re.id).unwrap();
+    assert_eq!(trials.len(), 2);
+    for (t, src) in trials.iter().zip(&best) {
+        assert_eq!(t.parent_id, Some(src.id));
+        assert_eq!(t.arch, src.arch);
+        assert_eq!(t.status, TrialStatus::Completed);
+        let epochs = t.metrics()["epochs"].as_array().map(Vec::len);
+        assert_eq!(epochs, Some(3), "trained at the re-scoring's fidelity, not the search's (2 epochs)");
+    }
+    // A child killed in training (left `running`) is the only one trained again, to the same result.
+    store.restart_trial(trials[1].id).unwrap();
+    let again = nas_runner::rescore(&store, &search, &cfg, &mut count).unwrap();
+    assert_eq!(started, vec![2, 2, 1]);
+    assert_eq!(again, rows, "seeded: the same accuracy again");
+    assert!(rows[0].accuracy >= rows[1].accuracy, "best first: {rows:?}");
+    // Nothing left: no training, the same ranking.
+    let last = nas_runner::rescore(&store, &search, &cfg, |_| panic!("nothing to train")).unwrap();
+    assert_eq!(last, rows);
+    // `--resume` (latest or by the re-scoring's name) continues the search, not the re-scoring.
+    assert_eq!(nas_runner::latest_search(&store).unwrap().unwrap().id, search.id);
+    let resumed = Search::resume(&store, Some(&name), None).unwrap();
+    assert_eq!(resumed.experiment().id, search.id);
+}
+
+#[test]
+fn rescoring_settings_are_validated_by_key() {
+    let mut cfg = tiny(2, 2);
+    cfg.rescore.top_k = 100_000;
+    assert!(cfg.validate().unwrap_err().to_string().contains("rescore.top_k"));
+    cfg.rescore = nas_runner::RescoreConfig { top_k: 1, epochs: 0, ..Default::default() };
+    assert!(cfg.validate().unwrap_err().to_string().contains("rescore.epochs"));
+    let mut toy = config(4);
+    toy.rescore.top_k = 2;
+    assert!(toy.validate().unwrap_err().to_string().contains("rescore.top_k"));
+}

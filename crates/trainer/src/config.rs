@@ -55,6 +55,9 @@ pub struct TrainConfig {
     /// the same epoch. Off (absent) by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_stopping: Option<MedianStopping>,
+    /// Label smoothing of the training loss (Szegedy et al. 2016): the target puts 1 − ε on the
+    /// label and ε spread over all classes. Default 0 (off).
+    pub label_smoothing: f64,
 }
 
 impl Default for TrainConfig {
@@ -74,6 +77,7 @@ impl Default for TrainConfig {
             reward_transform: RewardTransform::Cube,
             bn_recalibration_batches: 10,
             median_stopping: None,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -103,6 +107,7 @@ impl TrainConfig {
             count("train.train_subset", n, 1, 100_000_000)?;
         }
         count("train.reward_window", self.reward_window, 1, MAX_EPOCHS)?;
+        non_negative("train.label_smoothing", self.label_smoothing, 0.5)?;
         count("train.bn_recalibration_batches", self.bn_recalibration_batches, 0, 100_000)?;
         if let Some(a) = self.augment {
             count("train.augment.crop_padding", a.crop_padding, 0, 64)?;

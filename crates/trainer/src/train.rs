@@ -125,7 +125,8 @@ pub fn fit(
     let (params, flops) = (plan.params, plan.flops);
     let mut model = crate::seeded(device, seed, || ChildNet::new(plan, child, device));
     let mut optim = optimizer(cfg);
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
+    let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
     let steps_per_epoch = t.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
     let mut order_rng = rng_for(&[seed, 1]);
@@ -292,6 +293,30 @@ mod tests {
         assert!(out.val_accuracy > 0.9, "{:?}", out.epochs);
         assert!((out.reward - out.val_accuracy.powi(3)).abs() < 1e-12);
         assert!(out.images_per_second > 0.0);
+    }
+
+    /// With smoothing ε over K classes no prediction can push the loss below the entropy of the
+    /// smoothed target, so every epoch's training loss stays above it while the net still learns.
+    #[test]
+    fn label_smoothing_bounds_the_loss_by_the_targets_entropy() {
+        let plain = TrainConfig { epochs: 8, learning_rate: 0.1, ..cfg() };
+        let smoothed = TrainConfig { label_smoothing: 0.2, ..plain.clone() };
+        let d = data(&plain);
+        let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let run = |c: &TrainConfig| train_child(&arch, &d, c, &ChildConfig::default(), &device, 1, |_| {}).unwrap();
+        let (a, b) = (run(&plain), run(&smoothed));
+        let k = d.train.classes as f64;
+        let (on, off) = (1.0 - 0.2 + 0.2 / k, 0.2 / k);
+        let floor = -(on * on.ln()) - (k - 1.0) * off * off.ln();
+        for e in &b.epochs {
+            assert!(e.train_loss >= floor - 1e-4, "loss {} below the entropy floor {floor}", e.train_loss);
+        }
+        assert!(a.epochs[7].train_loss < floor, "without smoothing the loss falls below it: {:?}", a.epochs);
+        assert!(b.val_accuracy > 0.9, "{:?}", b.epochs);
+        assert!(
+            TrainConfig { label_smoothing: 0.7, ..cfg() }.validate().unwrap_err().contains("train.label_smoothing")
+        );
     }
 
     #[test]

@@ -212,7 +212,8 @@ pub fn show(a: ShowArgs) -> Result<()> {
     }
     println!("  architecture    {}", t.arch);
     if let Some(p) = t.parent_id {
-        println!("  mutated from    trial {p}");
+        let rescore = store.experiment(t.experiment_id)?.is_some_and(|e| nas_runner::is_rescore(&e));
+        println!("  {}    trial {p}", if rescore { "re-scores   " } else { "mutated from" });
     }
     if let Some(r) = t.repeat_of {
         println!("  repeat of       trial {r} (its result, reused: not trained again)");

@@ -126,19 +126,27 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let r = &config.retrain;
     let cells = r.cells().len();
     let grid_epochs = r.grid_epochs.unwrap_or(config.train.epochs);
-    if r.width == 1.0 {
+    let t = &splits.train;
+    let input = nas_child::InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
+    let width = nas_retrain::fitted_width(&arch, input, &config.child, r);
+    let capped = match r.max_flops {
+        Some(cap) if width < r.width => format!(", not {}: retrain.max_flops = {cap}", r.width),
+        _ => String::new(),
+    };
+    if width == 1.0 && capped.is_empty() {
         eprintln!("retraining {arch} on {what}");
     } else {
-        eprintln!("retraining {arch} with filters × {} ({}) on {what}", r.width, arch.widened(r.width));
+        eprintln!("retraining {arch} with filters × {width}{capped} ({}) on {what}", arch.widened(width));
     }
     let augment = nas_retrain::default_augment(r, &config.dataset);
     eprintln!(
         "grid: {cells} cell(s) × {grid_epochs} epoch(s) scored on the validation split; then {} epoch(s) on \
-         {} training + validation images; {:?} schedule, augmentation: {}; test accuracy once at the end",
+         {} training + validation images; {:?} schedule, augmentation: {}{}; test accuracy once at the end",
         r.epochs,
         r.train_subset.map_or("all".to_string(), |n| n.to_string()),
         r.schedule,
-        augment.describe()
+        augment.describe(),
+        if r.label_smoothing > 0.0 { format!(", label smoothing {}", r.label_smoothing) } else { String::new() }
     );
     let total = (cells * grid_epochs + r.epochs) as u64;
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(total) };

@@ -279,9 +279,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
         (Some(q), None) => {
             let name = match &a.name {
                 Some(n) => n.clone(),
-                None => {
-                    store.experiments()?.pop().map(|e| e.name).ok_or_else(|| anyhow::anyhow!("nothing to resume"))?
-                }
+                None => nas_runner::latest_search(store)?
+                    .map(|e| e.name)
+                    .ok_or_else(|| anyhow::anyhow!("nothing to resume"))?,
             };
             Some(q.lead(&spec, &name, || standby_wait(&name))?)
         }
@@ -405,6 +405,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
             "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",
             summary.samples, summary.experiment, shown
         );
+        if cfg.rescore.enabled() && !interrupted.load(Ordering::SeqCst) {
+            rescore(store, &exp, &cfg, a.quiet, &interrupted, &store_flag)?;
+        }
     } else {
         // Count what the store holds, so the number printed is the number kept.
         let trials = store.trials(exp.id)?;
@@ -418,6 +421,82 @@ pub fn run(a: SearchArgs) -> Result<()> {
     }
     if interrupted.load(Ordering::SeqCst) {
         return Err(crate::Exit(130).into());
+    }
+    Ok(())
+}
+
+/// The search's last step (`[rescore]`): train its best children again at a higher fidelity,
+/// with a progress bar, and print the new ranking.
+fn rescore(
+    store: &dyn nas_store::TrialStore,
+    exp: &nas_store::Experiment,
+    cfg: &SearchConfig,
+    quiet: bool,
+    interrupted: &AtomicBool,
+    store_flag: &str,
+) -> Result<()> {
+    let r = &cfg.rescore;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(r.top_k as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} re-scored  {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    let started = std::time::Instant::now();
+    let control = || if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue };
+    let rows = nas_runner::rescore(store, exp, cfg, |e| {
+        match e {
+            nas_runner::RescoreEvent::Started { to_train, of, description } => {
+                bar.set_length(*of as u64);
+                bar.set_position((*of - *to_train) as u64);
+                bar.suspend(|| {
+                    eprintln!(
+                        "re-scoring the best {of} children ({to_train} to train) at a higher fidelity: {description}"
+                    )
+                });
+            }
+            nas_runner::RescoreEvent::Finished(row) => {
+                bar.inc(1);
+                let acc = row.accuracy.map_or("failed".to_string(), |a| format!("{a:.4}"));
+                bar.set_message(format!("trial {} → val acc {acc}", row.source_trial));
+            }
+        }
+        control()
+    })?;
+    bar.finish_and_clear();
+    let name = nas_runner::rescore_name(&exp.name);
+    let fmt = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{a:.4}"));
+    eprintln!("{:>6} {:>6} {:>10} {:>10}  arch", "trial", "from", "search acc", "rescored");
+    for row in &rows {
+        let acc = match (&row.accuracy, &row.failure) {
+            (Some(a), _) => format!("{a:.4}"),
+            (None, f) => format!("failed: {}", f.clone().unwrap_or_default()),
+        };
+        eprintln!(
+            "{:>6} {:>6} {:>10} {:>10}  {}",
+            row.trial_id,
+            row.source_trial,
+            fmt(row.search_accuracy),
+            acc,
+            row.arch
+        );
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        eprintln!("re-scoring stopped: finish it with `nas search --resume --name {}{store_flag}`", exp.name);
+        return Ok(());
+    }
+    match rows.first().filter(|r| r.accuracy.is_some()) {
+        Some(best) => eprintln!(
+            "re-scored {} children in {:.0} s (experiment {name:?}); best: trial {} (trial {} of the search), \
+             val acc {} → `nas train --trial {}{store_flag}`",
+            rows.len(),
+            started.elapsed().as_secs_f64(),
+            best.trial_id,
+            best.source_trial,
+            fmt(best.accuracy),
+            best.trial_id
+        ),
+        None => eprintln!("re-scoring: no child completed (experiment {name:?})"),
     }
     Ok(())
 }
