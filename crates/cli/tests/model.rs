@@ -75,11 +75,14 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
 fn a_search_rescores_its_best_children_and_nas_train_takes_the_winner() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("r.toml"), "[rescore]\ntop_k = 2\nepochs = 1\ntrain_subset = 400\n").unwrap();
+    let toml = "[rescore]\ntop_k = 2\nepochs = 1\ntrain_subset = 400\nbaselines = [\"3x3-8-mp;3x3-16<0\"]\n";
+    std::fs::write(d.join("r.toml"), toml).unwrap();
     let out = common::nas(d, &["search", "--samples", "4", "--config", "r.toml", "--store", "s.db", "-q"]);
     assert!(out.status.success());
     let e = String::from_utf8(out.stderr).unwrap();
-    assert!(e.contains("re-scoring the best 2 children (2 to train)"), "{e}");
+    assert!(e.contains("re-scoring the best 2 children and 1 baseline(s) (3 to train)"), "{e}");
+    let reference = e.lines().find(|l| l.contains("3x3-8-mp;3x3-16<0")).unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(reference.split_whitespace().nth(1), Some("ref"), "the baseline is listed as a reference: {e}");
     let line = e.lines().find(|l| l.starts_with("re-scored 2 children")).unwrap_or_else(|| panic!("{e}"));
     let id: String =
         line.split("nas train --trial ").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
@@ -87,7 +90,8 @@ fn a_search_rescores_its_best_children_and_nas_train_takes_the_winner() {
     let re = store.experiment_by_name("search-1/rescore").unwrap().unwrap();
     let best = store.trial(id.parse().unwrap()).unwrap().unwrap();
     assert_eq!(best.experiment_id, re.id);
-    assert_eq!(store.trials(re.id).unwrap().len(), 2);
+    assert!(best.parent_id.is_some(), "a child is recommended, never the baseline");
+    assert_eq!(store.trials(re.id).unwrap().len(), 3);
     let show = ok(d, &["show", &id, "--store", "s.db"]);
     assert!(show.contains(&format!("re-scores       trial {}", best.parent_id.unwrap())), "{show}");
     let out = ok(d, &["train", "--trial", &id, "--store", "s.db", "-q", "--out", "m", "--no-grid", "--epochs", "1"]);
@@ -97,6 +101,9 @@ fn a_search_rescores_its_best_children_and_nas_train_takes_the_winner() {
     assert!(again.status.success(), "{e}");
     assert!(!e.contains("to train)") && e.contains("re-scored 2 children"), "nothing trained again: {e}");
     assert!(e.contains("resuming experiment \"search-1\""), "{e}");
+    std::fs::write(d.join("bad.toml"), "[rescore]\ntop_k = 1\nbaselines = [\"3x3-8;oops\"]\n").unwrap();
+    let e = err(d, &["search", "--samples", "2", "--config", "bad.toml", "--store", "b.db", "-q"]);
+    assert!(e.contains("rescore.baselines") && e.contains("oops"), "{e}");
 }
 
 /// Python's onnxruntime, when importable, runs `d/m/model.onnx` on the three images of

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use nas_evaluator::EvalContext;
-use nas_space::Architecture;
+use nas_space::{Architecture, CnnArch};
 use nas_store::{Experiment, NewExperiment, NewTrial, TrialStatus, TrialStore};
 use nas_trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -44,11 +44,15 @@ pub struct RescoreConfig {
     /// Train with the retrain's augmentation (`[retrain] augment`, or the dataset's usual one).
     /// Default true.
     pub augment: bool,
+    /// Hand-designed references (CNN strings such as `"3x3-32-mp;3x3-64-mp<0;3x3-64<1"`)
+    /// re-scored beside the children at the same fidelity, so the ranking shows whether the
+    /// search beat them. They are listed, never recommended. Default none.
+    pub baselines: Vec<String>,
 }
 
 impl Default for RescoreConfig {
     fn default() -> Self {
-        RescoreConfig { top_k: 0, epochs: 4, train_subset: None, augment: true }
+        RescoreConfig { top_k: 0, epochs: 4, train_subset: None, augment: true, baselines: Vec::new() }
     }
 }
 
@@ -60,7 +64,20 @@ impl RescoreConfig {
         if self.train_subset == Some(0) {
             return Err("rescore.train_subset must be at least 1 (or absent for every image)".into());
         }
-        Ok(())
+        nas_space::limits::count("rescore.baselines (entries)", self.baselines.len(), 0, MAX_RESCORE)?;
+        self.baseline_archs().map(|_| ())
+    }
+
+    /// The baselines as architectures (the first unreadable one names itself).
+    pub fn baseline_archs(&self) -> Result<Vec<CnnArch>, String> {
+        self.baselines
+            .iter()
+            .map(|b| {
+                let a: CnnArch = b.parse().map_err(|e| format!("rescore.baselines: {b:?}: {e}"))?;
+                a.validate().map_err(|e| format!("rescore.baselines: {b:?}: {e}"))?;
+                Ok(a)
+            })
+            .collect()
     }
 
     /// Whether re-scoring is on.
@@ -117,8 +134,8 @@ pub fn rescore_train_config(config: &SearchConfig) -> TrainConfig {
 pub struct Rescored {
     /// Its trial in the re-scoring experiment (what `nas train --trial` takes).
     pub trial_id: i64,
-    /// The search's trial it re-scores.
-    pub source_trial: i64,
+    /// The search's trial it re-scores (None: a baseline of `[rescore] baselines`).
+    pub source_trial: Option<i64>,
     pub arch: String,
     /// Validation accuracy in the search.
     pub search_accuracy: Option<f64>,
@@ -195,9 +212,14 @@ fn run(
     let mut stopped = false;
     let mut jobs = Vec::new();
     let mut next_seq = existing.iter().map(|t| t.seq + 1).max().unwrap_or(0);
-    for src in sources {
-        // Matched by source, so a search resumed with more samples re-scores only its new best.
-        let (id, seq) = match existing.iter().find(|t| t.parent_id == Some(src.id)) {
+    let entries = entries(config, sources)?;
+    for e in &entries {
+        // Matched by source (a baseline by its string), so a search resumed with more samples
+        // re-scores only its new best.
+        let found = existing
+            .iter()
+            .find(|t| t.parent_id == e.trial.parent_id && (e.trial.parent_id.is_some() || t.arch == e.trial.arch));
+        let (id, seq) = match found {
             Some(t) if t.status.is_final() => continue,
             Some(t) => {
                 store.restart_trial(t.id)?;
@@ -206,25 +228,14 @@ fn run(
             None => {
                 let seq = next_seq;
                 next_seq += 1;
-                let id = store.insert_trial(&NewTrial {
-                    experiment_id: experiment.id,
-                    seq,
-                    arch: src.arch.clone(),
-                    arch_json: src.arch_json.clone(),
-                    tokens_json: src.tokens_json.clone(),
-                    log_prob: src.log_prob,
-                    entropy: src.entropy,
-                    policy_version: src.policy_version,
-                    depth: src.depth,
-                    parent_id: Some(src.id),
-                    repeat_of: None,
-                })?;
-                (id, seq)
+                (store.insert_trial(&NewTrial { experiment_id: experiment.id, seq, ..e.trial.clone() })?, seq)
             }
         };
-        let arch = Architecture::from_json(&src.arch_json)
-            .map_err(|e| SearchError::Resume(format!("trial {}'s architecture: {e}", src.id)))?;
-        jobs.push(Job { trial_id: id, arch, ctx: EvalContext { trial_id: id, seq, seed: config.seed } });
+        jobs.push(Job {
+            trial_id: id,
+            arch: e.arch.clone(),
+            ctx: EvalContext { trial_id: id, seq, seed: config.seed },
+        });
     }
     if !jobs.is_empty() {
         let train = rescore_train_config(config);
@@ -237,7 +248,7 @@ fn run(
         }
         stopped = progress(&RescoreEvent::Started {
             to_train: jobs.len(),
-            of: sources.len(),
+            of: entries.len(),
             description: evaluators[0].describe(),
         }) == Control::Stop;
         let queue = JobQueue::default();
@@ -265,7 +276,9 @@ fn run(
     let mut out: Vec<Rescored> = store
         .trials(experiment.id)?
         .iter()
-        .filter(|t| t.status.is_final() && sources.iter().any(|s| Some(s.id) == t.parent_id))
+        .filter(|t| {
+            t.status.is_final() && entries.iter().any(|e| e.trial.parent_id == t.parent_id && e.trial.arch == t.arch)
+        })
         .map(|t| row(t, sources))
         .collect();
     out.sort_by(|a, b| {
@@ -275,11 +288,60 @@ fn run(
     Ok(out)
 }
 
+/// One network to re-score: the trial to insert (experiment and seq filled in later) and its
+/// architecture.
+struct Entry {
+    trial: NewTrial,
+    arch: Architecture,
+}
+
+/// The search's best children, then the baselines.
+fn entries(config: &SearchConfig, sources: &[nas_store::TrialRow]) -> Result<Vec<Entry>, SearchError> {
+    let mut out = Vec::with_capacity(sources.len() + config.rescore.baselines.len());
+    for src in sources {
+        let arch = Architecture::from_json(&src.arch_json)
+            .map_err(|e| SearchError::Resume(format!("trial {}'s architecture: {e}", src.id)))?;
+        let trial = NewTrial {
+            experiment_id: 0,
+            seq: 0,
+            arch: src.arch.clone(),
+            arch_json: src.arch_json.clone(),
+            tokens_json: src.tokens_json.clone(),
+            log_prob: src.log_prob,
+            entropy: src.entropy,
+            policy_version: src.policy_version,
+            depth: src.depth,
+            parent_id: Some(src.id),
+            repeat_of: None,
+        };
+        out.push(Entry { trial, arch });
+    }
+    for cnn in config.rescore.baseline_archs().map_err(crate::ConfigError::Invalid)? {
+        let depth = cnn.depth() as u32;
+        let arch = Architecture::Cnn(cnn);
+        let trial = NewTrial {
+            experiment_id: 0,
+            seq: 0,
+            arch: arch.to_string(),
+            arch_json: arch.to_json(),
+            tokens_json: "[]".into(),
+            log_prob: 0.0,
+            entropy: 0.0,
+            policy_version: 0,
+            depth,
+            parent_id: None,
+            repeat_of: None,
+        };
+        out.push(Entry { trial, arch });
+    }
+    Ok(out)
+}
+
 fn row(t: &nas_store::TrialRow, sources: &[nas_store::TrialRow]) -> Rescored {
     let src = sources.iter().find(|s| Some(s.id) == t.parent_id);
     Rescored {
         trial_id: t.id,
-        source_trial: t.parent_id.unwrap_or(0),
+        source_trial: t.parent_id,
         arch: t.arch.clone(),
         search_accuracy: src.and_then(|s| accuracy(&s.metrics())),
         accuracy: accuracy(&t.metrics()),

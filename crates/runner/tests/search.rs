@@ -499,8 +499,15 @@ fn evolution_on_two_workers_trains_every_child_once() {
 /// is missing when run again, and `--resume` of either experiment continues the search.
 #[test]
 fn rescoring_retrains_the_best_children_and_resumes_what_is_missing() {
-    let mut cfg = SearchConfig { workers: 1, threads_per_worker: 1, ..tiny(6, 3) };
-    cfg.rescore = nas_runner::RescoreConfig { top_k: 2, epochs: 3, train_subset: Some(600), augment: true };
+    let mut cfg = SearchConfig { workers: 1, threads_per_worker: 1, ..tiny(4, 2) };
+    let baseline = "3x3-8-mp;3x3-8<0".to_string();
+    cfg.rescore = nas_runner::RescoreConfig {
+        top_k: 2,
+        epochs: 1,
+        train_subset: Some(300),
+        augment: true,
+        baselines: vec![baseline.clone()],
+    };
     let store = straight(cfg.clone());
     let search = store.experiment_by_name("x").unwrap().unwrap();
     let mut best: Vec<_> = store
@@ -535,18 +542,20 @@ fn rescoring_retrains_the_best_children_and_resumes_what_is_missing() {
     };
     let rows = nas_runner::rescore(&store, &search, &cfg, &mut count).unwrap();
     let trials = store.trials(re.id).unwrap();
-    assert_eq!(trials.len(), 2);
-    for (t, src) in trials.iter().zip(&best) {
+    assert_eq!(trials.len(), 3, "two children and the baseline");
+    assert_eq!((trials[2].parent_id, &trials[2].arch), (None, &baseline));
+    assert!(rows.iter().any(|r| r.source_trial.is_none() && r.accuracy.is_some()), "{rows:?}");
+    for (t, src) in trials.iter().take(2).zip(&best) {
         assert_eq!(t.parent_id, Some(src.id));
         assert_eq!(t.arch, src.arch);
         assert_eq!(t.status, TrialStatus::Completed);
         let epochs = t.metrics()["epochs"].as_array().map(Vec::len);
-        assert_eq!(epochs, Some(3), "trained at the re-scoring's fidelity, not the search's (2 epochs)");
+        assert_eq!(epochs, Some(1), "trained at the re-scoring's fidelity, not the search's (2 epochs)");
     }
-    // A child killed in training (left `running`) is the only one trained again, to the same result.
-    store.restart_trial(trials[1].id).unwrap();
+    // A network killed in training (left `running`) is the only one trained again, to the same result.
+    store.restart_trial(trials[2].id).unwrap();
     let again = nas_runner::rescore(&store, &search, &cfg, &mut count).unwrap();
-    assert_eq!(started, vec![2, 2, 1]);
+    assert_eq!(started, vec![3, 3, 1]);
     assert_eq!(again, rows, "seeded: the same accuracy again");
     assert!(rows[0].accuracy >= rows[1].accuracy, "best first: {rows:?}");
     // Nothing left: no training, the same ranking.
@@ -565,6 +574,8 @@ fn rescoring_settings_are_validated_by_key() {
     assert!(cfg.validate().unwrap_err().to_string().contains("rescore.top_k"));
     cfg.rescore = nas_runner::RescoreConfig { top_k: 1, epochs: 0, ..Default::default() };
     assert!(cfg.validate().unwrap_err().to_string().contains("rescore.epochs"));
+    cfg.rescore = nas_runner::RescoreConfig { top_k: 1, baselines: vec!["3x3-8;nope".into()], ..Default::default() };
+    assert!(cfg.validate().unwrap_err().to_string().contains("rescore.baselines: \"3x3-8;nope\""));
     let mut toy = config(4);
     toy.rescore.top_k = 2;
     assert!(toy.validate().unwrap_err().to_string().contains("rescore.top_k"));

@@ -24,7 +24,7 @@ use crate::store_path;
 #[derive(Args, Clone, Default)]
 pub struct ConfigArgs {
     /// Starting point: `tiny` (the default: seconds per child on the shipped Fashion-MNIST
-    /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (40 CNNs on full
+    /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (80 CNNs on full
     /// Fashion-MNIST sized for a 2-core CPU), `paper-cifar10` (the paper's CNN setting, for GPUs), `ptb-cpu` (20 recurrent
     /// cells on PTB sized for a 2-core CPU), `paper-ptb` (the paper's recurrent-cell setting), or
     /// a TOML file.
@@ -449,16 +449,23 @@ fn rescore(
             nas_runner::RescoreEvent::Started { to_train, of, description } => {
                 bar.set_length(*of as u64);
                 bar.set_position((*of - *to_train) as u64);
+                let baselines = match cfg.rescore.baselines.len() {
+                    0 => String::new(),
+                    n => format!(" and {n} baseline(s)"),
+                };
+                let children = *of - cfg.rescore.baselines.len();
                 bar.suspend(|| {
                     eprintln!(
-                        "re-scoring the best {of} children ({to_train} to train) at a higher fidelity: {description}"
+                        "re-scoring the best {children} children{baselines} ({to_train} to train) at a higher \
+                         fidelity: {description}"
                     )
                 });
             }
             nas_runner::RescoreEvent::Finished(row) => {
                 bar.inc(1);
                 let acc = row.accuracy.map_or("failed".to_string(), |a| format!("{a:.4}"));
-                bar.set_message(format!("trial {} → val acc {acc}", row.source_trial));
+                let what = row.source_trial.map_or_else(|| "baseline".to_string(), |t| format!("trial {t}"));
+                bar.set_message(format!("{what} → val acc {acc}"));
             }
         }
         control()
@@ -472,30 +479,29 @@ fn rescore(
             (Some(a), _) => format!("{a:.4}"),
             (None, f) => format!("failed: {}", f.clone().unwrap_or_default()),
         };
-        eprintln!(
-            "{:>6} {:>6} {:>10} {:>10}  {}",
-            row.trial_id,
-            row.source_trial,
-            fmt(row.search_accuracy),
-            acc,
-            row.arch
-        );
+        let from = row.source_trial.map_or_else(|| "ref".to_string(), |t| t.to_string());
+        eprintln!("{:>6} {:>6} {:>10} {:>10}  {}", row.trial_id, from, fmt(row.search_accuracy), acc, row.arch);
     }
     if interrupted.load(Ordering::SeqCst) {
         eprintln!("re-scoring stopped: finish it with `nas search --resume --name {}{store_flag}`", exp.name);
         return Ok(());
     }
-    match rows.first().filter(|r| r.accuracy.is_some()) {
-        Some(best) => eprintln!(
-            "re-scored {} children in {:.0} s (experiment {name:?}); best: trial {} (trial {} of the search), \
-             val acc {} → `nas train --trial {}{store_flag}`",
-            rows.len(),
-            started.elapsed().as_secs_f64(),
-            best.trial_id,
-            best.source_trial,
-            fmt(best.accuracy),
-            best.trial_id
-        ),
+    let children = rows.iter().filter(|r| r.source_trial.is_some()).count();
+    match rows.iter().find(|r| r.source_trial.is_some() && r.accuracy.is_some()) {
+        Some(best) => {
+            eprintln!(
+                "re-scored {children} children in {:.0} s (experiment {name:?}); best: trial {} (trial {} of the \
+                 search), val acc {} → `nas train --trial {}{store_flag}`",
+                started.elapsed().as_secs_f64(),
+                best.trial_id,
+                best.source_trial.unwrap_or_default(),
+                fmt(best.accuracy),
+                best.trial_id
+            );
+            if let Some(b) = rows.iter().find(|r| r.source_trial.is_none() && r.accuracy > best.accuracy) {
+                eprintln!("note: the baseline {} scored higher ({}) at this fidelity", b.arch, fmt(b.accuracy));
+            }
+        }
         None => eprintln!("re-scoring: no child completed (experiment {name:?})"),
     }
     Ok(())
