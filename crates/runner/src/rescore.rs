@@ -216,9 +216,7 @@ fn run(
     for e in &entries {
         // Matched by source (a baseline by its string), so a search resumed with more samples
         // re-scores only its new best.
-        let found = existing
-            .iter()
-            .find(|t| t.parent_id == e.trial.parent_id && (e.trial.parent_id.is_some() || t.arch == e.trial.arch));
+        let found = existing.iter().find(|t| e.is(t));
         let (id, seq) = match found {
             Some(t) if t.status.is_final() => continue,
             Some(t) => {
@@ -238,47 +236,12 @@ fn run(
         });
     }
     if !jobs.is_empty() {
-        let train = rescore_train_config(config);
-        let derived = SearchConfig { train, ..config.clone() };
-        let (workers, threads) = derived.parallelism();
-        let mut evaluators =
-            crate::evaluators::build_evaluators(&derived, &derived.search_space(), workers.min(jobs.len()))?;
-        for ev in &mut evaluators {
-            ev.attach(&experiment_tag(experiment));
-        }
-        stopped = progress(&RescoreEvent::Started {
-            to_train: jobs.len(),
-            of: entries.len(),
-            description: evaluators[0].describe(),
-        }) == Control::Stop;
-        let queue = JobQueue::default();
-        std::thread::scope(|scope| -> Result<(), SearchError> {
-            let mut pool = Pool::spawn(scope, &queue, &mut evaluators, threads);
-            if stopped {
-                return Ok(());
-            }
-            pool.submit(jobs)?;
-            while let Some((id, outcome)) = pool.next()? {
-                let Outcome::Evaluated(result, secs) = outcome else { unreachable!("local workers train here") };
-                let (stored, _) = judge(&derived, result, secs).map_err(SearchError::Evaluator)?;
-                store.finish_trial(id, &stored)?;
-                if let Some(t) = store.trial(id)?
-                    && progress(&RescoreEvent::Finished(row(&t, sources))) == Control::Stop
-                {
-                    // Children in training finish; the rest are trained on resume.
-                    stopped = true;
-                    pool.halt();
-                }
-            }
-            Ok(())
-        })?;
+        stopped = train(store, experiment, config, jobs, entries.len(), sources, progress)?;
     }
     let mut out: Vec<Rescored> = store
         .trials(experiment.id)?
         .iter()
-        .filter(|t| {
-            t.status.is_final() && entries.iter().any(|e| e.trial.parent_id == t.parent_id && e.trial.arch == t.arch)
-        })
+        .filter(|t| t.status.is_final() && entries.iter().any(|e| e.is(t)))
         .map(|t| row(t, sources))
         .collect();
     out.sort_by(|a, b| {
@@ -288,11 +251,62 @@ fn run(
     Ok(out)
 }
 
+/// Train `jobs` (of `of` networks) with the re-scoring's settings on local workers, storing each
+/// result; whether the observer stopped it.
+fn train(
+    store: &dyn TrialStore,
+    experiment: &Experiment,
+    config: &SearchConfig,
+    jobs: Vec<Job>,
+    of: usize,
+    sources: &[nas_store::TrialRow],
+    progress: &mut impl FnMut(&RescoreEvent) -> Control,
+) -> Result<bool, SearchError> {
+    let derived = SearchConfig { train: rescore_train_config(config), ..config.clone() };
+    let (workers, threads) = derived.parallelism();
+    let mut evaluators =
+        crate::evaluators::build_evaluators(&derived, &derived.search_space(), workers.min(jobs.len()))?;
+    for ev in &mut evaluators {
+        ev.attach(&experiment_tag(experiment));
+    }
+    let started = RescoreEvent::Started { to_train: jobs.len(), of, description: evaluators[0].describe() };
+    if progress(&started) == Control::Stop {
+        return Ok(true);
+    }
+    let queue = JobQueue::default();
+    std::thread::scope(|scope| {
+        let mut pool = Pool::spawn(scope, &queue, &mut evaluators, threads);
+        pool.submit(jobs)?;
+        let mut stopped = false;
+        while let Some((id, outcome)) = pool.next()? {
+            let Outcome::Evaluated(result, secs) = outcome else { unreachable!("local workers train here") };
+            let (stored, _) = judge(&derived, result, secs).map_err(SearchError::Evaluator)?;
+            store.finish_trial(id, &stored)?;
+            if let Some(t) = store.trial(id)?
+                && progress(&RescoreEvent::Finished(row(&t, sources))) == Control::Stop
+            {
+                // Children in training finish; the rest are trained on resume.
+                stopped = true;
+                pool.halt();
+            }
+        }
+        Ok(stopped)
+    })
+}
+
 /// One network to re-score: the trial to insert (experiment and seq filled in later) and its
 /// architecture.
 struct Entry {
     trial: NewTrial,
     arch: Architecture,
+}
+
+impl Entry {
+    /// Whether `t` is this network's re-scoring trial (a child by its source, a baseline by its
+    /// string).
+    fn is(&self, t: &nas_store::TrialRow) -> bool {
+        t.parent_id == self.trial.parent_id && t.arch == self.trial.arch
+    }
 }
 
 /// The search's best children, then the baselines.
