@@ -16,7 +16,9 @@ pub mod kernels;
 mod model;
 mod plan;
 pub mod rnn;
+mod supernet;
 
 pub use config::ChildConfig;
 pub use model::{ChildNet, ChildWeights, LayerWeights, RunningStatistics};
 pub use plan::{InputShape, LayerPlan, Plan, PlanError, Source};
+pub use supernet::{Sliced, SlicedLayer, SuperNet, SuperShape};

@@ -32,13 +32,36 @@ pub struct ChildNet {
 }
 
 /// Zero-pad `x` (`[b, c, h, w]`, centred) to `size` when it is smaller.
-fn pad_to(x: Tensor<4>, size: (usize, usize)) -> Tensor<4> {
+pub(crate) fn pad_to(x: Tensor<4>, size: (usize, usize)) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if (h, w) == size {
         return x;
     }
     let (dh, dw) = (size.0 - h, size.1 - w);
     x.pad([(dh / 2, dh - dh / 2), (dw / 2, dw - dw / 2)], PadMode::Constant(0.0))
+}
+
+/// Layer `l`'s input: the image or the outputs of the earlier layers it reads, padded to its
+/// input size and concatenated along channels (repair rules 1 and 3).
+pub(crate) fn layer_input(l: &crate::LayerPlan, images: &Tensor<4>, outs: &[Tensor<4>]) -> Tensor<4> {
+    let ins = l
+        .inputs
+        .iter()
+        .map(|s| match s {
+            Source::Image => images.clone(),
+            Source::Layer(j) => outs[*j].clone(),
+        })
+        .collect();
+    concat_padded(ins, l.in_size)
+}
+
+/// The classifier's input `[batch, head_channels]`: the sinks' outputs padded, concatenated and
+/// averaged over pixels (repair rule 2).
+pub(crate) fn head_features(plan: &Plan, outs: &[Tensor<4>]) -> Tensor<2> {
+    let sinks = plan.sinks.iter().map(|&i| outs[i].clone()).collect();
+    let head = adaptive_avg_pool2d(concat_padded(sinks, plan.head_size), [1, 1]);
+    let [b, c, _, _] = head.dims();
+    head.reshape([b, c])
 }
 
 /// Pad every tensor to `size` and concatenate along channels (repair rule 3).
@@ -69,6 +92,46 @@ impl ChildNet {
             .collect();
         let classifier = LinearConfig::new(plan.head_channels, plan.input.classes).init(device);
         ChildNet { blocks, classifier, plan, kernels: config.kernels }
+    }
+
+    /// The network of `plan` with the given weights (running statistics fresh): a child lifted
+    /// out of a supernet.
+    pub(crate) fn with_weights(
+        plan: Plan,
+        config: &ChildConfig,
+        weights: crate::supernet::Sliced,
+        device: &Device,
+    ) -> Self {
+        let mut net = ChildNet::new(plan, config, device);
+        for (block, l) in net.blocks.iter_mut().zip(weights.layers) {
+            block.conv.weight = burn::module::Param::from_tensor(l.conv);
+            block.bn.gamma = burn::module::Param::from_tensor(l.gamma);
+            block.bn.beta = burn::module::Param::from_tensor(l.beta);
+        }
+        net.classifier.weight = burn::module::Param::from_tensor(weights.classifier_weight);
+        net.classifier.bias = Some(burn::module::Param::from_tensor(weights.classifier_bias));
+        net
+    }
+
+    /// The network's parameters as tensors (running statistics aside), in [`with_weights`]'s
+    /// layout.
+    ///
+    /// [`with_weights`]: ChildNet::with_weights
+    #[cfg(test)]
+    pub(crate) fn parameters(&self) -> crate::supernet::Sliced {
+        crate::supernet::Sliced {
+            layers: self
+                .blocks
+                .iter()
+                .map(|b| crate::supernet::SlicedLayer {
+                    conv: b.conv.weight.val(),
+                    gamma: b.bn.gamma.val(),
+                    beta: b.bn.beta.val(),
+                })
+                .collect(),
+            classifier_weight: self.classifier.weight.val(),
+            classifier_bias: self.classifier.bias.as_ref().expect("the classifier has a bias").val(),
+        }
     }
 
     /// The plan this network was built from.
@@ -163,15 +226,7 @@ impl ChildNet {
     ) -> Tensor<2> {
         let mut outs: Vec<Tensor<4>> = Vec::with_capacity(self.blocks.len());
         for (i, (l, block)) in self.plan.layers.iter().zip(&self.blocks).enumerate() {
-            let ins = l
-                .inputs
-                .iter()
-                .map(|s| match s {
-                    Source::Image => images.clone(),
-                    Source::Layer(j) => outs[*j].clone(),
-                })
-                .collect();
-            let x = concat_padded(ins, l.in_size);
+            let x = layer_input(l, &images, &outs);
             let spec = ConvSpec { stride: l.stride, padding: l.padding };
             let y = self.kernels.run(|| kernels::conv2d(&x, &block.conv.weight.val(), spec));
             let y = y.unwrap_or_else(|| block.conv.forward(x));
@@ -182,10 +237,7 @@ impl ChildNet {
             }
             outs.push(y);
         }
-        let sinks = self.plan.sinks.iter().map(|&i| outs[i].clone()).collect();
-        let head = adaptive_avg_pool2d(concat_padded(sinks, self.plan.head_size), [1, 1]);
-        let [b, c, _, _] = head.dims();
-        self.classifier.forward(head.reshape([b, c]))
+        self.classifier.forward(head_features(&self.plan, &outs))
     }
 }
 

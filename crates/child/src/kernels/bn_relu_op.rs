@@ -68,8 +68,46 @@ pub fn batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
     if x.dtype() != DType::F32 || !bn.training.is_enabled() {
         return None;
     }
-    let device = x.device();
-    let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+    let (out, mean, variance) = tracked(x, bn.gamma.val(), bn.beta.val(), bn.epsilon)?;
+    // As burn's BatchNorm::forward_train.
+    let (device, channels) = (x.device(), x.dims()[1]);
+    let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [channels]), &device).mul_scalar(bn.momentum);
+    let running = |r: Tensor<1>| r.to_device(&device).mul_scalar(1.0 - bn.momentum);
+    bn.running_mean.update(running(bn.running_mean.value_sync()).add(stat(mean)).detach());
+    bn.running_var.update(running(bn.running_var.value_sync()).add(stat(variance)).detach());
+    Some(out)
+}
+
+/// `relu(γ·(x − mean)/√(var + ε) + β)` for `x` `[B, C, H, W]` normalised by its own batch
+/// statistics (no running statistics anywhere), with the kernels when `x`, `gamma` and `beta`
+/// (`[C]`) live on `flex` in `f32`, with or without autodiff; `None` otherwise.
+pub fn batch_norm_relu_batch_stats(
+    x: &Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    if let Some((out, _, _)) = tracked(x, gamma.clone(), beta.clone(), epsilon) {
+        return Some(out);
+    }
+    let (Ok(xp), Ok(gp), Ok(bp)) =
+        (x.clone().try_into_primitive::<Flex>(), gamma.try_into_primitive::<Flex>(), beta.try_into_primitive::<Flex>())
+    else {
+        return None;
+    };
+    let [batch, channels, h, w] = x.dims();
+    let shape = Shape { batch, channels, pixels: h * w };
+    let (xi, gi, bi) = (xp.to_contiguous(), gp.to_contiguous(), bp.to_contiguous());
+    let f = bn_relu::forward(xi.storage::<f32>(), gi.storage::<f32>(), bi.storage::<f32>(), epsilon, &shape);
+    Some(Tensor::from_primitive::<Flex>(flex_tensor(f.output, &[batch, channels, h, w])))
+}
+
+/// The fused operation on autodiff `flex` tensors: its output with the batch mean and variance
+/// it normalised by; `None` when the tensors are not autodiff `flex`.
+fn tracked(x: &Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Option<(Tensor<4>, Vec<f32>, Vec<f32>)> {
     let (Ok(xp), Ok(gp), Ok(bp)) = (
         x.clone().try_into_primitive::<AutodiffFlex>(),
         gamma.try_into_primitive::<AutodiffFlex>(),
@@ -83,7 +121,7 @@ pub fn batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
     let xi = AutodiffFlex::inner(xp).to_contiguous();
     let gamma: Vec<f32> = AutodiffFlex::inner(gp).to_contiguous().storage::<f32>().to_vec();
     let beta = AutodiffFlex::inner(bp).to_contiguous();
-    let f = bn_relu::forward(xi.storage::<f32>(), &gamma, beta.storage::<f32>(), bn.epsilon, &shape);
+    let f = bn_relu::forward(xi.storage::<f32>(), &gamma, beta.storage::<f32>(), epsilon, &shape);
     let y = flex_tensor(f.output, &[batch, channels, h, w]);
     let out = match prep {
         OpsKind::Tracked(prep) => {
@@ -93,17 +131,12 @@ pub fn batch_norm_relu(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
                 gamma,
                 mean: f.mean.clone(),
                 variance: f.variance.clone(),
-                epsilon: bn.epsilon,
+                epsilon,
                 shape,
             };
             prep.finish(state, y)
         }
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
-    // As burn's BatchNorm::forward_train.
-    let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [channels]), &device).mul_scalar(bn.momentum);
-    let running = |r: Tensor<1>| r.to_device(&device).mul_scalar(1.0 - bn.momentum);
-    bn.running_mean.update(running(bn.running_mean.value_sync()).add(stat(f.mean)).detach());
-    bn.running_var.update(running(bn.running_var.value_sync()).add(stat(f.variance)).detach());
-    Some(Tensor::from_primitive::<AutodiffFlex>(out))
+    Some((Tensor::from_primitive::<AutodiffFlex>(out), f.mean, f.variance))
 }

@@ -32,7 +32,7 @@ use burn_backend::{Bytes, Shape};
 use burn_flex::{FlexTensor, Layout};
 use serde::{Deserialize, Serialize};
 
-pub use bn_relu_op::batch_norm_relu;
+pub use bn_relu_op::{batch_norm_relu, batch_norm_relu_batch_stats};
 pub use conv_op::{ConvSpec, conv2d};
 pub use max_pool_op::max_pool_2x2;
 pub use recurrent_op::{LayerInputs, recurrent_layer};
