@@ -95,6 +95,26 @@ pub trait Evaluator: Send {
     /// stored trials here), e.g. the curves the median-stopping rule compares against.
     /// Evaluators that keep no such memory ignore it.
     fn observe_completed(&mut self, _metrics: &Map<String, Value>) {}
+    /// Whether an architecture's reward stays what it was once measured. True for evaluators
+    /// that train each child on its own: the search then reuses the result of a repeated draw.
+    /// False for an evaluator whose rewards move as it learns (one-shot: shared weights), whose
+    /// every draw is evaluated.
+    fn stationary(&self) -> bool {
+        true
+    }
+    /// On resume, after [`Evaluator::attach`]: each completed trial of the experiment, in the
+    /// order it was evaluated, for an evaluator whose state follows the sequence of
+    /// evaluations (one-shot: shared weights trained by every child) to catch up with what it
+    /// saved. Others ignore it.
+    fn replay(&mut self, _arch: &Architecture, _ctx: &EvalContext) -> Result<(), EvalError> {
+        Ok(())
+    }
+    /// After a search: score `candidates` again with everything the evaluator has learnt (a
+    /// one-shot evaluator: its final shared weights on the whole validation split). None for
+    /// evaluators with nothing to add to their rewards.
+    fn derive(&mut self, _candidates: &[Architecture]) -> Option<Result<Vec<f64>, EvalError>> {
+        None
+    }
     /// Learn which experiment the evaluations are for, before the first one. Evaluators that
     /// do not care ignore it.
     fn attach(&mut self, _experiment: &ExperimentTag) {}

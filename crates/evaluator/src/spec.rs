@@ -1,4 +1,4 @@
-//! `--evaluator` specifications: `train`, `toy`, `table:FILE[:COLUMN]`, `command:CMD`.
+//! `--evaluator` specifications: `train`, `oneshot`, `toy`, `table:FILE[:COLUMN]`, `command:CMD`.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,9 @@ pub enum EvaluatorSpec {
     /// Train each child CNN for real on the configured dataset (built by `nas-runner`, which
     /// owns the trainer; this crate stays free of tensors).
     Train,
+    /// Reward each CNN child under weights shared by the whole space (ENAS; `[oneshot]`; built
+    /// by `nas-runner`).
+    Oneshot,
     /// The synthetic objective ([`crate::ToyEvaluator`]).
     Toy,
     /// A CSV table ([`crate::TableEvaluator`]).
@@ -42,6 +45,7 @@ impl std::str::FromStr for EvaluatorSpec {
         match s {
             "toy" => return Ok(EvaluatorSpec::Toy),
             "train" => return Ok(EvaluatorSpec::Train),
+            "oneshot" => return Ok(EvaluatorSpec::Oneshot),
             _ => {}
         }
         if let Some(cmd) = s.strip_prefix("command:") {
@@ -64,7 +68,9 @@ impl std::str::FromStr for EvaluatorSpec {
                 scale: 1.0,
             });
         }
-        Err(format!("unknown evaluator {s:?}: expected `train`, `table:FILE[:COLUMN]`, `command:CMD` or `toy`"))
+        Err(format!(
+            "unknown evaluator {s:?}: expected `train`, `oneshot`, `table:FILE[:COLUMN]`, `command:CMD` or `toy`"
+        ))
     }
 }
 
@@ -72,9 +78,9 @@ impl EvaluatorSpec {
     /// Build the evaluator for a space.
     pub fn build(&self, space: &nas_space::SearchSpace) -> Result<Box<dyn crate::Evaluator>, crate::EvalError> {
         Ok(match self {
-            EvaluatorSpec::Train => {
+            EvaluatorSpec::Train | EvaluatorSpec::Oneshot => {
                 return Err(crate::EvalError::Fatal(
-                    "the train evaluator needs a dataset and is built by nas-runner".into(),
+                    "the train and one-shot evaluators need a dataset and are built by nas-runner".into(),
                 ));
             }
             EvaluatorSpec::Toy => Box::new(crate::ToyEvaluator),
@@ -106,6 +112,7 @@ mod tests {
         );
         assert!("table:".parse::<EvaluatorSpec>().is_err());
         assert_eq!("train".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Train);
+        assert_eq!("oneshot".parse::<EvaluatorSpec>().unwrap(), EvaluatorSpec::Oneshot);
         assert!("trian".parse::<EvaluatorSpec>().unwrap_err().contains("unknown evaluator"));
         assert_eq!(
             "command:python3 train.py --fast".parse::<EvaluatorSpec>().unwrap(),

@@ -168,7 +168,9 @@ pub fn retrain(
         PreparedData::from_set(inp.splits.train.clone(), inp.train, inp.seed, inp.augment, inp.dataset.clone())
             .map_err(RetrainError::Data)?;
     let of = cells.len();
-    let (grid, best) = grid_search(&cells, |index, cell| {
+    // One cell leaves nothing to choose: no grid run (`nas train --no-grid`).
+    let searched = if of == 1 { &cells[..0] } else { &cells[..] };
+    let (grid, best) = grid_search(searched, |index, cell| {
         let phase = Phase::Grid { index, of };
         progress(phase, None);
         let (train, child) = cell_settings(cell, grid_epochs, inp.train, inp.child, inp.retrain, inp.augment);
@@ -191,11 +193,14 @@ pub fn retrain(
         .map_err(|e| e.to_string())?;
         Ok((t.outcome.val_accuracy, t.outcome.epochs))
     });
-    let Some(best) = best else {
-        let first = grid.first().and_then(|g| g.failure.clone()).unwrap_or_default();
-        return Err(RetrainError::AllFailed { cells: of, first });
+    let chosen = match best {
+        Some(best) => grid[best].cell,
+        None if of == 1 => cells[0],
+        None => {
+            let first = grid.first().and_then(|g| g.failure.clone()).unwrap_or_default();
+            return Err(RetrainError::AllFailed { cells: of, first });
+        }
     };
-    let chosen = grid[best].cell;
     let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain, inp.augment);
     let data = PreparedData::whole(
         inp.splits.train.clone(),

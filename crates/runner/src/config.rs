@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::DepthSchedule;
 use crate::rescore::RescoreConfig;
+use nas_trainer::OneShotConfig;
 
 /// Most samples of one experiment.
 pub const MAX_SAMPLES: u64 = 100_000_000;
@@ -113,6 +114,8 @@ pub struct SearchConfig {
     /// The search's last step: its best children trained again at a higher fidelity
     /// (`[rescore]`; off by default).
     pub rescore: RescoreConfig,
+    /// The one-shot evaluator's shared-weight training and rewards (`--evaluator oneshot`).
+    pub oneshot: OneShotConfig,
 }
 
 impl Default for SearchConfig {
@@ -147,6 +150,7 @@ impl Default for SearchConfig {
             penalty: None,
             retrain: RetrainConfig::default(),
             rescore: RescoreConfig::default(),
+            oneshot: OneShotConfig::default(),
         }
     }
 }
@@ -197,6 +201,10 @@ impl SearchConfig {
     /// (workers, threads per worker) once the automatic values are resolved for this machine.
     pub fn parallelism(&self) -> (usize, usize) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if self.evaluator == EvaluatorSpec::Oneshot {
+            // One supernet, trained child after child: one worker with every core.
+            return (1, if self.threads_per_worker == 0 { cores } else { self.threads_per_worker });
+        }
         let workers = if self.workers == 0 { cores } else { self.workers };
         let threads = if self.threads_per_worker == 0 { (cores / workers).max(1) } else { self.threads_per_worker };
         (workers, threads)
@@ -260,6 +268,19 @@ impl SearchConfig {
                 return Err(bad("penalty.metric = \"flops\": language-model children report params only".into()));
             }
         }
+        if self.evaluator == EvaluatorSpec::Oneshot {
+            if self.space != SpaceKind::Cnn {
+                return Err(bad(format!(
+                    "--evaluator oneshot shares weights among CNN children; the {} space has no supernet \
+                     (use --space cnn)",
+                    self.search_space().name()
+                )));
+            }
+            self.oneshot.validate().map_err(bad)?;
+            self.train.validate().map_err(bad)?;
+            self.child.validate().map_err(bad)?;
+            self.retrain.validate().map_err(bad)?;
+        }
         if self.evaluator == EvaluatorSpec::Train {
             match self.space {
                 SpaceKind::Cnn => {
@@ -292,6 +313,9 @@ impl SearchConfig {
         };
         if let EvaluatorSpec::Table { path, .. } = &mut self.evaluator {
             abs(path);
+        }
+        if let Some(d) = &mut self.oneshot.state_dir {
+            abs(d);
         }
         match &mut self.dataset {
             DatasetSpec::FashionMnist { dir: Some(d) }

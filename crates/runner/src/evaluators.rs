@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nas_evaluator::{CommandEvaluator, Evaluator, EvaluatorSpec};
 use nas_space::SearchSpace;
-use nas_trainer::{LmEvaluator, PreparedData, TrainEvaluator};
+use nas_trainer::{LmEvaluator, OneShotEvaluator, OneShotSetup, PreparedData, TrainEvaluator};
 
 use crate::{SearchConfig, SearchError};
 
@@ -49,6 +49,23 @@ pub fn build_evaluators(
                 (1..n).map(|_| Box::new(first.sibling()) as Box<dyn Evaluator>).collect();
             all.insert(0, Box::new(first));
             Ok(all)
+        }
+        EvaluatorSpec::Oneshot => {
+            let SearchSpace::Cnn(cnn) = space else {
+                return Err(SearchError::Evaluator("the one-shot evaluator needs the cnn space".into()));
+            };
+            let data = PreparedData::load(&config.dataset, &config.train, config.seed)
+                .map_err(|e| SearchError::Evaluator(format!("dataset: {e}")))?;
+            let setup = OneShotSetup {
+                train: config.train.clone(),
+                child: config.child.clone(),
+                oneshot: config.oneshot.clone(),
+                space: cnn.clone(),
+                layers: config.depth.max.max(config.depth.start),
+                samples: config.samples,
+                seed: config.seed,
+            };
+            Ok(vec![Box::new(OneShotEvaluator::new(Arc::new(data), setup))])
         }
         EvaluatorSpec::Command(spec) => {
             spec.validate().map_err(SearchError::Evaluator)?;

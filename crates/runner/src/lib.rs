@@ -16,6 +16,7 @@ mod depth;
 mod evaluators;
 mod execute;
 mod fidelity;
+mod oneshot_rank;
 mod presets;
 mod rescore;
 mod saved;
@@ -27,6 +28,7 @@ pub use config::{ConfigError, SearchConfig};
 pub use depth::DepthSchedule;
 pub use evaluators::build_evaluator;
 pub use fidelity::{Agreement, FidelityArch, FidelityOptions, FidelityReport, FidelityStep, draw_archs, fidelity};
+pub use oneshot_rank::{OneShotRankOptions, OneShotRankReport, OneShotRankStep, RankedArch, oneshot_ranking};
 pub use presets::{PRESETS, preset};
 pub use rescore::{
     MAX_RESCORE, RESCORE_STRATEGY, RescoreConfig, RescoreEvent, Rescored, is_rescore, latest_search, rescore,

@@ -14,9 +14,19 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
         include_str!("../../../presets/fashion-cpu.toml"),
     ),
     (
+        "fashion-oneshot",
+        "a one-shot (ENAS) search on full Fashion-MNIST: 15,000 children rewarded under shared weights on a 2-core CPU, then `nas train` of the best",
+        include_str!("../../../presets/fashion-oneshot.toml"),
+    ),
+    (
         "paper-cifar10",
         "the paper's CIFAR-10 setting (12,800 children × 50 epochs; for GPUs)",
         include_str!("../../../presets/paper-cifar10.toml"),
+    ),
+    (
+        "paper-oneshot",
+        "a one-shot search of the paper's CIFAR-10 space at ENAS's budget (~310 supernet epochs; for GPUs)",
+        include_str!("../../../presets/paper-oneshot.toml"),
     ),
     (
         "ptb-cpu",
@@ -64,6 +74,15 @@ mod tests {
         assert_eq!((fc.rescore.top_k, fc.rescore.epochs, fc.rescore.train_subset), (4, 4, None));
         assert_eq!((fc.retrain.width, fc.retrain.max_flops), (2.0, Some(60_000_000)));
         assert!(!paper.rescore.enabled());
+        // The one-shot presets share weights; fashion-oneshot retrains as fashion-cpu does.
+        for name in ["fashion-oneshot", "paper-oneshot"] {
+            let c = SearchConfig::from_layers(Some((name, preset(name).unwrap())), None).unwrap();
+            assert_eq!(c.evaluator, nas_evaluator::EvaluatorSpec::Oneshot, "{name}");
+        }
+        let fo =
+            SearchConfig::from_layers(Some(("fashion-oneshot", preset("fashion-oneshot").unwrap())), None).unwrap();
+        assert_eq!((fo.samples, fo.oneshot.reward_images), (15_000, 256));
+        assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (2.0, Some(60_000_000), 40));
         let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
         assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));

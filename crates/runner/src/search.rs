@@ -129,6 +129,10 @@ pub struct Search<'s> {
     streak: std::cell::RefCell<FailureStreak>,
     /// When set, children are trained by remote workers (`nas worker`) claiming from this queue.
     remote: Option<(&'s dyn WorkQueue, u32)>,
+    /// A repeated draw takes the earlier result (the evaluator's rewards are stationary);
+    /// false for one-shot rewards, which move as the shared weights train: every draw is
+    /// evaluated and counted.
+    reuse_repeats: bool,
 }
 
 /// What a configuration builds: the space, one evaluator per worker and a fresh strategy.
@@ -209,6 +213,7 @@ impl<'s> Search<'s> {
         for ev in &mut parts.evaluators {
             ev.attach(&experiment_tag(&experiment));
         }
+        let reuse_repeats = parts.evaluators.iter().all(|e| e.stationary());
         Search {
             store,
             workers: parts.evaluators.len(),
@@ -229,6 +234,7 @@ impl<'s> Search<'s> {
             loop_seconds: 0.0,
             streak: Default::default(),
             remote: None,
+            reuse_repeats,
         }
     }
 
@@ -266,6 +272,7 @@ impl<'s> Search<'s> {
         let best = store.top(Some(experiment.id), 1)?.pop().map(|t| (t.id, t.reward.unwrap_or(0.0), t.arch));
         let mut search = Search::assemble(store, config, experiment, parts);
         search.best = best;
+        search.replay_evaluations()?;
         if let Some(c) = store.checkpoint(search.experiment.id)? {
             let unreadable = |e: String| {
                 SearchError::Resume(format!("checkpoint of {:?} is unreadable: {e}", search.experiment.name))
@@ -629,7 +636,7 @@ impl<'s> Search<'s> {
     /// Samples as `samples` counts them: distinct architectures drawn (every draw with
     /// `count_repeats`).
     fn counted(&self) -> u64 {
-        if self.config.count_repeats { self.drawn } else { self.seen.len() as u64 }
+        if self.config.count_repeats || !self.reuse_repeats { self.drawn } else { self.seen.len() as u64 }
     }
 
     /// Whether `repeat_limit` draws in a row were repeats: the strategy finds nothing new.
@@ -667,6 +674,10 @@ impl<'s> Search<'s> {
 
     /// Note a draw of `canonical` at `seq`: the seq of its earlier draw when it is a repeat.
     fn note_draw(&mut self, seq: u64, canonical: String) -> Option<u64> {
+        if !self.reuse_repeats {
+            self.seen.entry(canonical).or_insert(seq);
+            return None;
+        }
         match self.seen.get(&canonical) {
             Some(&first) if first < seq => {
                 self.repeats_in_a_row += 1;
@@ -700,6 +711,45 @@ impl<'s> Search<'s> {
             p.repeat_of = repeat_of.get(&p.seq).copied();
         }
         Ok(())
+    }
+
+    /// On resume: hand the evaluator every completed trial in the order evaluated, for one whose
+    /// state follows the sequence of evaluations to catch up (see [`Evaluator::replay`]).
+    fn replay_evaluations(&mut self) -> Result<(), SearchError> {
+        if self.reuse_repeats {
+            return Ok(());
+        }
+        let mut trials = self.store.trials(self.experiment.id)?;
+        trials.retain(|t| t.status == TrialStatus::Completed);
+        trials.sort_by_key(|t| t.seq);
+        for t in trials {
+            let arch = self.space.parse(&t.arch).map_err(|e| SearchError::Resume(format!("trial {}: {e}", t.id)))?;
+            let ctx = EvalContext { trial_id: t.id, seq: t.seq, seed: self.config.seed };
+            self.evaluators[0].replay(&arch, &ctx).map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// After the search: the `candidates` best distinct completed children by reward, scored
+    /// again by the evaluator with all it has learnt ([`Evaluator::derive`]), best first, as
+    /// (trial, new score). None when the evaluator has nothing to add (it trains each child
+    /// on its own).
+    pub fn derive(&mut self, candidates: usize) -> Result<Option<Vec<(nas_store::TrialRow, f64)>>, SearchError> {
+        let mut rows = self.store.trials(self.experiment.id)?;
+        rows.retain(|t| t.status == TrialStatus::Completed);
+        rows.sort_by(|a, b| b.reward.unwrap_or(0.0).total_cmp(&a.reward.unwrap_or(0.0)).then(a.seq.cmp(&b.seq)));
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|t| seen.insert(t.arch.clone()));
+        rows.truncate(candidates);
+        let archs = rows
+            .iter()
+            .map(|t| self.space.parse(&t.arch).map_err(|e| SearchError::Resume(format!("trial {}: {e}", t.id))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(scores) = self.evaluators[0].derive(&archs) else { return Ok(None) };
+        let scores = scores.map_err(|e| SearchError::Evaluator(e.to_string()))?;
+        let mut scored: Vec<(nas_store::TrialRow, f64)> = rows.into_iter().zip(scores).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.seq.cmp(&b.0.seq)));
+        Ok(Some(scored))
     }
 
     /// Report child `i` of busy batch `b`, which has its result: `reused` unless it was trained in

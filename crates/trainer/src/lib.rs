@@ -12,6 +12,7 @@ mod evaluator;
 mod lm;
 mod lm_bench;
 mod lm_evaluator;
+mod oneshot;
 mod resume;
 mod train;
 
@@ -24,6 +25,7 @@ pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_t
 pub use lm_bench::{BENCH_CELL, LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use nas_evaluator::{MedianStopper, MedianStopping};
+pub use oneshot::{OneShotConfig, OneShotEvaluator, OneShotSetup};
 pub use resume::EpochState;
 pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
 

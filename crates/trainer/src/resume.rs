@@ -45,20 +45,13 @@ impl EpochState {
             augment_position: self.augment_position.to_string(),
         })
         .expect("headers serialise");
-        let mut out = MAGIC.to_vec();
-        out.extend((header.len() as u64).to_le_bytes());
-        out.extend(header);
-        out.extend((self.model.len() as u64).to_le_bytes());
-        out.extend(&self.model);
-        out.extend(&self.optimizer);
-        out
+        pack(MAGIC, &header, &self.model, &self.optimizer)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let rest = bytes.strip_prefix(MAGIC).ok_or("not a child training state")?;
-        let (header, rest) = take_sized(rest).ok_or("truncated header")?;
+        let (header, model, optimizer) =
+            unpack(MAGIC, bytes).map_err(|e| format!("not a child training state: {e}"))?;
         let header: Header = serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
-        let (model, optimizer) = take_sized(rest).ok_or("truncated weights")?;
         let pos = |s: &str| s.parse::<u128>().map_err(|e| format!("generator position {s:?}: {e}"));
         Ok(EpochState {
             order_position: pos(&header.order_position)?,
@@ -70,6 +63,29 @@ impl EpochState {
             optimizer: optimizer.to_vec(),
         })
     }
+}
+
+/// `magic`, then the JSON `header`, the weights and the optimiser state (the first two
+/// preceded by their length).
+pub(crate) fn pack(magic: &[u8; 4], header: &[u8], model: &[u8], optimizer: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    for part in [header, model] {
+        out.extend((part.len() as u64).to_le_bytes());
+        out.extend(part);
+    }
+    out.extend(optimizer);
+    out
+}
+
+/// The parts [`pack`] wrote: (header, weights, optimiser state).
+pub(crate) type Packed<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The (header, weights, optimiser state) [`pack`] wrote after `magic`.
+pub(crate) fn unpack<'a>(magic: &[u8; 4], bytes: &'a [u8]) -> Result<Packed<'a>, String> {
+    let rest = bytes.strip_prefix(magic).ok_or("wrong magic bytes")?;
+    let (header, rest) = take_sized(rest).ok_or("truncated header")?;
+    let (model, optimizer) = take_sized(rest).ok_or("truncated weights")?;
+    Ok((header, model, optimizer))
 }
 
 /// Split a little-endian u64 length and that many bytes off the front.

@@ -1,0 +1,121 @@
+//! One-shot searches end to end (`--evaluator oneshot` on the shipped Fashion-MNIST subset):
+//! every draw rewarded under the shared weights as a trial, a seed fixing the whole run, and a
+//! search stopped anywhere resuming to exactly the uninterrupted run.
+
+use std::path::Path;
+
+use nas_evaluator::EvaluatorSpec;
+use nas_runner::{Control, Event, Search, SearchConfig};
+use nas_store::{SqliteStore, TrialStatus, TrialStore};
+
+/// The tiny preset as a one-shot search of `samples` children, its state kept in `dir`.
+fn config(samples: u64, dir: &Path) -> SearchConfig {
+    let preset = nas_runner::preset("tiny").unwrap();
+    let mut c = SearchConfig::from_layers(Some(("tiny", preset)), None).unwrap();
+    c.samples = samples;
+    c.evaluator = EvaluatorSpec::Oneshot;
+    c.train.train_subset = Some(400);
+    c.train.validation = 200;
+    c.oneshot.reward_images = 64;
+    c.oneshot.train_steps = 8;
+    c.oneshot.checkpoint_every = 7;
+    c.oneshot.candidates = 6;
+    c.oneshot.top_k = 3;
+    c.oneshot.state_dir = Some(dir.to_path_buf());
+    c
+}
+
+/// Per trial: seq, architecture, reward bits.
+fn fingerprint(store: &SqliteStore) -> Vec<(u64, String, Option<u64>)> {
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    store.trials(e.id).unwrap().into_iter().map(|t| (t.seq, t.arch, t.reward.map(f64::to_bits))).collect()
+}
+
+fn straight(cfg: SearchConfig, path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).unwrap();
+    Search::start(&store, cfg, Some("x".into())).unwrap().run(|_| Control::Continue).unwrap();
+    store
+}
+
+#[test]
+fn a_one_shot_search_rewards_every_draw_under_shared_weights_and_is_fixed_by_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = straight(config(48, &dir.path().join("a")), &dir.path().join("a.db"));
+    let b = straight(config(48, &dir.path().join("b")), &dir.path().join("b.db"));
+    let (fa, fb) = (fingerprint(&a), fingerprint(&b));
+    assert_eq!(fa.len(), 48, "every draw is a trial");
+    assert_eq!(fa, fb, "same seed, same run");
+    let e = a.experiment_by_name("x").unwrap().unwrap();
+    let trials = a.trials(e.id).unwrap();
+    assert!(trials.iter().all(|t| t.status == TrialStatus::Completed && t.repeat_of.is_none()));
+    let epoch = |t: &nas_store::TrialRow| t.metrics()["supernet_epoch"].as_f64().unwrap();
+    // 48 × 8 steps of 32 over 400 images: 30.72 epochs, growing child by child.
+    assert!((epoch(&trials[47]) - 48.0 * 8.0 * 32.0 / 400.0).abs() < 1e-9, "{}", epoch(&trials[47]));
+    assert!(trials.windows(2).all(|w| epoch(&w[1]) > epoch(&w[0])));
+    let acc = |t: &nas_store::TrialRow| t.metrics()["val_accuracy"].as_f64().unwrap();
+    let mean = |ts: &[nas_store::TrialRow]| ts.iter().map(acc).sum::<f64>() / ts.len() as f64;
+    let (early, late) = (mean(&trials[..8]), mean(&trials[40..]));
+    assert!(late > early + 0.1, "the shared weights learn: {early:.3} → {late:.3}");
+    assert_eq!(a.experiment_by_name("x").unwrap().unwrap().status, "done");
+
+    // Derive: the best distinct children re-scored on all 200 validation images.
+    let mut s = Search::resume(&a, Some("x"), None).unwrap();
+    let scored = s.derive(6).unwrap().expect("one-shot evaluators derive");
+    assert_eq!(scored.len(), 6);
+    assert!(scored.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+    assert!(scored.iter().all(|(_, acc)| (acc * 200.0).fract().abs() < 1e-9), "scored on the 200 images");
+    // A train-evaluator search has nothing to derive.
+    let t = SqliteStore::in_memory().unwrap();
+    let mut plain = Search::start(&t, SearchConfig { samples: 1, ..config(1, dir.path()) }, None).unwrap();
+    plain.set_evaluator(Box::new(nas_evaluator::ToyEvaluator));
+    assert!(plain.derive(3).unwrap().is_none());
+}
+
+/// Stopped after k children (mid-batch, on a checkpoint, between checkpoints), resumed, stopped
+/// again and finished: the trials are the uninterrupted run's, bit for bit.
+#[test]
+fn a_one_shot_search_resumes_exactly_from_any_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = fingerprint(&straight(config(30, &dir.path().join("ref")), &dir.path().join("ref.db")));
+    for k in [3u64, 7, 13] {
+        let state = dir.path().join(format!("s{k}"));
+        let path = dir.path().join(format!("s{k}.db"));
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut seen = 0;
+            let mut s = Search::start(&store, config(30, &state), Some("x".into())).unwrap();
+            let sum = s
+                .run(|e| {
+                    seen += matches!(e, Event::Trial { .. }) as u64;
+                    if seen >= k { Control::Stop } else { Control::Continue }
+                })
+                .unwrap();
+            assert!(!sum.finished);
+        }
+        for extra in [5u64, 1000] {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut s = Search::resume(&store, Some("x"), None).unwrap();
+            let mut seen = 0;
+            s.run(|e| {
+                seen += matches!(e, Event::Trial { reused: false, .. }) as u64;
+                if seen >= extra { Control::Stop } else { Control::Continue }
+            })
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(fingerprint(&store), reference, "stopped after {k}");
+    }
+}
+
+#[test]
+fn one_shot_settings_are_validated_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(10, dir.path());
+    c.oneshot.top_k = 50;
+    assert!(c.validate().unwrap_err().to_string().contains("oneshot.top_k"));
+    let mut c = config(10, dir.path());
+    c.oneshot.reward_images = 0;
+    assert!(c.validate().unwrap_err().to_string().contains("oneshot.reward_images"));
+    let c = SearchConfig { space: nas_space::SpaceKind::Nb201, ..config(10, dir.path()) };
+    assert!(c.validate().unwrap_err().to_string().contains("--evaluator oneshot"));
+}

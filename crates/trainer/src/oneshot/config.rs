@@ -1,0 +1,57 @@
+//! `[oneshot]`: how the one-shot evaluator trains its shared weights and rewards children.
+
+use std::path::PathBuf;
+
+use nas_space::limits::count;
+use serde::{Deserialize, Serialize};
+
+/// The one-shot (ENAS) evaluator's settings. The optimiser, minibatch, augmentation and data
+/// split are `[train]`'s (its learning-rate schedule runs over the whole search: `samples ×
+/// train_steps` steps); `[train] epochs` does not apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneShotConfig {
+    /// Shared-weight SGD steps per rewarded child, each on the next training minibatch, taken
+    /// with that child right after its reward. Default 1.
+    pub train_steps: usize,
+    /// Validation images (a fresh seeded draw per child) a child's reward is measured on, in
+    /// one batch. Default 256.
+    pub reward_images: usize,
+    /// Children between two saves of the supernet state (weights, optimiser moments, step
+    /// count); a resumed search replays the children since the last save. Default 200.
+    pub checkpoint_every: u64,
+    /// After the search: the best distinct children by reward scored again on the whole
+    /// validation split under the final shared weights. Default 24.
+    pub candidates: usize,
+    /// Of those, how many are listed. Default 8.
+    pub top_k: usize,
+    /// Where the supernet state is kept (one file per experiment). Absent: beside the SQLite
+    /// store (`STORE.oneshot/`), or `./nas-oneshot/` for a PostgreSQL store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for OneShotConfig {
+    fn default() -> Self {
+        OneShotConfig {
+            train_steps: 1,
+            reward_images: 256,
+            checkpoint_every: 200,
+            candidates: 24,
+            top_k: 8,
+            state_dir: None,
+        }
+    }
+}
+
+impl OneShotConfig {
+    /// Reject unusable values, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        count("oneshot.train_steps", self.train_steps, 1, 10_000)?;
+        count("oneshot.reward_images", self.reward_images, 1, 100_000)?;
+        count("oneshot.checkpoint_every", self.checkpoint_every, 1, 1_000_000)?;
+        count("oneshot.candidates", self.candidates, 1, 10_000)?;
+        count("oneshot.top_k", self.top_k, 1, self.candidates)?;
+        Ok(())
+    }
+}

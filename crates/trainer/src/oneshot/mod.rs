@@ -1,0 +1,343 @@
+//! [`OneShotEvaluator`]: rewards CNN children under one set of shared weights (ENAS, Pham et
+//! al. 2018) instead of training each from scratch.
+//!
+//! The search's loop is unchanged: the strategy draws a child, the evaluator rewards it, the
+//! strategy learns. The evaluator alternates the two phases of ENAS child by child: child `n`
+//! is first scored — accuracy on a fresh, seeded draw of `reward_images` validation images under
+//! the current shared weights, batch norm by that batch's statistics — and then trains the
+//! shared weights for `train_steps` SGD steps on the next training minibatches. So the shared
+//! weights are trained by children freshly drawn from the strategy, each reward is measured by
+//! weights no child has yet fitted to it, and everything is a function of the sequence of
+//! children: the minibatch of step `k`, its augmentation and a child's reward images are seeded
+//! by `k` and by the child's index, not by generator positions.
+//!
+//! The state (weights, optimiser moments, step count, next child) is saved to a file every
+//! `checkpoint_every` children, before the next child is scored, so the file never holds a child
+//! the store has not recorded. A resumed search restores it and replays the training steps of
+//! the children the store recorded since ([`nas_evaluator::Evaluator::replay`]), so it continues
+//! exactly where the killed run was.
+
+mod config;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use nas_child::{ChildConfig, InputShape, Plan, SuperNet, SuperShape};
+use nas_data::ImageSet;
+use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag};
+use nas_space::{Architecture, CnnArch, CnnSpace};
+use rand::seq::SliceRandom;
+use serde_json::{Map, json};
+
+pub use config::OneShotConfig;
+use state::SupernetState;
+
+use crate::batches::{image_batch, rng_for};
+use crate::{PreparedData, TrainConfig};
+
+/// What the evaluator needs to know of the search it serves.
+#[derive(Debug, Clone)]
+pub struct OneShotSetup {
+    pub train: TrainConfig,
+    pub child: ChildConfig,
+    pub oneshot: OneShotConfig,
+    /// The CNN space (its largest kernel and filter count size the supernet).
+    pub space: CnnSpace,
+    /// The depth schedule's largest depth.
+    pub layers: usize,
+    /// Children the search rewards in all (the learning-rate schedule's length).
+    pub samples: u64,
+    pub seed: u64,
+}
+
+/// Rewards children by accuracy under weights shared by the whole space.
+pub struct OneShotEvaluator {
+    data: Arc<PreparedData>,
+    setup: OneShotSetup,
+    shape: SuperShape,
+    device: Device,
+    net: SuperNet,
+    optim: ModuleOptimizer,
+    loss: CrossEntropyLoss,
+    /// Shared-weight steps taken.
+    steps: u64,
+    /// Index of the next child to fold in (every earlier one is).
+    next_seq: u64,
+    /// `next_seq` when the state was last saved (or loaded).
+    saved_seq: u64,
+    /// The file the state is kept in, once the experiment is known.
+    path: Option<PathBuf>,
+    /// Why the saved state could not be restored: reported by the next evaluation.
+    broken: Option<String>,
+    /// The training order of the current supernet epoch: (epoch, permutation).
+    order: Option<(u64, Vec<usize>)>,
+}
+
+impl OneShotEvaluator {
+    /// A fresh supernet for `setup`'s space over `data` (seeded by the experiment seed).
+    pub fn new(data: Arc<PreparedData>, setup: OneShotSetup) -> Self {
+        let t = &data.train;
+        let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
+        let shape = SuperShape::of(&setup.space, setup.layers, input, &setup.child);
+        let device = Device::default().autodiff();
+        let net = crate::seeded(&device, setup.seed, || SuperNet::new(shape, &setup.child, &device));
+        let smoothing = (setup.train.label_smoothing > 0.0).then_some(setup.train.label_smoothing as f32);
+        let loss = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(&device);
+        OneShotEvaluator {
+            optim: crate::train::optimizer(&setup.train),
+            data,
+            setup,
+            shape,
+            device,
+            net,
+            loss,
+            steps: 0,
+            next_seq: 0,
+            saved_seq: 0,
+            path: None,
+            broken: None,
+            order: None,
+        }
+    }
+
+    /// The supernet's size.
+    pub fn shape(&self) -> &SuperShape {
+        &self.shape
+    }
+
+    /// Shared-weight steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Supernet epochs trained so far (passes over the training images, fractional).
+    pub fn epochs(&self) -> f64 {
+        (self.steps as f64 * self.setup.train.batch_size as f64) / self.data.train.len().max(1) as f64
+    }
+
+    /// `arch`'s plan, checked against the supernet and the memory cap.
+    fn plan(&self, arch: &Architecture) -> Result<Plan, EvalError> {
+        let Architecture::Cnn(cnn) = arch else {
+            return Err(EvalError::Fatal(format!(
+                "the one-shot evaluator shares weights among CNNs; a {} architecture has none (use --space cnn)",
+                arch.space_name()
+            )));
+        };
+        self.cnn_plan(cnn).map_err(|e| EvalError::Failed(e.to_string()))
+    }
+
+    fn cnn_plan(&self, cnn: &CnnArch) -> Result<Plan, nas_child::PlanError> {
+        let plan = Plan::new(cnn, self.shape.input, &self.setup.child)?;
+        self.shape.check(&plan)?;
+        plan.check_memory(self.setup.train.batch_size, &self.setup.child)?;
+        Ok(plan)
+    }
+
+    /// Accuracy of `plan`'s child under the shared weights on `images` of `set`, in batches of
+    /// `batch` (each normalised by its own statistics).
+    fn accuracy(&self, plan: &Plan, set: &ImageSet, images: &[usize], batch: usize) -> f64 {
+        let net = self.net.valid();
+        let device = self.device.clone().inner();
+        let mut correct = 0usize;
+        for chunk in images.chunks(batch.max(1)) {
+            let (x, y) = image_batch(set, chunk, &self.data.norm, &device);
+            let logits = net.forward(plan, x).expect("checked plans fit the supernet");
+            let pred = logits.argmax(1).reshape([chunk.len()]);
+            correct += pred.equal(y).int().sum().into_scalar::<i64>() as usize;
+        }
+        correct as f64 / images.len().max(1) as f64
+    }
+
+    /// The validation images child `seq` is rewarded on.
+    fn reward_images(&self, seq: u64) -> Vec<usize> {
+        let mut all: Vec<usize> = (0..self.data.validation.len()).collect();
+        let mut rng = rng_for(&[self.setup.seed, 13, seq]);
+        let (chosen, _) = all.partial_shuffle(&mut rng, self.setup.oneshot.reward_images);
+        chosen.to_vec()
+    }
+
+    /// The training images of step `k`: the `k`-th minibatch of a seeded permutation per epoch.
+    fn minibatch(&mut self, k: u64) -> Vec<usize> {
+        let n = self.data.train.len();
+        let b = self.setup.train.batch_size;
+        let per_epoch = n.div_ceil(b) as u64;
+        let (epoch, i) = (k / per_epoch, (k % per_epoch) as usize);
+        if self.order.as_ref().is_none_or(|o| o.0 != epoch) {
+            let mut rng = rng_for(&[self.setup.seed, 11, epoch]);
+            self.order = Some((epoch, self.data.epoch_order(&mut rng)));
+        }
+        let order = &self.order.as_ref().expect("just set").1;
+        order[i * b..((i + 1) * b).min(n)].to_vec()
+    }
+
+    /// `train_steps` SGD steps of the shared weights with `plan`'s child; the mean loss. A
+    /// non-finite loss stops the search: the shared weights are lost to every child.
+    fn train_on(&mut self, plan: &Plan) -> Result<f64, EvalError> {
+        let total = self.setup.samples.saturating_mul(self.setup.oneshot.train_steps as u64);
+        let mut sum = 0.0;
+        for _ in 0..self.setup.oneshot.train_steps {
+            let k = self.steps;
+            let idx = self.minibatch(k);
+            let mut aug = rng_for(&[self.setup.seed, 12, k]);
+            let (x, y) = self.data.batch(&self.data.train, &idx, Some(&mut aug), &self.device);
+            let loss = self.loss.forward(self.net.forward(plan, x).expect("checked plans fit the supernet"), y);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(EvalError::Fatal(format!(
+                    "the shared weights diverged: loss {value} at step {k} (lower train.learning_rate)"
+                )));
+            }
+            let lr = self.setup.train.lr_at(k as usize, total as usize, 0);
+            let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+            self.net = self.optim.step(lr, self.net.clone(), grads);
+            self.steps += 1;
+            sum += value as f64;
+        }
+        Ok(sum / self.setup.oneshot.train_steps as f64)
+    }
+
+    /// Save the state when `checkpoint_every` children have passed since the last save.
+    fn save_if_due(&mut self) -> Result<(), EvalError> {
+        if self.next_seq >= self.saved_seq + self.setup.oneshot.checkpoint_every {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Write the state to its file (atomically: a temporary file renamed over it).
+    pub fn save(&mut self) -> Result<(), EvalError> {
+        let Some(path) = self.path.clone() else { return Ok(()) };
+        let state = SupernetState::capture(&self.net, &self.optim, self.steps, self.next_seq)
+            .map_err(|e| EvalError::Fatal(format!("supernet state: {e}")))?;
+        state.write(&path).map_err(|e| EvalError::Fatal(format!("supernet state {}: {e}", path.display())))?;
+        self.saved_seq = self.next_seq;
+        Ok(())
+    }
+
+    /// Restore the state saved at `path`, if there is one.
+    fn load(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let Some(state) = SupernetState::read(path)? else { return Ok(()) };
+        let (net, optim) = state.restore(self.net.clone(), &self.setup.train)?;
+        (self.net, self.optim) = (net, optim);
+        (self.steps, self.next_seq, self.saved_seq) = (state.steps, state.next_seq, state.next_seq);
+        self.order = None;
+        Ok(())
+    }
+
+    /// `arch`'s accuracy under the shared weights on the validation minibatch child `seq` is
+    /// rewarded on (what a search's reward measures).
+    pub fn score_minibatch(&self, arch: &Architecture, seq: u64) -> Result<f64, EvalError> {
+        let plan = self.plan(arch)?;
+        let images = self.reward_images(seq);
+        Ok(self.accuracy(&plan, &self.data.validation, &images, images.len()))
+    }
+
+    /// `arch`'s child as a stand-alone network holding copies of its shared weights.
+    pub fn extract(&self, arch: &Architecture) -> Result<nas_child::ChildNet, EvalError> {
+        let plan = self.plan(arch)?;
+        self.net.extract(plan, &self.setup.child, &self.device).map_err(|e| EvalError::Failed(e.to_string()))
+    }
+
+    /// Score `candidates` on the whole validation split under the current shared weights (256
+    /// images per batch-norm batch); saves the state first. A candidate outside the supernet
+    /// scores 0.
+    pub fn score_all(&mut self, candidates: &[Architecture]) -> Result<Vec<f64>, EvalError> {
+        self.save()?;
+        let all: Vec<usize> = (0..self.data.validation.len()).collect();
+        Ok(candidates
+            .iter()
+            .map(|a| self.plan(a).map_or(0.0, |p| self.accuracy(&p, &self.data.validation, &all, 256)))
+            .collect())
+    }
+}
+
+impl Evaluator for OneShotEvaluator {
+    fn describe(&self) -> String {
+        let s = &self.shape;
+        format!(
+            "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); per child \
+             {} SGD step(s) of batch {}, reward on {} validation images",
+            self.data.description,
+            s.layers,
+            s.kernel.0,
+            s.kernel.1,
+            s.filters,
+            s.params(),
+            self.setup.oneshot.train_steps,
+            self.setup.train.batch_size,
+            self.setup.oneshot.reward_images
+        )
+    }
+
+    fn stationary(&self) -> bool {
+        false
+    }
+
+    fn attach(&mut self, experiment: &ExperimentTag) {
+        let dir = self.setup.oneshot.state_dir.clone().unwrap_or_else(|| PathBuf::from("nas-oneshot"));
+        let path = dir.join(state::file_name(experiment));
+        if let Err(e) = self.load(&path) {
+            self.broken = Some(format!(
+                "the supernet state {} cannot be restored ({e}); move it away to train the supernet afresh",
+                path.display()
+            ));
+        }
+        self.path = Some(path);
+    }
+
+    fn replay(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<(), EvalError> {
+        if let Some(e) = &self.broken {
+            return Err(EvalError::Fatal(e.clone()));
+        }
+        if ctx.seq < self.next_seq {
+            return Ok(());
+        }
+        let plan = self.plan(arch)?;
+        self.train_on(&plan)?;
+        self.next_seq = ctx.seq + 1;
+        Ok(())
+    }
+
+    fn evaluate(&mut self, arch: &Architecture, ctx: &EvalContext) -> Result<Evaluation, EvalError> {
+        if let Some(e) = &self.broken {
+            return Err(EvalError::Fatal(e.clone()));
+        }
+        if ctx.seq < self.next_seq {
+            return Err(EvalError::Fatal(format!(
+                "child {} was already folded into the shared weights (the next is {}): the supernet state is ahead \
+                 of the store",
+                ctx.seq, self.next_seq
+            )));
+        }
+        self.save_if_due()?;
+        let started = Instant::now();
+        let plan = self.plan(arch);
+        self.next_seq = ctx.seq + 1;
+        let plan = plan?;
+        let images = self.reward_images(ctx.seq);
+        let acc = self.accuracy(&plan, &self.data.validation, &images, images.len());
+        let loss = self.train_on(&plan)?;
+        let mut metrics = Map::new();
+        metrics.insert("val_accuracy".into(), json!(acc));
+        metrics.insert("reward_images".into(), json!(images.len()));
+        metrics.insert("train_loss".into(), json!(loss));
+        metrics.insert("supernet_epoch".into(), json!(self.epochs()));
+        metrics.insert("shared_steps".into(), json!(self.steps));
+        metrics.insert("params".into(), json!(plan.params));
+        metrics.insert("flops".into(), json!(plan.flops));
+        metrics.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+        Ok(Evaluation { reward: self.setup.train.reward_transform.apply(acc), metrics })
+    }
+
+    fn derive(&mut self, candidates: &[Architecture]) -> Option<Result<Vec<f64>, EvalError>> {
+        Some(self.score_all(candidates))
+    }
+}
+
+#[cfg(test)]
+mod tests;
