@@ -28,6 +28,7 @@ pub const DEFAULT_STORE: &str = "nas.db";
     after_help = "Examples:\n  \
         nas search                                   # embedded default (preset tiny), results in ./nas.db\n  \
         nas search --preset fashion-cpu --store runs/fashion.db\n  \
+        nas search --preset fashion-oneshot --store runs/os.db   # one-shot: shared weights, thousands of children\n  \
         nas search --space nb201 --evaluator table:nb201_cifar10.csv --samples 500\n  \
         nas search --space rnn --preset ptb-cpu --dataset ptb:DIR   # recurrent cells on Penn Treebank\n  \
         nas train-lm --cell lstm --match-params --preset ptb-cpu --dataset ptb:DIR\n  \

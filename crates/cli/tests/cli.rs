@@ -1,8 +1,7 @@
 //! The `nas` binary as a user runs it: the CLI contract, error lines, and resume after kill -9.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nas_store::{SqliteStore, TrialStore};
 use serde_json::Value;
@@ -210,35 +209,9 @@ fn kill_9_then_resume_equals_a_straight_run() {
         "--seed",
         "9",
         "-q",
-        "--store",
     ];
-    let mut a = args.to_vec();
-    a.push("straight.db");
-    ok(d, &a);
-
-    let mut b = args.to_vec();
-    b.push("killed.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nas"))
-        .args(&b)
-        .current_dir(d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once some hundreds of trials are in the store.
-    let started = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        let n = SqliteStore::open_existing(&d.join("killed.db"))
-            .ok()
-            .and_then(|s| s.experiments().ok()?.pop().map(|e| s.trials(e.id).unwrap().len()))
-            .unwrap_or(0);
-        if n >= 300 || started.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // Killed once some hundreds of trials are in the store.
+    common::straight_and_killed(d, &args, 300, Duration::from_secs(60));
     let partial = trials(&d.join("killed.db"));
     assert!(partial.len() < 1500, "the search finished before it could be killed");
     ok(d, &["search", "--resume", "--store", "killed.db", "-q"]);

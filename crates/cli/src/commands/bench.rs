@@ -110,6 +110,33 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 4)]
         top_k: usize,
     },
+    /// Do the one-shot evaluator's shared weights rank children as stand-alone training does?
+    /// Trains a supernet of the configuration's CNN space with --supernet-children uniformly
+    /// drawn children (one shared-weight step each, as `--evaluator oneshot` with random
+    /// search), then scores --archs other architectures under it (whole validation split with
+    /// batch statistics; one 256-image reward minibatch; batch norm recalibrated) and trains each
+    /// stand-alone (--epochs on --subset images, cosine from 0.1, batch norm recalibrated), and
+    /// prints Kendall τ-b, Spearman and top-k overlap. E.g. `nas bench oneshot --preset
+    /// fashion-oneshot`.
+    Oneshot {
+        #[command(flatten)]
+        cfg: Box<super::search::ConfigArgs>,
+        /// Children that train the supernet before it ranks.
+        #[arg(long, default_value_t = 3000)]
+        supernet_children: u64,
+        /// Architectures ranked both ways.
+        #[arg(long, default_value_t = 16)]
+        archs: usize,
+        /// Epochs of each stand-alone run.
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        /// Training images of each stand-alone run (0: all).
+        #[arg(long, default_value_t = 10_000)]
+        subset: usize,
+        /// k of the top-k overlap.
+        #[arg(long, default_value_t = 4)]
+        top_k: usize,
+    },
     /// Controller sample + update time per child, paper-sized controller.
     Controller {
         /// Batches to time per configuration.
@@ -133,6 +160,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         BenchWhat::Store { trials, pg } => super::bench_store::store(trials, pg),
         BenchWhat::Fidelity { cfg, archs, high_epochs, high_subset, top_k } => {
             super::bench_fidelity::fidelity_bench(&cfg, archs, high_epochs, high_subset, top_k)
+        }
+        BenchWhat::Oneshot { cfg, supernet_children, archs, epochs, subset, top_k } => {
+            let subset = (subset > 0).then_some(subset);
+            let args = super::bench_oneshot::OneShotBenchArgs { supernet_children, archs, epochs, subset, top_k };
+            super::bench_oneshot::oneshot_bench(&cfg, args)
         }
         BenchWhat::Cell { hidden, vocab, batch, bptt, steps, threads, no_pytorch } => {
             cell(&hidden, vocab, batch, bptt, steps, threads, no_pytorch)

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_fidelity;
+pub mod bench_oneshot;
 pub mod bench_store;
 pub mod compare;
 pub mod inspect;

@@ -139,8 +139,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
         eprintln!("retraining {arch} with filters × {width}{capped} ({}) on {what}", arch.widened(width));
     }
     let augment = nas_retrain::default_augment(r, &config.dataset);
+    // One cell leaves nothing to choose: the retrain skips the grid.
+    let (cells, grid_epochs) = if cells == 1 { (0, 0) } else { (cells, grid_epochs) };
+    let grid = match cells {
+        0 => "no grid (one setting)".to_string(),
+        n => format!("grid: {n} cell(s) × {grid_epochs} epoch(s) scored on the validation split"),
+    };
     eprintln!(
-        "grid: {cells} cell(s) × {grid_epochs} epoch(s) scored on the validation split; then {} epoch(s) on \
+        "{grid}; then {} epoch(s) on \
          {} training + validation images; {:?} schedule, augmentation: {}{}; test accuracy once at the end",
         r.epochs,
         r.train_subset.map_or("all".to_string(), |n| n.to_string()),
@@ -190,7 +196,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let done = result?;
-    println!("{:>4}  {:<46} {:>8}", "cell", "settings", "val acc");
+    if done.grid.is_empty() {
+        println!("no grid (one setting): {}", done.chosen);
+    } else {
+        println!("{:>4}  {:<46} {:>8}", "cell", "settings", "val acc");
+    }
     for (i, g) in done.grid.iter().enumerate() {
         let mark = if g.cell == done.chosen { " ← chosen" } else { "" };
         let score = g

@@ -25,7 +25,9 @@ use crate::store_path;
 pub struct ConfigArgs {
     /// Starting point: `tiny` (the default: seconds per child on the shipped Fashion-MNIST
     /// subset, or the shipped tiny text with --space rnn), `fashion-cpu` (80 CNNs on full
-    /// Fashion-MNIST sized for a 2-core CPU), `paper-cifar10` (the paper's CNN setting, for GPUs), `ptb-cpu` (20 recurrent
+    /// Fashion-MNIST sized for a 2-core CPU), `fashion-oneshot` (15,000 CNNs under shared
+    /// weights on full Fashion-MNIST), `paper-cifar10` (the paper's CNN setting, for GPUs),
+    /// `paper-oneshot` (its space one-shot at ENAS's budget, for GPUs), `ptb-cpu` (20 recurrent
     /// cells on PTB sized for a 2-core CPU), `paper-ptb` (the paper's recurrent-cell setting), or
     /// a TOML file.
     #[arg(long, value_name = "NAME|FILE")]
@@ -40,6 +42,8 @@ pub struct ConfigArgs {
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyArg>,
     /// How architectures are rewarded: `train` (train each child on --dataset; the default),
+    /// `oneshot` (ENAS: every CNN child rewarded under one set of shared weights that each
+    /// child trains for one step; thousands of children an hour on a CPU; `[oneshot]` in TOML),
     /// `table:FILE[:COLUMN]` (CSV with an `arch` column; COLUMN defaults to `accuracy`),
     /// `command:CMD` (your own trainer: CMD runs per trial in its directory with NAS_ARCH etc. and
     /// prints `{"reward": …}`; README "Bring your own trainer"; timeout, env and median stopping
@@ -254,15 +258,21 @@ pub fn print_config(a: ConfigArgs) -> Result<()> {
 pub fn run(a: SearchArgs) -> Result<()> {
     let path = store_path(&a.store);
     // Check the flags before touching the store, so a typo leaves no file behind.
+    let spec = path.to_string_lossy().to_string();
     let config = if a.resume {
         if a.cfg.any_set() {
             bail!("--resume continues with the experiment's stored configuration; only --samples may be given with it");
         }
         None
     } else {
-        Some(a.cfg.resolve()?)
+        let mut c = a.cfg.resolve()?;
+        if c.evaluator == EvaluatorSpec::Oneshot && c.oneshot.state_dir.is_none() {
+            // The supernet's state lives beside the store it belongs to.
+            let dir = if nas_store::is_postgres_url(&spec) { "nas-oneshot".into() } else { format!("{spec}.oneshot") };
+            c.oneshot.state_dir = Some(PathBuf::from(dir));
+        }
+        Some(c)
     };
-    let spec = path.to_string_lossy().to_string();
     if a.remote_workers && !nas_store::is_postgres_url(&spec) {
         bail!("--remote-workers needs a PostgreSQL store that workers can reach: --store postgres://…");
     }
@@ -333,11 +343,28 @@ pub fn run(a: SearchArgs) -> Result<()> {
             nas_evaluator::command::interrupt();
         });
     }
-    let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.samples) };
+    let oneshot = cfg.evaluator == EvaluatorSpec::Oneshot;
+    let bars = indicatif::MultiProgress::new();
+    if a.quiet {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let bar = bars.add(ProgressBar::new(cfg.samples));
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} samples  {msg}")
             .expect("valid template"),
     );
+    // One-shot: a second bar runs over each pass of the shared weights over the training images.
+    let epoch_bar = if oneshot { bars.add(ProgressBar::new(1000)) } else { ProgressBar::hidden() };
+    epoch_bar.set_style(
+        ProgressStyle::with_template("  supernet epoch {prefix} {bar:30} {percent:>3}%").expect("valid template"),
+    );
+    let show_epoch = |id: i64| {
+        let m = store.trial(id).ok().flatten().map(|t| t.metrics());
+        if let Some(e) = m.as_ref().and_then(|m| m.get("supernet_epoch")).and_then(serde_json::Value::as_f64) {
+            epoch_bar.set_prefix(format!("{}", e.floor() as u64 + 1));
+            epoch_bar.set_position((e.fract() * 1000.0) as u64);
+        }
+    };
     // Children with a result so far; results arrive in any order with several replicas.
     let mut finished = search.children_finished()?;
     bar.set_position(finished);
@@ -352,6 +379,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
     let summary = search.run(|e| {
         match e {
             Event::Trial { trial_id, status, reward, reused, repeat_of, .. } => {
+                if oneshot {
+                    show_epoch(*trial_id);
+                }
                 repeats += repeat_of.is_some() as u64;
                 if !reused && (repeat_of.is_none() || cfg.count_repeats) {
                     finished += 1;
@@ -378,6 +408,7 @@ pub fn run(a: SearchArgs) -> Result<()> {
         if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue }
     })?;
     bar.finish_and_clear();
+    epoch_bar.finish_and_clear();
     match &summary.best {
         Some((id, reward, arch)) => {
             let acc = trial_score(*id).map_or(String::new(), |s| format!(", {}", s.words()));
@@ -405,6 +436,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
             "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",
             summary.samples, summary.experiment, shown
         );
+        if oneshot {
+            derive(&mut search, &cfg, &store_flag)?;
+        }
         if cfg.rescore.enabled() && !interrupted.load(Ordering::SeqCst) {
             rescore(store, &exp, &cfg, a.quiet, &interrupted, &store_flag)?;
         }
@@ -421,6 +455,34 @@ pub fn run(a: SearchArgs) -> Result<()> {
     }
     if interrupted.load(Ordering::SeqCst) {
         return Err(crate::Exit(130).into());
+    }
+    Ok(())
+}
+
+/// After a one-shot search: its best distinct children by reward scored again on the whole
+/// validation split under the final shared weights, the best `top_k` listed.
+fn derive(search: &mut Search, cfg: &SearchConfig, store_flag: &str) -> Result<()> {
+    let o = &cfg.oneshot;
+    eprintln!(
+        "scoring the best {} distinct children on the whole validation split under the shared weights",
+        o.candidates
+    );
+    let started = std::time::Instant::now();
+    let Some(scored) = search.derive(o.candidates)? else { return Ok(()) };
+    eprintln!("{:>4} {:>6} {:>10} {:>10}  arch", "rank", "trial", "reward acc", "shared acc");
+    for (rank, (t, acc)) in scored.iter().take(o.top_k).enumerate() {
+        let reward_acc = super::inspect::val_score(t).map_or("-".to_string(), |s| s.value());
+        eprintln!("{:>4} {:>6} {:>10} {:>10.4}  {}", rank + 1, t.id, reward_acc, acc, t.arch);
+    }
+    if let Some((best, acc)) = scored.first() {
+        eprintln!(
+            "scored {} children in {:.0} s; best under the shared weights: trial {} (val acc {acc:.4}) → retrain it from \
+             scratch with `nas train --trial {}{store_flag}`",
+            scored.len(),
+            started.elapsed().as_secs_f64(),
+            best.id,
+            best.id
+        );
     }
     Ok(())
 }

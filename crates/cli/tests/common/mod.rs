@@ -58,3 +58,35 @@ pub fn fresh_db(url: &str, tag: &str) -> String {
     admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
     format!("{}/{db}", url.rsplit_once('/').unwrap().0)
 }
+
+/// Run the search `args` + `--store STORE` twice in `dir`: straight into `straight.db`, and into
+/// `killed.db` killed with SIGKILL once that store holds `n` trials (or after `limit`).
+pub fn straight_and_killed(dir: &Path, args: &[&str], n: usize, limit: std::time::Duration) {
+    let with = |store: &'static str| args.iter().copied().chain(["--store", store]).collect::<Vec<_>>();
+    ok(dir, &with("straight.db"));
+    let mut child = nas_cmd(dir, &with("killed.db"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_after_trials(&mut child, &dir.join("killed.db"), n, limit);
+}
+
+/// Wait until the store at `path` holds at least `n` trials of its latest experiment (or
+/// `limit` has passed), then kill `child` with SIGKILL and reap it.
+pub fn kill_after_trials(child: &mut std::process::Child, path: &Path, n: usize, limit: std::time::Duration) {
+    use nas_store::TrialStore;
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let stored = nas_store::SqliteStore::open_existing(path)
+            .ok()
+            .and_then(|s| s.experiments().ok()?.pop().map(|e| s.trials(e.id).unwrap().len()))
+            .unwrap_or(0);
+        if stored >= n || started.elapsed() > limit {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
