@@ -196,20 +196,8 @@ fn trials(path: &Path) -> Vec<(u64, String, Option<f64>, u64)> {
 fn kill_9_then_resume_equals_a_straight_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let args = [
-        "search",
-        "--space",
-        "nb201",
-        "--evaluator",
-        "toy",
-        "--samples",
-        "1500",
-        "--batch",
-        "5",
-        "--seed",
-        "9",
-        "-q",
-    ];
+    let args =
+        ["search", "--space", "nb201", "--evaluator", "toy", "--samples", "1500", "--batch", "5", "--seed", "9", "-q"];
     // Killed once some hundreds of trials are in the store.
     common::straight_and_killed(d, &args, 300, Duration::from_secs(60));
     let partial = trials(&d.join("killed.db"));

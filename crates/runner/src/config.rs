@@ -277,6 +277,13 @@ impl SearchConfig {
                 )));
             }
             self.oneshot.validate().map_err(bad)?;
+            if self.workers > 1 {
+                return Err(bad(format!(
+                    "workers = {}: the one-shot evaluator trains one supernet, child after child; give it the \
+                     cores with threads_per_worker instead",
+                    self.workers
+                )));
+            }
             self.train.validate().map_err(bad)?;
             self.child.validate().map_err(bad)?;
             self.retrain.validate().map_err(bad)?;

@@ -116,6 +116,8 @@ fn one_shot_settings_are_validated_by_key() {
     let mut c = config(10, dir.path());
     c.oneshot.reward_images = 0;
     assert!(c.validate().unwrap_err().to_string().contains("oneshot.reward_images"));
+    let c = SearchConfig { workers: 2, ..config(10, dir.path()) };
+    assert!(c.validate().unwrap_err().to_string().contains("threads_per_worker"));
     let c = SearchConfig { space: nas_space::SpaceKind::Nb201, ..config(10, dir.path()) };
     assert!(c.validate().unwrap_err().to_string().contains("--evaluator oneshot"));
 }

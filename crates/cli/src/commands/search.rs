@@ -266,6 +266,11 @@ pub fn run(a: SearchArgs) -> Result<()> {
         None
     } else {
         let mut c = a.cfg.resolve()?;
+        if a.remote_workers && c.evaluator == EvaluatorSpec::Oneshot {
+            bail!(
+                "--remote-workers: a one-shot search trains one supernet on this machine; run it without remote workers"
+            );
+        }
         if c.evaluator == EvaluatorSpec::Oneshot && c.oneshot.state_dir.is_none() {
             // The supernet's state lives beside the store it belongs to.
             let dir = if nas_store::is_postgres_url(&spec) { "nas-oneshot".into() } else { format!("{spec}.oneshot") };
@@ -311,6 +316,9 @@ pub fn run(a: SearchArgs) -> Result<()> {
     }
     let _leadership = leadership;
     let cfg = search.config().clone();
+    if queue.is_some() && cfg.evaluator == EvaluatorSpec::Oneshot {
+        bail!("--remote-workers: a one-shot search trains one supernet on this machine; run it without remote workers");
+    }
     let exp = search.experiment().clone();
     eprintln!(
         "{} experiment {:?} in {}: {} space, {} strategy, {} samples (batch {}), seed {}",
