@@ -260,13 +260,26 @@ pub(crate) fn accuracy_of(
     logits: impl Fn(Tensor<4>) -> Tensor<2>,
 ) -> f64 {
     let idx: Vec<usize> = (0..set.len()).collect();
+    accuracy_on(set, &idx, 256, norm, device, logits)
+}
+
+/// Fraction of `set`'s images at `indices` whose argmax of `logits(batch)` is the label, in
+/// batches of `batch` images.
+pub(crate) fn accuracy_on(
+    set: &ImageSet,
+    indices: &[usize],
+    batch: usize,
+    norm: &Normalization,
+    device: &Device,
+    logits: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> f64 {
     let mut correct = 0i64;
-    for chunk in idx.chunks(256) {
+    for chunk in indices.chunks(batch.max(1)) {
         let (x, y) = image_batch(set, chunk, norm, device);
         let pred = logits(x).argmax(1).reshape([chunk.len()]);
         correct += pred.equal(y).int().sum().into_scalar::<i64>();
     }
-    correct as f64 / set.len().max(1) as f64
+    correct as f64 / indices.len().max(1) as f64
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ use serde_json::{Map, json};
 pub use config::OneShotConfig;
 use state::SupernetState;
 
-use crate::batches::{image_batch, rng_for};
+use crate::batches::rng_for;
+use crate::train::accuracy_on;
 use crate::{PreparedData, TrainConfig};
 
 /// What the evaluator needs to know of the search it serves.
@@ -143,14 +144,8 @@ impl OneShotEvaluator {
     fn accuracy(&self, plan: &Plan, set: &ImageSet, images: &[usize], batch: usize) -> f64 {
         let net = self.net.valid();
         let device = self.device.clone().inner();
-        let mut correct = 0usize;
-        for chunk in images.chunks(batch.max(1)) {
-            let (x, y) = image_batch(set, chunk, &self.data.norm, &device);
-            let logits = net.forward(plan, x).expect("checked plans fit the supernet");
-            let pred = logits.argmax(1).reshape([chunk.len()]);
-            correct += pred.equal(y).int().sum().into_scalar::<i64>() as usize;
-        }
-        correct as f64 / images.len().max(1) as f64
+        let logits = |x| net.forward(plan, x).expect("checked plans fit the supernet");
+        accuracy_on(set, images, batch, &self.data.norm, &device, logits)
     }
 
     /// The validation images child `seq` is rewarded on.
