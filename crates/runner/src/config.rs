@@ -230,10 +230,13 @@ impl SearchConfig {
         self.controller.validate().map_err(bad)?;
         self.evolution.validate().map_err(bad)?;
         self.rescore.validate().map_err(bad)?;
-        if self.rescore.enabled() && !(self.evaluator == EvaluatorSpec::Train && self.space == SpaceKind::Cnn) {
-            return Err(bad(
-                "rescore.top_k: re-scoring trains CNN children again (space = \"cnn\", the train evaluator)".into(),
-            ));
+        if self.rescore.enabled()
+            && !(matches!(self.evaluator, EvaluatorSpec::Train | EvaluatorSpec::Oneshot)
+                && self.space == SpaceKind::Cnn)
+        {
+            return Err(bad("rescore.top_k: re-scoring trains CNN children again (space = \"cnn\", the train or \
+                 oneshot evaluator)"
+                .into()));
         }
         if self.repeat_limit == 0 {
             return Err(bad("repeat_limit must be at least 1".into()));

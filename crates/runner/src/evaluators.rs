@@ -61,6 +61,7 @@ pub fn build_evaluators(
                 child: config.child.clone(),
                 oneshot: config.oneshot.clone(),
                 space: cnn.clone(),
+                first_layers: config.depth.start,
                 layers: config.depth.max.max(config.depth.start),
                 samples: config.samples,
                 seed: config.seed,

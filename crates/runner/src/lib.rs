@@ -32,7 +32,7 @@ pub use oneshot_rank::{OneShotRankOptions, OneShotRankReport, OneShotRankStep, R
 pub use presets::{PRESETS, preset};
 pub use rescore::{
     MAX_RESCORE, RESCORE_STRATEGY, RescoreConfig, RescoreEvent, Rescored, is_rescore, latest_search, rescore,
-    rescore_name, rescore_train_config,
+    rescore_name, rescore_ranked, rescore_train_config,
 };
 pub use search::{Control, Event, Search, SearchError, Summary};
 pub use worker::{WorkerEvent, WorkerOptions, WorkerSummary, run_worker};

@@ -111,6 +111,7 @@ pub fn oneshot_ranking(
         child: config.child.clone(),
         oneshot: config.oneshot.clone(),
         space,
+        first_layers: config.depth.start,
         layers: config.depth.max.max(config.depth.start),
         samples: opts.supernet_children,
         seed: opts.seed,

@@ -81,7 +81,8 @@ mod tests {
         }
         let fo =
             SearchConfig::from_layers(Some(("fashion-oneshot", preset("fashion-oneshot").unwrap())), None).unwrap();
-        assert_eq!((fo.samples, fo.oneshot.reward_images), (15_000, 256));
+        assert_eq!((fo.samples, fo.oneshot.reward_images, fo.oneshot.warmup_steps), (15_000, 256, 4300));
+        assert_eq!((fo.rescore.top_k, fo.rescore.epochs), (4, 4));
         assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (2.0, Some(60_000_000), 40));
         let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));

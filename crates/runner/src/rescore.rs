@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 
-use nas_evaluator::EvalContext;
+use nas_evaluator::{EvalContext, EvaluatorSpec};
 use nas_space::{Architecture, CnnArch};
 use nas_store::{Experiment, NewExperiment, NewTrial, TrialStatus, TrialStore};
 use nas_trainer::TrainConfig;
@@ -164,18 +164,49 @@ pub fn rescore(
     store: &dyn TrialStore,
     search: &Experiment,
     config: &SearchConfig,
-    mut progress: impl FnMut(&RescoreEvent) -> Control,
+    progress: impl FnMut(&RescoreEvent) -> Control,
 ) -> Result<Vec<Rescored>, SearchError> {
-    let r = &config.rescore;
-    r.validate().map_err(crate::ConfigError::Invalid)?;
     // The best distinct completed children (a repeat carries its original's result).
-    let mut seen = HashSet::new();
     let mut sources: Vec<_> = store
         .trials(search.id)?
         .into_iter()
         .filter(|t| t.status == TrialStatus::Completed && t.repeat_of.is_none())
         .collect();
     sources.sort_by(|a, b| b.reward.unwrap_or(0.0).total_cmp(&a.reward.unwrap_or(0.0)).then(a.id.cmp(&b.id)));
+    rescore_sources(store, search, config, sources, progress)
+}
+
+/// [`rescore`] with the children ranked by the caller (trial ids, best first) instead of by
+/// reward: a one-shot search passes its derived ranking ([`crate::Search::derive`]), whose
+/// whole-split scores are better than its 256-image rewards.
+pub fn rescore_ranked(
+    store: &dyn TrialStore,
+    search: &Experiment,
+    config: &SearchConfig,
+    ranked: &[i64],
+    progress: impl FnMut(&RescoreEvent) -> Control,
+) -> Result<Vec<Rescored>, SearchError> {
+    let sources = ranked
+        .iter()
+        .map(|&id| match store.trial(id)? {
+            Some(t) if t.experiment_id == search.id && t.status == TrialStatus::Completed => Ok(t),
+            _ => Err(SearchError::Resume(format!("trial {id} is not a completed child of {:?}", search.name))),
+        })
+        .collect::<Result<Vec<_>, SearchError>>()?;
+    rescore_sources(store, search, config, sources, progress)
+}
+
+/// Re-score the first `top_k` distinct architectures of `sources`.
+fn rescore_sources(
+    store: &dyn TrialStore,
+    search: &Experiment,
+    config: &SearchConfig,
+    mut sources: Vec<nas_store::TrialRow>,
+    mut progress: impl FnMut(&RescoreEvent) -> Control,
+) -> Result<Vec<Rescored>, SearchError> {
+    let r = &config.rescore;
+    r.validate().map_err(crate::ConfigError::Invalid)?;
+    let mut seen = HashSet::new();
     sources.retain(|t| seen.insert(t.arch.clone()));
     sources.truncate(r.top_k);
     let name = rescore_name(&search.name);
@@ -262,7 +293,9 @@ fn train(
     sources: &[nas_store::TrialRow],
     progress: &mut impl FnMut(&RescoreEvent) -> Control,
 ) -> Result<bool, SearchError> {
-    let derived = SearchConfig { train: rescore_train_config(config), ..config.clone() };
+    // Children train from scratch here, whatever evaluator the search rewarded them with.
+    let derived =
+        SearchConfig { train: rescore_train_config(config), evaluator: EvaluatorSpec::Train, ..config.clone() };
     let (workers, threads) = derived.parallelism();
     let mut evaluators =
         crate::evaluators::build_evaluators(&derived, &derived.search_space(), workers.min(jobs.len()))?;

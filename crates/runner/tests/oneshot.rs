@@ -120,4 +120,41 @@ fn one_shot_settings_are_validated_by_key() {
     assert!(c.validate().unwrap_err().to_string().contains("threads_per_worker"));
     let c = SearchConfig { space: nas_space::SpaceKind::Nb201, ..config(10, dir.path()) };
     assert!(c.validate().unwrap_err().to_string().contains("--evaluator oneshot"));
+    let mut c = config(10, dir.path());
+    c.oneshot.warmup_steps = u64::MAX;
+    assert!(c.validate().unwrap_err().to_string().contains("oneshot.warmup_steps"));
+    let mut c = config(10, dir.path());
+    c.rescore.top_k = 2;
+    c.validate().expect("a one-shot search may re-score its derived children");
+}
+
+/// `[rescore]` after a one-shot search: the derived ranking (whole split, shared weights) picks
+/// the children, and they are trained from scratch, not under the shared weights.
+#[test]
+fn a_one_shot_search_rescores_its_derived_children_by_training_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(24, &dir.path().join("s"));
+    cfg.oneshot.warmup_steps = 16;
+    cfg.rescore = nas_runner::RescoreConfig { top_k: 2, epochs: 1, train_subset: Some(300), ..Default::default() };
+    let store = straight(cfg.clone(), &dir.path().join("s.db"));
+    let search = store.experiment_by_name("x").unwrap().unwrap();
+    let first = &store.trials(search.id).unwrap()[0];
+    assert_eq!(first.metrics()["shared_steps"], 16 + 8, "warm-up steps, then the first child's 8");
+    let mut s = Search::resume(&store, Some("x"), None).unwrap();
+    let ranked: Vec<i64> = s.derive(6).unwrap().unwrap().iter().map(|(t, _)| t.id).collect();
+    drop(s);
+    let rows = nas_runner::rescore_ranked(&store, &search, &cfg, &ranked, |_| Control::Continue).unwrap();
+    let re = store.experiment_by_name(&nas_runner::rescore_name("x")).unwrap().unwrap();
+    let trials = store.trials(re.id).unwrap();
+    let sources: Vec<Option<i64>> = trials.iter().map(|t| t.parent_id).collect();
+    assert_eq!(sources, vec![Some(ranked[0]), Some(ranked[1])], "the derived top 2, in order");
+    for t in &trials {
+        assert_eq!(t.status, TrialStatus::Completed, "{:?}", t.failure);
+        let m = t.metrics();
+        assert_eq!(m["epochs"].as_array().map(Vec::len), Some(1), "trained from scratch for 1 epoch");
+        assert!(m.get("supernet_epoch").is_none(), "not scored under the shared weights");
+    }
+    assert_eq!(rows.len(), 2);
+    let e = nas_runner::rescore_ranked(&store, &search, &cfg, &[9999], |_| Control::Continue).unwrap_err();
+    assert!(e.to_string().contains("trial 9999"), "{e}");
 }

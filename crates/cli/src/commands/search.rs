@@ -444,11 +444,15 @@ pub fn run(a: SearchArgs) -> Result<()> {
             "done: {} samples of {:?} in {}. See `nas top{store_flag}`, `nas show TRIAL{store_flag}`.",
             summary.samples, summary.experiment, shown
         );
-        if oneshot {
-            derive(&mut search, &cfg, &store_flag)?;
-        }
+        let ranked = if oneshot { derive(&mut search, &cfg, &store_flag)? } else { None };
         if cfg.rescore.enabled() && !interrupted.load(Ordering::SeqCst) {
-            rescore(store, &exp, &cfg, a.quiet, &interrupted, &store_flag)?;
+            rescore(
+                store,
+                &exp,
+                &cfg,
+                ranked.as_deref(),
+                Output { quiet: a.quiet, interrupted: &interrupted, store_flag: &store_flag },
+            )?;
         }
     } else {
         // Count what the store holds, so the number printed is the number kept.
@@ -468,15 +472,16 @@ pub fn run(a: SearchArgs) -> Result<()> {
 }
 
 /// After a one-shot search: its best distinct children by reward scored again on the whole
-/// validation split under the final shared weights, the best `top_k` listed.
-fn derive(search: &mut Search, cfg: &SearchConfig, store_flag: &str) -> Result<()> {
+/// validation split under the final shared weights, the best `top_k` listed; returns their
+/// trial ids, best first (what `[rescore]` then re-scores).
+fn derive(search: &mut Search, cfg: &SearchConfig, store_flag: &str) -> Result<Option<Vec<i64>>> {
     let o = &cfg.oneshot;
     eprintln!(
         "scoring the best {} distinct children on the whole validation split under the shared weights",
         o.candidates
     );
     let started = std::time::Instant::now();
-    let Some(scored) = search.derive(o.candidates)? else { return Ok(()) };
+    let Some(scored) = search.derive(o.candidates)? else { return Ok(None) };
     eprintln!("{:>4} {:>6} {:>10} {:>10}  arch", "rank", "trial", "reward acc", "shared acc");
     for (rank, (t, acc)) in scored.iter().take(o.top_k).enumerate() {
         let reward_acc = super::inspect::val_score(t).map_or("-".to_string(), |s| s.value());
@@ -492,19 +497,27 @@ fn derive(search: &mut Search, cfg: &SearchConfig, store_flag: &str) -> Result<(
             best.id
         );
     }
-    Ok(())
+    Ok(Some(scored.iter().map(|(t, _)| t.id).collect()))
+}
+
+/// Where the re-scoring reports to.
+struct Output<'a> {
+    quiet: bool,
+    interrupted: &'a AtomicBool,
+    store_flag: &'a str,
 }
 
 /// The search's last step (`[rescore]`): train its best children again at a higher fidelity,
-/// with a progress bar, and print the new ranking.
+/// with a progress bar, and print the new ranking. `ranked` (a one-shot search's derived
+/// ranking) picks the children instead of their rewards.
 fn rescore(
     store: &dyn nas_store::TrialStore,
     exp: &nas_store::Experiment,
     cfg: &SearchConfig,
-    quiet: bool,
-    interrupted: &AtomicBool,
-    store_flag: &str,
+    ranked: Option<&[i64]>,
+    out: Output<'_>,
 ) -> Result<()> {
+    let Output { quiet, interrupted, store_flag } = out;
     let r = &cfg.rescore;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(r.top_k as u64) };
     bar.set_style(
@@ -514,7 +527,7 @@ fn rescore(
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let started = std::time::Instant::now();
     let control = || if interrupted.load(Ordering::SeqCst) { Control::Stop } else { Control::Continue };
-    let rows = nas_runner::rescore(store, exp, cfg, |e| {
+    let observe = |e: &nas_runner::RescoreEvent| {
         match e {
             nas_runner::RescoreEvent::Started { to_train, of, description } => {
                 bar.set_length(*of as u64);
@@ -539,7 +552,11 @@ fn rescore(
             }
         }
         control()
-    })?;
+    };
+    let rows = match ranked {
+        Some(ids) => nas_runner::rescore_ranked(store, exp, cfg, ids, observe)?,
+        None => nas_runner::rescore(store, exp, cfg, observe)?,
+    };
     bar.finish_and_clear();
     let name = nas_runner::rescore_name(&exp.name);
     let fmt = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{a:.4}"));

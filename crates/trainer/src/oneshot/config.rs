@@ -17,6 +17,13 @@ pub struct OneShotConfig {
     /// Validation images (a fresh seeded draw per child) a child's reward is measured on, in
     /// one batch. Default 256.
     pub reward_images: usize,
+    /// Shared-weight SGD steps taken before the first child is rewarded, each with a child
+    /// drawn uniformly from the space (every token uniform, every skip a fair coin, depth
+    /// uniform from the schedule's first to its largest). Rewards then start from weights that
+    /// every part of the space has trained, not from those the strategy's first picks fitted
+    /// (the strategy otherwise locks onto what fits shared weights fastest). Counts in the
+    /// learning-rate schedule. Default 0 (ENAS: none).
+    pub warmup_steps: u64,
     /// Children between two saves of the supernet state (weights, optimiser moments, step
     /// count); a resumed search replays the children since the last save. Default 200.
     pub checkpoint_every: u64,
@@ -36,6 +43,7 @@ impl Default for OneShotConfig {
         OneShotConfig {
             train_steps: 1,
             reward_images: 256,
+            warmup_steps: 0,
             checkpoint_every: 200,
             candidates: 24,
             top_k: 8,
@@ -49,6 +57,7 @@ impl OneShotConfig {
     pub fn validate(&self) -> Result<(), String> {
         count("oneshot.train_steps", self.train_steps, 1, 10_000)?;
         count("oneshot.reward_images", self.reward_images, 1, 100_000)?;
+        count("oneshot.warmup_steps", self.warmup_steps, 0, 10_000_000)?;
         count("oneshot.checkpoint_every", self.checkpoint_every, 1, 1_000_000)?;
         count("oneshot.candidates", self.candidates, 1, 10_000)?;
         count("oneshot.top_k", self.top_k, 1, self.candidates)?;

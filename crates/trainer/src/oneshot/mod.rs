@@ -11,6 +11,11 @@
 //! children: the minibatch of step `k`, its augmentation and a child's reward images are seeded
 //! by `k` and by the child's index, not by generator positions.
 //!
+//! With `warmup_steps`, the shared weights first train that many steps with children drawn
+//! uniformly from the space (seeded by the step), before the first child is rewarded: under
+//! freshly initialised weights the strategy's first rewards favour whatever fits fastest, and a
+//! learning strategy then keeps feeding the weights those children.
+//!
 //! The state (weights, optimiser moments, step count, next child) is saved to a file every
 //! `checkpoint_every` children, before the next child is scored, so the file never holds a child
 //! the store has not recorded. A resumed search restores it and replays the training steps of
@@ -30,7 +35,8 @@ use burn::prelude::*;
 use nas_child::{ChildConfig, InputShape, Plan, SuperNet, SuperShape};
 use nas_data::ImageSet;
 use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag};
-use nas_space::{Architecture, CnnArch, CnnSpace};
+use nas_space::{Action, Architecture, CnnArch, CnnSpace, Decision};
+use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde_json::{Map, json};
 
@@ -49,6 +55,8 @@ pub struct OneShotSetup {
     pub oneshot: OneShotConfig,
     /// The CNN space (its largest kernel and filter count size the supernet).
     pub space: CnnSpace,
+    /// The depth schedule's first depth (the shallowest warm-up children).
+    pub first_layers: usize,
     /// The depth schedule's largest depth.
     pub layers: usize,
     /// Children the search rewards in all (the learning-rate schedule's length).
@@ -170,30 +178,92 @@ impl OneShotEvaluator {
         order[i * b..((i + 1) * b).min(n)].to_vec()
     }
 
-    /// `train_steps` SGD steps of the shared weights with `plan`'s child; the mean loss. A
-    /// non-finite loss stops the search: the shared weights are lost to every child.
+    /// Shared-weight steps the whole search takes (warm-up and children): the length of the
+    /// learning-rate schedule.
+    fn total_steps(&self) -> u64 {
+        let o = &self.setup.oneshot;
+        o.warmup_steps.saturating_add(self.setup.samples.saturating_mul(o.train_steps as u64))
+    }
+
+    /// `train_steps` SGD steps of the shared weights with `plan`'s child; the mean loss.
     fn train_on(&mut self, plan: &Plan) -> Result<f64, EvalError> {
-        let total = self.setup.samples.saturating_mul(self.setup.oneshot.train_steps as u64);
         let mut sum = 0.0;
         for _ in 0..self.setup.oneshot.train_steps {
-            let k = self.steps;
-            let idx = self.minibatch(k);
-            let mut aug = rng_for(&[self.setup.seed, 12, k]);
-            let (x, y) = self.data.batch(&self.data.train, &idx, Some(&mut aug), &self.device);
-            let loss = self.loss.forward(self.net.forward(plan, x).expect("checked plans fit the supernet"), y);
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                return Err(EvalError::Fatal(format!(
-                    "the shared weights diverged: loss {value} at step {k} (lower train.learning_rate)"
-                )));
-            }
-            let lr = self.setup.train.lr_at(k as usize, total as usize, 0);
-            let grads = GradientsParams::from_grads(loss.backward(), &self.net);
-            self.net = self.optim.step(lr, self.net.clone(), grads);
-            self.steps += 1;
-            sum += value as f64;
+            sum += self.step(plan)?;
         }
         Ok(sum / self.setup.oneshot.train_steps as f64)
+    }
+
+    /// One SGD step of the shared weights with `plan`'s child on the next training minibatch;
+    /// its loss. A non-finite loss stops the search: the shared weights are lost to every child.
+    fn step(&mut self, plan: &Plan) -> Result<f64, EvalError> {
+        let k = self.steps;
+        let idx = self.minibatch(k);
+        let mut aug = rng_for(&[self.setup.seed, 12, k]);
+        let (x, y) = self.data.batch(&self.data.train, &idx, Some(&mut aug), &self.device);
+        let loss = self.loss.forward(self.net.forward(plan, x).expect("checked plans fit the supernet"), y);
+        let value: f32 = loss.clone().into_scalar();
+        if !value.is_finite() {
+            return Err(EvalError::Fatal(format!(
+                "the shared weights diverged: loss {value} at step {k} (lower train.learning_rate)"
+            )));
+        }
+        let lr = self.setup.train.lr_at(k as usize, self.total_steps() as usize, 0);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        self.net = self.optim.step(lr, self.net.clone(), grads);
+        self.steps += 1;
+        Ok(value as f64)
+    }
+
+    /// The warm-up: before the first child, `warmup_steps` steps each with a child drawn
+    /// uniformly from the space (seeded by the step), then the state is saved so a resumed
+    /// search does not repeat it. Nothing to do once it is done.
+    fn warm_up(&mut self) -> Result<(), EvalError> {
+        let want = self.setup.oneshot.warmup_steps;
+        if self.next_seq > 0 || self.steps >= want {
+            return Ok(());
+        }
+        let started = Instant::now();
+        tracing::info!("warming up the shared weights: {want} steps with children drawn uniformly from the space");
+        while self.steps < want {
+            let plan = self.uniform_child(self.steps)?;
+            self.step(&plan)?;
+        }
+        tracing::info!(
+            "warm-up done in {:.0} s ({:.2} supernet epochs)",
+            started.elapsed().as_secs_f64(),
+            self.epochs()
+        );
+        self.save()
+    }
+
+    /// Warm-up step `k`'s child: a uniform draw from the space that fits the supernet and the
+    /// child caps (redrawn up to 1,000 times).
+    fn uniform_child(&self, k: u64) -> Result<Plan, EvalError> {
+        let space = &self.setup.space;
+        let choices: Vec<usize> = space.token_types().iter().map(|t| t.choices).collect();
+        let (low, high) = (self.setup.first_layers.min(self.setup.layers), self.setup.layers);
+        let mut rng = rng_for(&[self.setup.seed, 14, k]);
+        let mut why = String::new();
+        for _ in 0..1000 {
+            let depth = rng.random_range(low..=high);
+            let actions: Vec<Action> = space
+                .decisions(depth)
+                .iter()
+                .map(|d| match *d {
+                    Decision::Token { token_type } => Action::Token(rng.random_range(0..choices[token_type])),
+                    Decision::Anchor { layer } => Action::Skips((0..layer).map(|_| rng.random_bool(0.5)).collect()),
+                })
+                .collect();
+            let cnn = space.decode(&actions).map_err(|e| EvalError::Fatal(format!("warm-up draw: {e}")))?;
+            match self.cnn_plan(&cnn) {
+                Ok(plan) => return Ok(plan),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(EvalError::Fatal(format!(
+            "oneshot.warmup_steps: 1,000 uniform draws from the space and none fits the child caps (the last: {why})"
+        )))
     }
 
     /// Save the state when `checkpoint_every` children have passed since the last save.
@@ -255,14 +325,18 @@ impl Evaluator for OneShotEvaluator {
     fn describe(&self) -> String {
         let s = &self.shape;
         format!(
-            "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); per child \
-             {} SGD step(s) of batch {}, reward on {} validation images",
+            "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); {}per \
+             child {} SGD step(s) of batch {}, reward on {} validation images",
             self.data.description,
             s.layers,
             s.kernel.0,
             s.kernel.1,
             s.filters,
             s.params(),
+            match self.setup.oneshot.warmup_steps {
+                0 => String::new(),
+                n => format!("{n} warm-up steps with uniform children, then "),
+            },
             self.setup.oneshot.train_steps,
             self.setup.train.batch_size,
             self.setup.oneshot.reward_images
@@ -292,6 +366,7 @@ impl Evaluator for OneShotEvaluator {
         if ctx.seq < self.next_seq {
             return Ok(());
         }
+        self.warm_up()?;
         let plan = self.plan(arch)?;
         self.train_on(&plan)?;
         self.next_seq = ctx.seq + 1;
@@ -309,6 +384,7 @@ impl Evaluator for OneShotEvaluator {
                 ctx.seq, self.next_seq
             )));
         }
+        self.warm_up()?;
         self.save_if_due()?;
         let started = Instant::now();
         let plan = self.plan(arch);

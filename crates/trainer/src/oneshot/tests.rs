@@ -19,6 +19,7 @@ fn setup(samples: u64) -> OneShotSetup {
             pooling: true,
             skips: true,
         },
+        first_layers: 1,
         layers: 3,
         samples,
         seed: 5,
@@ -101,5 +102,41 @@ fn a_resumed_evaluator_continues_exactly() {
     broken.attach(&tag("exp/a"));
     let e = broken.evaluate(&arch(0), &ctx(0)).unwrap_err().to_string();
     assert!(e.contains("exp_a-1000000000.supernet") && e.contains("cannot be restored"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A warm-up trains the shared weights with uniform children before child 0 (so the first
+/// rewards are far above a cold start's), is part of the seeded run, and is saved: a search
+/// killed after it resumes without repeating it and continues exactly.
+#[test]
+fn a_warm_up_comes_first_and_is_not_repeated_on_resume() {
+    let dir = std::env::temp_dir().join(format!("nas-oneshot-warm-{}", std::process::id()));
+    let d = data();
+    let warm = |state_dir: Option<PathBuf>| {
+        let mut s = setup(20);
+        s.oneshot.warmup_steps = 200;
+        s.oneshot.state_dir = state_dir;
+        s
+    };
+    let mut straight = OneShotEvaluator::new(d.clone(), warm(None));
+    let want = run(&mut straight, 0, 20);
+    assert_eq!(straight.steps(), 220, "200 warm-up steps, then one per child");
+    let cold = run(&mut OneShotEvaluator::new(d.clone(), setup(20)), 0, 20);
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    assert!(mean(&want[..5]) > mean(&cold[..5]) + 0.05, "warm {:?}\ncold {:?}", &want[..5], &cold[..5]);
+    assert_eq!(run(&mut OneShotEvaluator::new(d.clone(), warm(None)), 0, 20), want, "the warm-up is seeded");
+
+    let mut first = OneShotEvaluator::new(d.clone(), warm(Some(dir.clone())));
+    first.attach(&tag("exp/w"));
+    assert_eq!(run(&mut first, 0, 2), want[..2]);
+    drop(first);
+    let mut resumed = OneShotEvaluator::new(d, warm(Some(dir.clone())));
+    resumed.attach(&tag("exp/w"));
+    assert_eq!((resumed.steps(), resumed.next_seq), (200, 0), "saved right after the warm-up");
+    for s in 0..2 {
+        resumed.replay(&arch(s), &ctx(s as u64)).unwrap();
+    }
+    assert_eq!(resumed.steps(), 202, "the replay does not warm up again");
+    assert_eq!(run(&mut resumed, 2, 20), want[2..]);
     std::fs::remove_dir_all(&dir).ok();
 }
