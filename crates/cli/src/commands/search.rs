@@ -376,6 +376,12 @@ pub fn run(a: SearchArgs) -> Result<()> {
     // Children with a result so far; results arrive in any order with several replicas.
     let mut finished = search.children_finished()?;
     bar.set_position(finished);
+    if oneshot && finished == 0 && cfg.oneshot.warmup_steps > 0 {
+        bar.set_message(format!(
+            "warming up the shared weights: {} steps with children drawn uniformly",
+            cfg.oneshot.warmup_steps
+        ));
+    }
     // Children can train for minutes: keep the clock moving between trials.
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let trial_score = |id: i64| store.trial(id).ok().flatten().as_ref().and_then(super::inspect::val_score);
