@@ -74,7 +74,7 @@ mod tests {
         assert_eq!((fc.rescore.top_k, fc.rescore.epochs, fc.rescore.train_subset), (4, 4, None));
         assert_eq!((fc.retrain.width, fc.retrain.max_flops), (2.0, Some(60_000_000)));
         assert!(!paper.rescore.enabled());
-        // The one-shot presets share weights; fashion-oneshot retrains as fashion-cpu does.
+        // The one-shot presets share weights.
         for name in ["fashion-oneshot", "paper-oneshot"] {
             let c = SearchConfig::from_layers(Some((name, preset(name).unwrap())), None).unwrap();
             assert_eq!(c.evaluator, nas_evaluator::EvaluatorSpec::Oneshot, "{name}");
@@ -84,6 +84,11 @@ mod tests {
         assert_eq!((fo.samples, fo.oneshot.reward_images, fo.oneshot.warmup_steps), (15_000, 256, 4300));
         assert_eq!((fo.rescore.top_k, fo.rescore.epochs), (4, 4));
         assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (2.0, Some(60_000_000), 40));
+        // One grid cell, the search's own optimiser settings: what `nas train --no-grid` measured.
+        assert_eq!(
+            (fo.retrain.learning_rate.clone(), fo.retrain.weight_decay.clone()),
+            (vec![fo.train.learning_rate], vec![fo.train.weight_decay])
+        );
         let ptb = SearchConfig::from_layers(Some(("paper-ptb", preset("paper-ptb").unwrap())), None).unwrap();
         assert_eq!((ptb.space, ptb.rnn.base, ptb.lm.hidden, ptb.lm.layers), (nas_space::SpaceKind::Rnn, 8, 650, 2));
         assert_eq!((ptb.lm_train.epochs, ptb.lm_train.reward_c), (35, 80.0));
