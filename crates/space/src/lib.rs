@@ -16,6 +16,7 @@ mod error;
 pub mod limits;
 mod nb201;
 mod rnn;
+mod sample;
 mod space;
 
 pub use arch::Architecture;
@@ -24,4 +25,5 @@ pub use decision::{Action, Decision, TokenType};
 pub use error::SpaceError;
 pub use nb201::{NB201_EDGES, Nb201Arch, Nb201Op, Nb201Space};
 pub use rnn::{Activation, Combine, NodeInputs, RnnCell, RnnNode, RnnSpace};
+pub use sample::{Draw, uniform_actions};
 pub use space::{SearchSpace, SpaceKind};

@@ -10,29 +10,15 @@ use nas_space::{Action, Decision};
 
 use crate::{SeededRng, StrategyError};
 
-/// A uniform draw: every token uniform over its choices, every skip flag a fair coin. Returns
-/// the actions and their log-probability under that distribution.
+/// A uniform draw: every token uniform over its choices, every skip flag a fair coin
+/// ([`nas_space::uniform_actions`]). Returns the actions and their log-probability under that
+/// distribution.
 pub fn uniform(
     decisions: &[Decision],
     token_choices: &[usize],
     rng: &mut SeededRng,
 ) -> Result<(Vec<Action>, f64), StrategyError> {
-    let mut actions = Vec::with_capacity(decisions.len());
-    let mut log_prob = 0.0;
-    for d in decisions {
-        match *d {
-            Decision::Token { token_type } => {
-                let v = choices_of(token_choices, token_type)?;
-                actions.push(Action::Token(rng.index(v)));
-                log_prob -= (v as f64).ln();
-            }
-            Decision::Anchor { layer } => {
-                actions.push(Action::Skips((0..layer).map(|_| rng.uniform() < 0.5).collect()));
-                log_prob -= layer as f64 * std::f64::consts::LN_2;
-            }
-        }
-    }
-    Ok((actions, log_prob))
+    nas_space::uniform_actions(decisions, token_choices, rng).map_err(|e| StrategyError::Mismatch(e.to_string()))
 }
 
 /// A uniform draw that `seen` does not hold: up to `tries` draws, the last one let through

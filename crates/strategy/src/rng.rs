@@ -57,6 +57,17 @@ impl SeededRng {
     }
 }
 
+/// Random search's and the mutation moves' uniform draws: `index` as above, a coin is
+/// `uniform() < 0.5` (one word per draw either way, so seeded searches keep their sequences).
+impl nas_space::Draw for SeededRng {
+    fn index(&mut self, n: usize) -> usize {
+        SeededRng::index(self, n)
+    }
+    fn coin(&mut self) -> bool {
+        self.uniform() < 0.5
+    }
+}
+
 pub(crate) use RngState as SavedRng;
 
 #[cfg(test)]

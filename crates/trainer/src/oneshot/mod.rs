@@ -35,7 +35,7 @@ use burn::prelude::*;
 use nas_child::{ChildConfig, InputShape, Plan, SuperNet, SuperShape};
 use nas_data::ImageSet;
 use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag};
-use nas_space::{Action, Architecture, CnnArch, CnnSpace, Decision};
+use nas_space::{Architecture, CnnArch, CnnSpace};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde_json::{Map, json};
@@ -247,14 +247,8 @@ impl OneShotEvaluator {
         let mut why = String::new();
         for _ in 0..1000 {
             let depth = rng.random_range(low..=high);
-            let actions: Vec<Action> = space
-                .decisions(depth)
-                .iter()
-                .map(|d| match *d {
-                    Decision::Token { token_type } => Action::Token(rng.random_range(0..choices[token_type])),
-                    Decision::Anchor { layer } => Action::Skips((0..layer).map(|_| rng.random_bool(0.5)).collect()),
-                })
-                .collect();
+            let (actions, _) = nas_space::uniform_actions(&space.decisions(depth), &choices, &mut WarmUpDraw(&mut rng))
+                .map_err(|e| EvalError::Fatal(format!("warm-up draw: {e}")))?;
             let cnn = space.decode(&actions).map_err(|e| EvalError::Fatal(format!("warm-up draw: {e}")))?;
             match self.cnn_plan(&cnn) {
                 Ok(plan) => return Ok(plan),
@@ -407,6 +401,18 @@ impl Evaluator for OneShotEvaluator {
 
     fn derive(&mut self, candidates: &[Architecture]) -> Option<Result<Vec<f64>, EvalError>> {
         Some(self.score_all(candidates))
+    }
+}
+
+/// The warm-up's generator as the space's uniform distribution draws from it.
+struct WarmUpDraw<'a>(&'a mut rand_chacha::ChaCha8Rng);
+
+impl nas_space::Draw for WarmUpDraw<'_> {
+    fn index(&mut self, n: usize) -> usize {
+        self.0.random_range(0..n)
+    }
+    fn coin(&mut self) -> bool {
+        self.0.random_bool(0.5)
     }
 }
 
