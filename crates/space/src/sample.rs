@@ -55,7 +55,7 @@ mod tests {
         }
         fn coin(&mut self) -> bool {
             self.0 += 1;
-            self.0 % 2 == 0
+            self.0.is_multiple_of(2)
         }
     }
 
