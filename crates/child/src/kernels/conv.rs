@@ -3,7 +3,8 @@
 //! current rayon pool's threads. On CPUs with AVX-512 the forward and the weight gradient run on
 //! the direct kernels of [`super::direct`]; elsewhere each is one `gemm` product per image.
 //! At stride 1 the input gradient is itself a forward convolution (of `dy`, with the kernel
-//! flipped), so it takes the same route; strided convolutions take `Wᵀ · dy` and col2im.
+//! flipped), so it takes the same route; strided convolutions take `Wᵀ · dy` and col2im, the
+//! product over a group of images at once when their output maps are small.
 //!
 //! The products, per image `b`, with `K = C·kh·kw` and `P = Ho·Wo` (`col_b` = im2col of image `b`, `[K, P]`):
 //! - forward:         `y_b[O, P]   = W[O, K] · col_b[K, P]`
@@ -125,26 +126,35 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     }
 }
 
-/// Add the columns `col` (`[K, P]`) back into the image gradient `dx` (`[C, H, W]`): the
-/// transpose of [`im2col`].
+/// Add the columns `col` back into the image gradients `dx` (`[n, C, H, W]`): the transpose of
+/// [`im2col`]. `col` is `[K, n·P]`, image `b`'s columns at `b·P..(b + 1)·P` of every row, so one
+/// product serves `n` images. The rows are walked channel by channel and kernel offset by
+/// offset, each offset's valid output range computed once.
 fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     let ((h, w), (sh, sw), (pt, pl, _, _), (oh, ow)) = (g.in_size, g.stride, g.padding, g.out_size());
-    for (src, r) in col.chunks(oh * ow).zip(patch_rows(g)) {
-        if r.xs.is_empty() {
-            continue;
-        }
-        let plane = &mut dx[r.c * h * w..(r.c + 1) * h * w];
-        for y in r.ys.clone() {
-            let from = &src[y * ow + r.xs.start..y * ow + r.xs.end];
-            let dst = &mut plane[(y * sh + r.i - pt) * w..][..w];
-            if sw == 1 {
-                let start = r.xs.start + r.j - pl;
-                for (d, s) in dst[start..start + from.len()].iter_mut().zip(from) {
-                    *d += s;
+    let ((kh, kw), p, area) = (g.kernel, oh * ow, h * w);
+    let images = dx.len() / g.image_in();
+    assert_eq!(col.len(), g.k() * images * p, "col2im columns");
+    let ys: Vec<(usize, usize)> = (0..kh).map(|i| valid_range(i, sh, pt, h, oh)).collect();
+    let xs: Vec<(usize, usize)> = (0..kw).map(|j| valid_range(j, sw, pl, w, ow)).collect();
+    let mut rows = col.chunks_exact(images * p);
+    for c in 0..g.in_channels {
+        for (i, &(ylo, yhi)) in ys.iter().enumerate() {
+            for (j, &(xlo, xhi)) in xs.iter().enumerate() {
+                let row = rows.next().expect("one row per channel and kernel offset");
+                if xlo == xhi {
+                    continue;
                 }
-            } else {
-                for (o, s) in r.xs.clone().zip(from) {
-                    dst[o * sw + r.j - pl] += s;
+                for (b, src) in row.chunks_exact(p).enumerate() {
+                    let plane = &mut dx[(b * g.in_channels + c) * area..][..area];
+                    for y in ylo..yhi {
+                        let from = &src[y * ow + xlo..y * ow + xhi];
+                        let dst = &mut plane[(y * sh + i - pt) * w..][..w];
+                        let start = xlo * sw + j - pl;
+                        for (d, s) in dst[start..].iter_mut().step_by(sw).zip(from) {
+                            *d += s;
+                        }
+                    }
                 }
             }
         }
@@ -216,18 +226,41 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         };
         return forward(dy, &flipped, &transposed);
     }
+    // Strided: one product per group of images, `[K, O] · [O, n·P]`, so that a layer with few
+    // output pixels still gives `gemm` a wide matrix (a 4 × 4 map alone is 16 columns). The
+    // groups depend on the batch and the geometry only, never on the thread count.
+    let images = (GROUP_COLUMNS / p).clamp(1, g.batch.div_ceil(WEIGHT_PARTS).max(1));
+    // Each thread takes whole groups, and one buffer of each kind for all of them.
+    let per = images_per_thread(g.batch).next_multiple_of(images);
     let mut dx = vec![0.0f32; g.batch * g.image_in()];
-    let per = images_per_thread(g.batch);
     dx.par_chunks_mut(per * g.image_in()).zip(dy.par_chunks(per * g.image_out())).for_each(|(dxs, dys)| {
-        let mut col = vec![0.0f32; k * p];
-        for (dxb, dyb) in dxs.chunks_mut(g.image_in()).zip(dys.chunks(g.image_out())) {
-            // SAFETY: Wᵀ is [K, O], dy_b is [O, P]; the columns are [K, P].
-            unsafe { matmul(k, p, o, &mut col, View::transposed(w, k), View::rows(dyb, p), false, 1.0, false) };
-            col2im_add(&col, g, dxb);
+        let mut col = vec![0.0f32; k * images * p];
+        let mut packed = vec![0.0f32; if images > 1 { o * images * p } else { 0 }];
+        for (dxg, dyg) in dxs.chunks_mut(images * g.image_in()).zip(dys.chunks(images * g.image_out())) {
+            let cols = dyg.len() / g.image_out() * p;
+            let rhs = if images == 1 {
+                dyg
+            } else {
+                // The group's dy as one [O, n·P] matrix: image b's rows at columns b·P..(b + 1)·P.
+                for (b, dyb) in dyg.chunks_exact(g.image_out()).enumerate() {
+                    for (oc, row) in dyb.chunks_exact(p).enumerate() {
+                        packed[oc * cols + b * p..][..p].copy_from_slice(row);
+                    }
+                }
+                &packed[..o * cols]
+            };
+            let col = &mut col[..k * cols];
+            // SAFETY: Wᵀ is [K, O], rhs is [O, n·P]; the columns are [K, n·P].
+            unsafe { matmul(k, cols, o, col, View::transposed(w, k), View::rows(rhs, cols), false, 1.0, false) };
+            col2im_add(col, g, dxg);
         }
     });
     dx
 }
+
+/// Columns a strided input gradient's product aims for when it groups images with small output
+/// maps (see [`backward_input`]).
+const GROUP_COLUMNS: usize = 256;
 
 /// Runs of images the weight gradient sums separately (at most; fewer for small batches): enough
 /// to keep 8 threads busy, few enough that adding the runs' sums costs little.
@@ -340,6 +373,7 @@ mod tests {
             g(13, (4, 4), 20, (3, 3), (1, 1), (1, 1, 1, 1)), // tiles across images
             g(2, (5, 4), 70, (3, 3), (1, 1), (1, 1, 1, 1)), // more channels than one tile
             g(3, (4, 5), 40, (2, 3), (2, 1), (0, 1, 1, 0)), // two and a half vectors of channels
+            Geometry { batch: 17, ..g(3, (8, 8), 4, (3, 3), (2, 2), (1, 1, 1, 1)) }, // strided dx in groups of images
             g(2, (6, 6), 8, (3, 3), (1, 1), (1, 1, 1, 1)), // half a vector
             g(2, (5, 5), 56, (1, 3), (1, 1), (0, 1, 0, 1)), // three and a half
             g(2, (4, 4), 44, (3, 3), (1, 2), (1, 1, 1, 1)), // a ragged last vector
@@ -397,7 +431,16 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        let g = Geometry { batch: 13, out_channels: 20, ..geometries()[0] };
+        let stride1 = Geometry { batch: 13, out_channels: 20, ..geometries()[0] };
+        // Strided, 4 × 4 output maps: the input gradient's products span groups of 3 images.
+        let stride2 = Geometry { batch: 21, ..geometries()[9] };
+        for g in [stride1, stride2] {
+            thread_count_free(&g);
+        }
+    }
+
+    fn thread_count_free(g: &Geometry) {
+        let g = *g;
         let x = values(g.batch * g.image_in(), 6);
         let w = values(g.out_channels * g.k(), 7);
         let dy = values(g.batch * g.image_out(), 8);

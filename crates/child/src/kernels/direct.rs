@@ -20,6 +20,8 @@
 use std::arch::x86_64::*;
 use std::borrow::Cow;
 
+use rayon::prelude::*;
+
 use super::conv::Geometry;
 
 /// Output channels per register tile: four `zmm` vectors.
@@ -270,14 +272,28 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
 }
 
 /// `dW` `[O, K]` from the threads' `dWᵀ` (`[K][pad16(O)]` each), summed.
+///
+/// The parts are added in their own layout first — contiguous rows, split over the pool, each
+/// element summed in the parts' order (so the bits are those of adding each part into `dW`) —
+/// and only the sum is transposed, a block of rows at a time.
 pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
+    const ROWS: usize = 64;
     let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
     let lda = o.next_multiple_of(16);
+    let mut sum = vec![0.0f32; k * lda];
+    sum.par_chunks_mut(ROWS * lda).enumerate().for_each(|(block, rows)| {
+        for part in parts {
+            for (a, b) in rows.iter_mut().zip(&part[block * ROWS * lda..]) {
+                *a += b;
+            }
+        }
+    });
     let mut dw = vec![0.0f32; o * k];
-    for part in parts {
-        for (kk, row) in part.chunks_exact(lda).enumerate() {
-            for (ch, v) in row[..o].iter().enumerate() {
-                dw[ch * k + kk] += v;
+    for (block, rows) in sum.chunks(ROWS * lda).enumerate() {
+        let k0 = block * ROWS;
+        for (ch, dst) in dw.chunks_exact_mut(k).enumerate() {
+            for (d, row) in dst[k0..].iter_mut().zip(rows.chunks_exact(lda)) {
+                *d = row[ch];
             }
         }
     }
