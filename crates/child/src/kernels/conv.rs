@@ -86,25 +86,30 @@ struct PatchRow {
     xs: Range<usize>,
 }
 
-/// The `K = C·kh·kw` rows of the im2col matrix, in order.
-fn patch_rows(g: &Geometry) -> impl Iterator<Item = PatchRow> {
-    let g = *g;
+/// Call `f` on the `K = C·kh·kw` rows of the im2col matrix, in order; each kernel offset's
+/// valid output range is computed once, not once per channel.
+fn each_patch_row(g: &Geometry, mut f: impl FnMut(PatchRow)) {
     let (oh, ow) = g.out_size();
-    (0..g.in_channels).flat_map(move |c| {
-        (0..g.kernel.0).flat_map(move |i| {
-            (0..g.kernel.1).map(move |j| {
-                let (ylo, yhi) = valid_range(i, g.stride.0, g.padding.0, g.in_size.0, oh);
-                let (xlo, xhi) = valid_range(j, g.stride.1, g.padding.1, g.in_size.1, ow);
-                PatchRow { c, i, j, ys: ylo..yhi, xs: xlo..xhi }
-            })
-        })
-    })
+    let range = |(lo, hi): (usize, usize)| lo..hi;
+    let ys: Vec<Range<usize>> =
+        (0..g.kernel.0).map(|i| range(valid_range(i, g.stride.0, g.padding.0, g.in_size.0, oh))).collect();
+    let xs: Vec<Range<usize>> =
+        (0..g.kernel.1).map(|j| range(valid_range(j, g.stride.1, g.padding.1, g.in_size.1, ow))).collect();
+    for c in 0..g.in_channels {
+        for (i, ys) in ys.iter().enumerate() {
+            for (j, xs) in xs.iter().enumerate() {
+                f(PatchRow { c, i, j, ys: ys.clone(), xs: xs.clone() });
+            }
+        }
+    }
 }
 
 /// Fill `col` (`[K, P]`) with the patches of one image `x` (`[C, H, W]`).
 fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     let ((h, w), (sh, sw), (pt, pl, _, _), (oh, ow)) = (g.in_size, g.stride, g.padding, g.out_size());
-    for (dst, r) in col.chunks_mut(oh * ow).zip(patch_rows(g)) {
+    let mut dsts = col.chunks_mut(oh * ow);
+    each_patch_row(g, |r| {
+        let dst = dsts.next().expect("one row per channel and kernel offset");
         let plane = &x[r.c * h * w..(r.c + 1) * h * w];
         for (y, out) in dst.chunks_mut(ow).enumerate() {
             if !r.ys.contains(&y) || r.xs.is_empty() {
@@ -123,42 +128,35 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
                 }
             }
         }
-    }
+    });
 }
 
 /// Add the columns `col` back into the image gradients `dx` (`[n, C, H, W]`): the transpose of
 /// [`im2col`]. `col` is `[K, n·P]`, image `b`'s columns at `b·P..(b + 1)·P` of every row, so one
-/// product serves `n` images. The rows are walked channel by channel and kernel offset by
-/// offset, each offset's valid output range computed once.
+/// product serves `n` images.
 fn col2im_add(col: &[f32], g: &Geometry, dx: &mut [f32]) {
     let ((h, w), (sh, sw), (pt, pl, _, _), (oh, ow)) = (g.in_size, g.stride, g.padding, g.out_size());
-    let ((kh, kw), p, area) = (g.kernel, oh * ow, h * w);
+    let (p, area) = (oh * ow, h * w);
     let images = dx.len() / g.image_in();
     assert_eq!(col.len(), g.k() * images * p, "col2im columns");
-    let ys: Vec<(usize, usize)> = (0..kh).map(|i| valid_range(i, sh, pt, h, oh)).collect();
-    let xs: Vec<(usize, usize)> = (0..kw).map(|j| valid_range(j, sw, pl, w, ow)).collect();
     let mut rows = col.chunks_exact(images * p);
-    for c in 0..g.in_channels {
-        for (i, &(ylo, yhi)) in ys.iter().enumerate() {
-            for (j, &(xlo, xhi)) in xs.iter().enumerate() {
-                let row = rows.next().expect("one row per channel and kernel offset");
-                if xlo == xhi {
-                    continue;
-                }
-                for (b, src) in row.chunks_exact(p).enumerate() {
-                    let plane = &mut dx[(b * g.in_channels + c) * area..][..area];
-                    for y in ylo..yhi {
-                        let from = &src[y * ow + xlo..y * ow + xhi];
-                        let dst = &mut plane[(y * sh + i - pt) * w..][..w];
-                        let start = xlo * sw + j - pl;
-                        for (d, s) in dst[start..].iter_mut().step_by(sw).zip(from) {
-                            *d += s;
-                        }
-                    }
+    each_patch_row(g, |r| {
+        let row = rows.next().expect("one row per channel and kernel offset");
+        if r.xs.is_empty() {
+            return;
+        }
+        for (b, src) in row.chunks_exact(p).enumerate() {
+            let plane = &mut dx[(b * g.in_channels + r.c) * area..][..area];
+            for y in r.ys.clone() {
+                let from = &src[y * ow + r.xs.start..y * ow + r.xs.end];
+                let dst = &mut plane[(y * sh + r.i - pt) * w..][..w];
+                let start = r.xs.start * sw + r.j - pl;
+                for (d, s) in dst[start..].iter_mut().step_by(sw).zip(from) {
+                    *d += s;
                 }
             }
         }
-    }
+    });
 }
 
 /// Forward: `y` (`[B, O, Ho, Wo]`) for input `x` (`[B, C, H, W]`) and weight `w` (`[O, C, kh, kw]`).
