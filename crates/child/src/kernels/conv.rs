@@ -169,10 +169,11 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     if direct::available() {
         // Runs of a few images (the result does not depend on how they are split).
-        let (wt, per) = (direct::pack_weight(w, g), per.min(direct::RUN));
+        let (wt, per) = (direct::pack_weight(w, g), per.min(direct::forward_images(g)));
+        let windows = direct::Windows::new(g, o.next_multiple_of(16));
         y.par_chunks_mut(per * g.image_out())
             .zip(x.par_chunks(per * g.image_in()))
-            .for_each(|(ys, xs)| direct::forward(xs, &wt, g, ys));
+            .for_each(|(ys, xs)| direct::forward(xs, &wt, g, &windows, ys));
         return y;
     }
     y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {

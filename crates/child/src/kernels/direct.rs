@@ -113,26 +113,129 @@ fn transpose_padded(a: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     }
 }
 
+/// The output pixels of a convolution grouped into classes by the part of their kernel window
+/// that lies inside the image (interior pixels share one class; each border pattern is one
+/// more), with the window elements each class multiplies: for one input channel after another,
+/// the valid kernel rows × columns. The forward walks only these, so no product with padding is
+/// made and the input needs no padded copy.
+pub struct Windows {
+    classes: Vec<Class>,
+    /// Per entry: its weight row's offset into the packed weight (`(c, i, j) · lda`) and its
+    /// input's offset from a pixel's base, `(c·H + i)·W + j`.
+    rows: Vec<usize>,
+    offs: Vec<isize>,
+    /// Per output pixel, class by class: offset of its window's top-left corner (in padding
+    /// coordinates, so possibly before the image) from its image's start, and its index.
+    bases: Vec<isize>,
+    pixels: Vec<usize>,
+}
+
+/// One class of [`Windows`]: its entries (`per_channel` for each input channel, in channel order)
+/// and its pixels.
+struct Class {
+    entries: usize,
+    per_channel: usize,
+    pixels: std::ops::Range<usize>,
+}
+
+impl Windows {
+    /// The classes of `g`'s output pixels, for a weight packed with rows `lda` apart.
+    pub fn new(g: &Geometry, lda: usize) -> Self {
+        let ((h, w), (sh, sw), (t, l, _, _), (oh, ow), (kh, kw)) =
+            (g.in_size, g.stride, g.padding, g.out_size(), g.kernel);
+        // The kernel offsets of output coordinate `o` that land inside `0..size`.
+        let valid = |o: usize, s: usize, pad: usize, size: usize, k: usize| {
+            let lo = pad.saturating_sub(o * s).min(k);
+            (lo, (size + pad).saturating_sub(o * s).clamp(lo, k))
+        };
+        let mut groups: std::collections::BTreeMap<(usize, usize, usize, usize), Vec<usize>> = Default::default();
+        for y in 0..oh {
+            let (i0, i1) = valid(y, sh, t, h, kh);
+            for x in 0..ow {
+                let (j0, j1) = valid(x, sw, l, w, kw);
+                groups.entry((i0, i1, j0, j1)).or_default().push(y * ow + x);
+            }
+        }
+        let mut win = Windows { classes: Vec::new(), rows: Vec::new(), offs: Vec::new(), bases: Vec::new(), pixels: Vec::new() };
+        for ((i0, i1, j0, j1), pixels) in groups {
+            win.classes.push(Class {
+                entries: win.rows.len(),
+                per_channel: (i1 - i0) * (j1 - j0),
+                pixels: win.pixels.len()..win.pixels.len() + pixels.len(),
+            });
+            for c in 0..g.in_channels {
+                for i in i0..i1 {
+                    for j in j0..j1 {
+                        win.rows.push(((c * kh + i) * kw + j) * lda);
+                        win.offs.push(((c * h + i) * w + j) as isize);
+                    }
+                }
+            }
+            for p in pixels {
+                let (y, x) = (p / ow, p % ow);
+                win.bases.push((y * sh) as isize * w as isize - (t * w) as isize + (x * sw) as isize - l as isize);
+                win.pixels.push(p);
+            }
+        }
+        win
+    }
+}
+
+/// Input channels whose packed weight rows a forward pass walks at a time (about 32 KiB of
+/// `zmm` rows), so they stay in cache for every class and column of a run of images.
+fn channel_block(g: &Geometry) -> usize {
+    (512 / (g.kernel.0 * g.kernel.1)).max(1)
+}
+
+/// Images a forward task takes: at least [`RUN`], more when the output maps are small, so each
+/// class of [`Windows`] has columns enough to fill the register tiles.
+pub fn forward_images(g: &Geometry) -> usize {
+    let (oh, ow) = g.out_size();
+    RUN.max(512usize.div_ceil(oh * ow))
+}
+
 /// Forward of the images `x` (`[images, C, H, W]`) into `y` (`[images, O, Ho, Wo]`), with the
-/// weight packed by [`pack_weight`].
-pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, y: &mut [f32]) {
-    let p = Padded::new(x, g);
-    let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
-    let lda = o.next_multiple_of(16);
+/// weight packed by [`pack_weight`] and the classes of [`Windows::new`] for the same `lda`.
+///
+/// Each output value is the sum of its valid window elements in channel-block order, the same
+/// however the images are split into tasks.
+pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [f32]) {
+    let (o, pixels) = (g.out_channels, g.out_size().0 * g.out_size().1);
+    let image_in = g.in_channels * g.in_size.0 * g.in_size.1;
+    let images = x.len() / image_in;
+    let mut acc = vec![0.0f32; images * pixels * GROUP];
     for c0 in (0..o).step_by(GROUP) {
-        let (a, y) = (&wt[c0..], &mut *y);
-        // SAFETY: AVX-512F and VL (the caller checked `available`); wt is [K][lda]; every
-        // corner + shift lies inside the padded images.
+        let a = &wt[c0..];
+        let (mv, h) = vectors(o - c0);
+        let lanes = 16 * mv + 8 * h;
+        let run = Run { x, image_in, images, channels: g.in_channels, block: channel_block(g), lanes };
+        // SAFETY: AVX-512F and VL (the caller checked `available`); wt is [K][lda]; every valid
+        // window element of every pixel lies inside its image; acc holds a row per column.
         unsafe {
-            match vectors(o - c0) {
-                (0, _) => forward_group::<0, 1, 12>(&p, a, lda, k, c0, o, pixels, y),
-                (1, 0) => forward_group::<1, 0, 12>(&p, a, lda, k, c0, o, pixels, y),
-                (1, _) => forward_group::<1, 1, 8>(&p, a, lda, k, c0, o, pixels, y),
-                (2, 0) => forward_group::<2, 0, 8>(&p, a, lda, k, c0, o, pixels, y),
-                (2, _) => forward_group::<2, 1, 8>(&p, a, lda, k, c0, o, pixels, y),
-                (3, 0) => forward_group::<3, 0, 8>(&p, a, lda, k, c0, o, pixels, y),
-                (3, _) => forward_group::<3, 1, 6>(&p, a, lda, k, c0, o, pixels, y),
-                _ => forward_group::<4, 0, 6>(&p, a, lda, k, c0, o, pixels, y),
+            match (mv, h) {
+                (0, _) => forward_group::<0, 1, 12>(&run, a, win, &mut acc),
+                (1, 0) => forward_group::<1, 0, 12>(&run, a, win, &mut acc),
+                (1, _) => forward_group::<1, 1, 8>(&run, a, win, &mut acc),
+                (2, 0) => forward_group::<2, 0, 8>(&run, a, win, &mut acc),
+                (2, _) => forward_group::<2, 1, 8>(&run, a, win, &mut acc),
+                (3, 0) => forward_group::<3, 0, 8>(&run, a, win, &mut acc),
+                (3, _) => forward_group::<3, 1, 6>(&run, a, win, &mut acc),
+                _ => forward_group::<4, 0, 6>(&run, a, win, &mut acc),
+            }
+        }
+        // acc holds, class by class, every image's pixels of the class: `[column][lanes]`.
+        let channels = (o - c0).min(lanes);
+        let mut column = acc.chunks_exact(lanes);
+        for class in &win.classes {
+            let class_pixels = &win.pixels[class.pixels.clone()];
+            for img in 0..images {
+                for &pix in class_pixels {
+                    let values = column.next().expect("a column per image and pixel");
+                    let dst = &mut y[(img * o + c0) * pixels + pix..];
+                    for (ch, v) in values[..channels].iter().enumerate() {
+                        dst[ch * pixels] = *v;
+                    }
+                }
             }
         }
     }
@@ -146,49 +249,61 @@ pub fn pack_weight(w: &[f32], g: &Geometry) -> Vec<f32> {
     wt
 }
 
-/// Channels `c0..c0 + 16·MV + 8·H` (those below `o`) of every output pixel.
+/// The images of one forward task and how the depth is walked.
+struct Run<'a> {
+    x: &'a [f32],
+    image_in: usize,
+    images: usize,
+    channels: usize,
+    /// Input channels per pass over the columns ([`channel_block`]).
+    block: usize,
+    /// Accumulator lanes per column.
+    lanes: usize,
+}
+
+/// The packed weight's channels `c0..c0 + 16·MV + 8·H` (those below `o`) for every output
+/// pixel of the run, into `acc` (`[column][lanes]`, columns class by class).
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `[k][lda]` from column `c0`; every corner + shift lies inside `p.x`.
+/// AVX-512F and VL; `a` holds `[K][lda]` from column `c0` with the `lda` `win` was made for;
+/// `acc` has a row of `lanes` for every image and pixel.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
-    p: &Padded,
+    run: &Run,
     a: &[f32],
-    lda: usize,
-    k: usize,
-    c0: usize,
-    o: usize,
-    pixels: usize,
-    y: &mut [f32],
+    win: &Windows,
+    acc: &mut [f32],
 ) {
-    let mut out = [0.0f32; MAX_NR * GROUP];
-    let lanes = 16 * MV + 8 * H;
-    let channels = (o - c0).min(lanes);
-    let total = p.corners.len();
-    for n0 in (0..total).step_by(NR) {
-        let cols = NR.min(total - n0);
-        let bases: [isize; NR] = std::array::from_fn(|n| p.corners[n0 + n.min(cols - 1)]);
-        // SAFETY: the caller's.
-        unsafe {
-            tile::<MV, H, NR>(
-                k,
-                a.as_ptr(),
-                lda,
-                p.shifts.as_ptr(),
-                p.x.as_ptr(),
-                bases,
-                out.as_mut_ptr(),
-                lanes,
-                false,
-            )
-        };
-        for n in 0..cols {
-            let (img, pix) = ((n0 + n) / pixels, (n0 + n) % pixels);
-            let dst = &mut y[(img * o + c0) * pixels + pix..];
-            for (ch, v) in out[n * lanes..][..channels].iter().enumerate() {
-                dst[ch * pixels] = *v;
+    for c_start in (0..run.channels).step_by(run.block) {
+        let c_end = (c_start + run.block).min(run.channels);
+        let mut col0 = 0;
+        for class in &win.classes {
+            let entries = class.entries + c_start * class.per_channel..class.entries + c_end * class.per_channel;
+            let bases = &win.bases[class.pixels.clone()];
+            let columns = run.images * bases.len();
+            for n0 in (0..columns).step_by(NR) {
+                let cols = NR.min(columns - n0);
+                let at: [isize; NR] = std::array::from_fn(|n| {
+                    let c = n0 + n.min(cols - 1);
+                    (c / bases.len() * run.image_in) as isize + bases[c % bases.len()]
+                });
+                // SAFETY: the caller's; the entries' rows are inside `a`, base + offset inside x.
+                unsafe {
+                    tile::<MV, H, NR, _>(
+                        entries.len(),
+                        a.as_ptr(),
+                        Table(win.rows[entries.clone()].as_ptr()),
+                        win.offs[entries.clone()].as_ptr(),
+                        run.x.as_ptr(),
+                        at,
+                        acc[(col0 + n0) * run.lanes..].as_mut_ptr(),
+                        run.lanes,
+                        cols,
+                        c_start > 0,
+                    )
+                };
             }
+            col0 += columns;
         }
     }
 }
@@ -255,15 +370,16 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
             let bases: [isize; NR] = std::array::from_fn(|n| p.shifts[(k0 + n).min(k - 1)]);
             // SAFETY: the caller's; rows k0..k0+NR of dwt exist (k + NR rows).
             unsafe {
-                tile::<MV, H, NR>(
+                tile::<MV, H, NR, _>(
                     depth,
                     a[d0 * lda..].as_ptr(),
-                    lda,
+                    Strided(lda),
                     p.corners[d0..].as_ptr(),
                     p.x.as_ptr(),
                     bases,
                     dwt[k0 * lda..].as_mut_ptr(),
                     lda,
+                    NR,
                     add || d0 > 0,
                 )
             };
@@ -300,39 +416,70 @@ pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
     dw
 }
 
-/// `out[n][l] (+)= Σ_d a[d][l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
-/// (`MV` `zmm` vectors, then with `H = 1` one `ymm`), `n < NR`, `d < depth`; `out` rows `ldo`
-/// apart.
+/// Where the tile's depth step `d` finds its row of `a`.
+trait Rows: Copy {
+    /// # Safety
+    /// `d` below the tile's depth.
+    unsafe fn row(self, d: usize) -> usize;
+}
+
+/// Rows `lda` apart.
+#[derive(Clone, Copy)]
+struct Strided(usize);
+
+impl Rows for Strided {
+    #[inline(always)]
+    unsafe fn row(self, d: usize) -> usize {
+        d * self.0
+    }
+}
+
+/// Rows at the offsets a table lists.
+#[derive(Clone, Copy)]
+struct Table(*const usize);
+
+impl Rows for Table {
+    #[inline(always)]
+    unsafe fn row(self, d: usize) -> usize {
+        // SAFETY: the caller's: the table has `depth` entries.
+        unsafe { *self.0.add(d) }
+    }
+}
+
+/// `out[n][l] (+)= Σ_d a[rows(d) + l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
+/// (`MV` `zmm` vectors, then with `H = 1` one `ymm`), `d < depth`; the first `cols` of the `NR`
+/// columns are stored, `out` rows `ldo` apart.
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `depth` rows of `16·MV + 8·H` values `lda` apart, `offs` `depth`
-/// offsets, every `bases[n] + offs[d]` lies inside `x`, and `out` holds `NR` rows of
-/// `16·MV + 8·H`.
+/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at every `rows(d)`, `offs` `depth` offsets,
+/// every `bases[n] + offs[d]` lies inside `x` (a base alone may lie before it), and `out` holds
+/// `cols` rows of `16·MV + 8·H`.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
+unsafe fn tile<const MV: usize, const H: usize, const NR: usize, R: Rows>(
     depth: usize,
     a: *const f32,
-    lda: usize,
+    rows: R,
     offs: *const isize,
     x: *const f32,
     bases: [isize; NR],
     out: *mut f32,
     ldo: usize,
+    cols: usize,
     accumulate: bool,
 ) {
     // SAFETY: the caller's.
     unsafe {
-        let cols: [*const f32; NR] = std::array::from_fn(|n| x.offset(bases[n]));
+        let cols_at: [*const f32; NR] = std::array::from_fn(|n| x.wrapping_offset(bases[n]));
         let mut acc = [[_mm512_setzero_ps(); NR]; MV];
         let mut half = [_mm256_setzero_ps(); NR];
         for d in 0..depth {
             let off = *offs.add(d);
-            let ad = a.add(d * lda);
+            let ad = a.add(rows.row(d));
             let av: [__m512; MV] = std::array::from_fn(|v| _mm512_loadu_ps(ad.add(16 * v)));
             let ah = if H == 1 { _mm256_loadu_ps(ad.add(16 * MV)) } else { _mm256_setzero_ps() };
-            for (n, col) in cols.iter().enumerate() {
-                let v = *col.offset(off);
+            for (n, col) in cols_at.iter().enumerate() {
+                let v = *col.wrapping_offset(off);
                 let b = _mm512_set1_ps(v);
                 for (acc, av) in acc.iter_mut().zip(&av) {
                     acc[n] = _mm512_fmadd_ps(*av, b, acc[n]);
@@ -342,7 +489,7 @@ unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
                 }
             }
         }
-        for n in 0..NR {
+        for n in 0..cols.min(NR) {
             let row = out.add(n * ldo);
             for (v, acc) in acc.iter().enumerate() {
                 let p = row.add(16 * v);
