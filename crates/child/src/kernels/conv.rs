@@ -164,18 +164,20 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(x.len(), g.batch * g.image_in(), "conv input size");
     assert_eq!(w.len(), o * k, "conv weight size");
-    let mut y = vec![0.0f32; g.batch * g.image_out()];
     let per = images_per_thread(g.batch);
     #[cfg(target_arch = "x86_64")]
     if direct::available() {
         // Runs of a few images (the result does not depend on how they are split).
-        let (wt, per) = (direct::pack_weight(w, g), per.min(direct::forward_images(g)));
-        let windows = direct::Windows::new(g, o.next_multiple_of(16));
-        y.par_chunks_mut(per * g.image_out())
-            .zip(x.par_chunks(per * g.image_in()))
-            .for_each(|(ys, xs)| direct::forward(xs, &wt, g, &windows, ys));
-        return y;
+        let (wt, per) = (direct::pack_weight(w, g), per.min(direct::gather_images(p)));
+        let windows = direct::Windows::forward(g, o.next_multiple_of(16));
+        // SAFETY: the gather writes every value of its images' outputs.
+        return unsafe {
+            direct::par_filled(g.batch * g.image_out(), per * g.image_out(), |i, ys| {
+                direct::forward(&x[i * per * g.image_in()..][..ys.len() / g.image_out() * g.image_in()], &wt, g, &windows, ys)
+            })
+        };
     }
+    let mut y = vec![0.0f32; g.batch * g.image_out()];
     y.par_chunks_mut(per * g.image_out()).zip(x.par_chunks(per * g.image_in())).for_each(|(ys, xs)| {
         let mut col = if g.is_pointwise() { Vec::new() } else { vec![0.0f32; k * p] };
         for (yb, xb) in ys.chunks_mut(g.image_out()).zip(xs.chunks(g.image_in())) {
@@ -200,6 +202,19 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
 pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
+    #[cfg(target_arch = "x86_64")]
+    if direct::available() {
+        let (image_in, c) = (g.image_in(), g.in_channels);
+        let per = images_per_thread(g.batch).min(direct::gather_images(g.in_size.0 * g.in_size.1));
+        let (wp, windows) = (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient(g, c.next_multiple_of(16)));
+        // SAFETY: the gather writes every value of its images' input gradients.
+        return unsafe {
+            direct::par_filled(g.batch * image_in, per * image_in, |i, dxs| {
+                let dys = &dy[i * per * g.image_out()..][..dxs.len() / image_in * g.image_out()];
+                direct::backward_input(dys, &wp, g, &windows, dxs)
+            })
+        };
+    }
     let ((kh, kw), (t, l, b, r)) = (g.kernel, g.padding);
     if g.stride == (1, 1) && t.max(b) < kh && l.max(r) < kw {
         let c = g.in_channels;
@@ -278,12 +293,16 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let per = g.batch.div_ceil(WEIGHT_PARTS).max(1);
     #[cfg(target_arch = "x86_64")]
     if direct::available() {
+        // Parts of at least one run: a layer with small maps makes fewer, larger parts, so that
+        // its `dWᵀ` (as large as at any batch) is not written and summed once per few images.
+        let per = per.max(direct::gather_images(p)).min(g.batch.max(1));
+        let windows = direct::WeightWindows::new(g, o.next_multiple_of(16));
         let parts: Vec<Vec<f32>> = x
             .par_chunks(per * g.image_in())
             .zip(dy.par_chunks(per * g.image_out()))
-            .map(|(xs, dys)| direct::weight_gradient(xs, dys, g))
+            .map(|(xs, dys)| direct::weight_gradient(xs, dys, g, &windows))
             .collect();
-        return direct::unpack_weight_gradient(&parts, g);
+        return direct::unpack_weight_gradient(&parts, g, &windows);
     }
     let partial: Vec<Vec<f32>> = x
         .par_chunks(per * g.image_in())
@@ -428,12 +447,68 @@ mod tests {
         }
     }
 
+    /// Both gradients by their definitions, one multiply-add at a time.
+    fn naive_gradients(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry) -> (Vec<f32>, Vec<f32>) {
+        let ((h, wd), (oh, ow), (kh, kw), (c, o)) = (g.in_size, g.out_size(), g.kernel, (g.in_channels, g.out_channels));
+        let (mut dx, mut dw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
+        for b in 0..g.batch {
+            for oc in 0..o {
+                for (yy, xx) in (0..oh).flat_map(|y| (0..ow).map(move |x| (y, x))) {
+                    let d = dy[((b * o + oc) * oh + yy) * ow + xx] as f64;
+                    for (ic, i, j) in (0..c).flat_map(|ic| (0..kh).flat_map(move |i| (0..kw).map(move |j| (ic, i, j)))) {
+                        let iy = (yy * g.stride.0 + i) as isize - g.padding.0 as isize;
+                        let ix = (xx * g.stride.1 + j) as isize - g.padding.1 as isize;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                            continue;
+                        }
+                        let xi = ((b * c + ic) * h + iy as usize) * wd + ix as usize;
+                        let wi = ((oc * c + ic) * kh + i) * kw + j;
+                        dx[xi] += d * w[wi] as f64;
+                        dw[wi] += d * x[xi] as f64;
+                    }
+                }
+            }
+        }
+        let f32s = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+        (f32s(dx), f32s(dw))
+    }
+
+    /// Batches large enough that the kernels split them into several tasks, runs and parts of
+    /// different sizes (small maps take more images per run), against the definitions.
+    #[test]
+    fn large_batches_equal_the_definitions() {
+        let g = |batch, c, hw, o, k: usize, s, p| Geometry {
+            batch,
+            in_channels: c,
+            in_size: (hw, hw),
+            out_channels: o,
+            kernel: (k, k),
+            stride: (s, s),
+            padding: (p, p, p, p),
+        };
+        // 7 × 7 maps (11 images a run), 4 × 4 maps from a 7 × 7 kernel at stride 2 (32 a run),
+        // 14 × 14 maps (8 a run, parts of 9), one input channel.
+        for g in [g(40, 5, 7, 20, 3, 1, 1), g(70, 6, 7, 18, 7, 2, 3), g(72, 3, 14, 9, 3, 1, 1), g(33, 1, 9, 24, 5, 2, 2)] {
+            on_both_paths(|path| {
+                let x = values(g.batch * g.image_in(), 9);
+                let w = values(g.out_channels * g.k(), 10);
+                let dy = values(g.batch * g.image_out(), 11);
+                let (dx, dw) = naive_gradients(&x, &w, &dy, &g);
+                close(&forward(&x, &w, &g), &naive(&x, &w, &g), &format!("{path} y {g:?}"));
+                close(&backward_input(&w, &dy, &g), &dx, &format!("{path} dx {g:?}"));
+                close(&backward_weight(&x, &dy, &g), &dw, &format!("{path} dw {g:?}"));
+            });
+        }
+    }
+
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let stride1 = Geometry { batch: 13, out_channels: 20, ..geometries()[0] };
         // Strided, 4 × 4 output maps: the input gradient's products span groups of 3 images.
         let stride2 = Geometry { batch: 21, ..geometries()[9] };
-        for g in [stride1, stride2] {
+        // 4 × 4 maps in runs of 32 images: three parts and tasks of different sizes.
+        let small_maps = Geometry { batch: 70, ..geometries()[9] };
+        for g in [stride1, stride2, small_maps] {
             thread_count_free(&g);
         }
     }

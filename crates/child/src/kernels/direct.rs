@@ -18,7 +18,7 @@
 //! multiply-adds, and packing cost as much as a third of the time (see docs/RESULTS.md).
 
 use std::arch::x86_64::*;
-use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -28,10 +28,6 @@ use super::conv::Geometry;
 const GROUP: usize = 64;
 /// Images the kernels pad and walk at a time (their padded copy stays in cache).
 pub const RUN: usize = 8;
-/// Pixels per block of the weight gradient's depth.
-const PIXEL_BLOCK: usize = 512;
-/// The widest register tile, in columns.
-const MAX_NR: usize = 12;
 
 /// The register tile for the channels `c0..` of a group of `channels` (at most [`GROUP`] are
 /// taken): `(zmm vectors, ymm vectors)`, the `ymm` covering a remainder of up to 8 channels.
@@ -60,47 +56,6 @@ pub fn available() -> bool {
         && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// Zero-padded images and the offsets into them.
-struct Padded<'a> {
-    /// `[images, C, Hp, Wp]`.
-    x: Cow<'a, [f32]>,
-    images: usize,
-    /// Offset of each pixel's top-left input (image, output row, output column order).
-    corners: Vec<isize>,
-    /// Offset of each kernel-window element from the corner: `(c, i, j)` order.
-    shifts: Vec<isize>,
-}
-
-impl<'a> Padded<'a> {
-    fn new(x: &'a [f32], g: &Geometry) -> Self {
-        let ((h, w), (t, l, b, r)) = (g.in_size, g.padding);
-        let (hp, wp) = (h + t + b, w + l + r);
-        let images = x.len() / (g.in_channels * h * w);
-        let x = if (t, l, b, r) == (0, 0, 0, 0) {
-            Cow::Borrowed(x)
-        } else {
-            let mut p = vec![0.0f32; images * g.in_channels * hp * wp];
-            for (dst, src) in p.chunks_exact_mut(hp * wp).zip(x.chunks_exact(h * w)) {
-                for (drow, srow) in dst[t * wp..].chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
-                    drow[l..l + w].copy_from_slice(srow);
-                }
-            }
-            Cow::Owned(p)
-        };
-        let ((oh, ow), (sh, sw), (kh, kw)) = (g.out_size(), g.stride, g.kernel);
-        let image = (g.in_channels * hp * wp) as isize;
-        let corners = (0..images)
-            .flat_map(|b| {
-                (0..oh).flat_map(move |y| (0..ow).map(move |x| b as isize * image + (y * sh * wp + x * sw) as isize))
-            })
-            .collect();
-        let shifts = (0..g.in_channels)
-            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| ((c * hp + i) * wp + j) as isize)))
-            .collect();
-        Padded { x, images, corners, shifts }
-    }
-}
-
 /// `a` with `rows` rows and `cols` columns, stored `[rows][cols]`, written into `out` as
 /// `[cols][pad16(rows)]` (rows past `rows` left as they are: zero in a fresh buffer), so the
 /// channels are contiguous.
@@ -113,25 +68,73 @@ fn transpose_padded(a: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     }
 }
 
-/// The output pixels of a convolution grouped into classes by the part of their kernel window
-/// that lies inside the image (interior pixels share one class; each border pattern is one
-/// more), with the window elements each class multiplies: for one input channel after another,
-/// the valid kernel rows × columns. The forward walks only these, so no product with padding is
-/// made and the input needs no padded copy.
-pub struct Windows {
-    classes: Vec<Class>,
-    /// Per entry: its weight row's offset into the packed weight (`(c, i, j) · lda`) and its
-    /// input's offset from a pixel's base, `(c·H + i)·W + j`.
-    rows: Vec<usize>,
-    offs: Vec<isize>,
-    /// Per output pixel, class by class: offset of its window's top-left corner (in padding
-    /// coordinates, so possibly before the image) from its image's start, and its index.
-    bases: Vec<isize>,
-    pixels: Vec<usize>,
+/// One axis of a gather: for every coordinate of the result, the source coordinate its kernel
+/// window is measured from, and the taps — (kernel index, step from that coordinate) — that land
+/// inside the source.
+pub struct Axis {
+    starts: Vec<isize>,
+    taps: Vec<Vec<(usize, isize)>>,
 }
 
-/// One class of [`Windows`]: its entries (`per_channel` for each input channel, in channel order)
-/// and its pixels.
+impl Axis {
+    /// The forward's axis: output coordinate `u` reads input `u·stride − pad + i` for the kernel
+    /// offsets `i` that land inside `0..size`.
+    fn forward(out: usize, stride: usize, pad: usize, size: usize, kernel: usize) -> Self {
+        let (starts, taps) = (0..out)
+            .map(|u| {
+                let lo = pad.saturating_sub(u * stride).min(kernel);
+                let hi = (size + pad).saturating_sub(u * stride).clamp(lo, kernel);
+                ((u * stride) as isize - pad as isize, (lo..hi).map(|i| (i, i as isize)).collect())
+            })
+            .unzip();
+        Axis { starts, taps }
+    }
+
+    /// The input gradient's axis: input coordinate `u` receives from the outputs `v` with
+    /// `v·stride + i = u + pad`, that is from `v = R − m` with kernel offset `i = ρ + m·stride`
+    /// (`R`, `ρ` the quotient and remainder of `u + pad` by the stride), for the `m` that keep
+    /// `i` inside the kernel and `v` inside `0..out`.
+    fn transposed(size: usize, stride: usize, pad: usize, out: usize, kernel: usize) -> Self {
+        let (starts, taps) = (0..size)
+            .map(|u| {
+                let (r, rho) = ((u + pad) / stride, (u + pad) % stride);
+                let taps = (0..)
+                    .map(|m| (rho + m * stride, m))
+                    .take_while(|&(i, m)| i < kernel && m <= r)
+                    .filter(|&(_, m)| r - m < out)
+                    .map(|(i, m)| (i, -(m as isize)))
+                    .collect();
+                (r as isize, taps)
+            })
+            .unzip();
+        Axis { starts, taps }
+    }
+}
+
+/// A convolution pass as a gather: each result pixel (of `rows × cols`) is the sum over the
+/// `channels` of a source (planes `plane` in size) of packed-weight rows times source values at
+/// the pixel's taps. The pixels are grouped into classes by their taps (interior pixels share
+/// one class; each border pattern is one more), and each class lists its entries once, so no
+/// product with padding is made and the source needs no padded copy.
+pub struct Windows {
+    classes: Vec<Class>,
+    /// Per entry: its weight row's offset into the packed weight (`(ch, ki, kj) · lda`) and
+    /// its source value's offset from a pixel's base, `(ch·Hs + di)·Ws + dj`.
+    rows: Vec<usize>,
+    offs: Vec<isize>,
+    /// Per result pixel, class by class: the offset of its base from its image's start, and its
+    /// index.
+    bases: Vec<isize>,
+    pixels: Vec<usize>,
+    /// Summed channels of the source and its values per image.
+    channels: usize,
+    image: usize,
+    /// Source channels a pass over the columns takes at a time ([`channel_block`]).
+    block: usize,
+}
+
+/// One class of [`Windows`]: its entries (`per_channel` for each summed channel, in channel
+/// order) and its pixels.
 struct Class {
     entries: usize,
     per_channel: usize,
@@ -139,101 +142,180 @@ struct Class {
 }
 
 impl Windows {
-    /// The classes of `g`'s output pixels, for a weight packed with rows `lda` apart.
-    pub fn new(g: &Geometry, lda: usize) -> Self {
+    /// The forward of `g` (weight packed by [`pack_weight`] with rows `lda` apart).
+    pub fn forward(g: &Geometry, lda: usize) -> Self {
         let ((h, w), (sh, sw), (t, l, _, _), (oh, ow), (kh, kw)) =
             (g.in_size, g.stride, g.padding, g.out_size(), g.kernel);
-        // The kernel offsets of output coordinate `o` that land inside `0..size`.
-        let valid = |o: usize, s: usize, pad: usize, size: usize, k: usize| {
-            let lo = pad.saturating_sub(o * s).min(k);
-            (lo, (size + pad).saturating_sub(o * s).clamp(lo, k))
-        };
-        let mut groups: std::collections::BTreeMap<(usize, usize, usize, usize), Vec<usize>> = Default::default();
-        for y in 0..oh {
-            let (i0, i1) = valid(y, sh, t, h, kh);
-            for x in 0..ow {
-                let (j0, j1) = valid(x, sw, l, w, kw);
-                groups.entry((i0, i1, j0, j1)).or_default().push(y * ow + x);
+        let (ys, xs) = (Axis::forward(oh, sh, t, h, kh), Axis::forward(ow, sw, l, w, kw));
+        Windows::new(&ys, &xs, g.in_channels, (h, w), g.kernel, lda)
+    }
+
+    /// The input gradient of `g`, a gather from the output gradient (weight packed by
+    /// [`pack_weight_transposed`] with rows `lda` apart).
+    pub fn input_gradient(g: &Geometry, lda: usize) -> Self {
+        let ((h, w), (sh, sw), (t, l, _, _), (oh, ow), (kh, kw)) =
+            (g.in_size, g.stride, g.padding, g.out_size(), g.kernel);
+        let (ys, xs) = (Axis::transposed(h, sh, t, oh, kh), Axis::transposed(w, sw, l, ow, kw));
+        Windows::new(&ys, &xs, g.out_channels, (oh, ow), g.kernel, lda)
+    }
+
+    fn new(ys: &Axis, xs: &Axis, channels: usize, plane: (usize, usize), kernel: (usize, usize), lda: usize) -> Self {
+        let ((hs, ws), (kh, kw)) = (plane, kernel);
+        type Taps<'a> = &'a [(usize, isize)];
+        let mut groups: std::collections::BTreeMap<(Taps, Taps), Vec<(usize, usize)>> = Default::default();
+        for (y, row) in ys.taps.iter().enumerate() {
+            for (x, col) in xs.taps.iter().enumerate() {
+                groups.entry((row, col)).or_default().push((y, x));
             }
         }
-        let mut win = Windows { classes: Vec::new(), rows: Vec::new(), offs: Vec::new(), bases: Vec::new(), pixels: Vec::new() };
-        for ((i0, i1, j0, j1), pixels) in groups {
+        let mut win = Windows {
+            classes: Vec::with_capacity(groups.len()),
+            rows: Vec::new(),
+            offs: Vec::new(),
+            bases: Vec::new(),
+            pixels: Vec::new(),
+            channels,
+            image: channels * hs * ws,
+            block: (512 / (kh * kw)).max(1),
+        };
+        for ((row, col), pixels) in groups {
             win.classes.push(Class {
                 entries: win.rows.len(),
-                per_channel: (i1 - i0) * (j1 - j0),
+                per_channel: row.len() * col.len(),
                 pixels: win.pixels.len()..win.pixels.len() + pixels.len(),
             });
-            for c in 0..g.in_channels {
-                for i in i0..i1 {
-                    for j in j0..j1 {
-                        win.rows.push(((c * kh + i) * kw + j) * lda);
-                        win.offs.push(((c * h + i) * w + j) as isize);
+            for ch in 0..channels {
+                for &(i, di) in row {
+                    for &(j, dj) in col {
+                        win.rows.push(((ch * kh + i) * kw + j) * lda);
+                        win.offs.push(((ch * hs) as isize + di) * ws as isize + dj);
                     }
                 }
             }
-            for p in pixels {
-                let (y, x) = (p / ow, p % ow);
-                win.bases.push((y * sh) as isize * w as isize - (t * w) as isize + (x * sw) as isize - l as isize);
-                win.pixels.push(p);
+            for (y, x) in pixels {
+                win.bases.push(ys.starts[y] * ws as isize + xs.starts[x]);
+                win.pixels.push(y * xs.taps.len() + x);
             }
         }
         win
     }
 }
 
-/// Input channels whose packed weight rows a forward pass walks at a time (about 32 KiB of
-/// `zmm` rows), so they stay in cache for every class and column of a run of images.
-fn channel_block(g: &Geometry) -> usize {
-    (512 / (g.kernel.0 * g.kernel.1)).max(1)
+/// Images a forward or input-gradient task takes: at least [`RUN`], more when the result has
+/// few pixels, so each class of [`Windows`] has columns enough to fill the register tiles.
+pub fn gather_images(pixels: usize) -> usize {
+    RUN.max(512usize.div_ceil(pixels.max(1)))
 }
 
-/// Images a forward task takes: at least [`RUN`], more when the output maps are small, so each
-/// class of [`Windows`] has columns enough to fill the register tiles.
-pub fn forward_images(g: &Geometry) -> usize {
-    let (oh, ow) = g.out_size();
-    RUN.max(512usize.div_ceil(oh * ow))
+/// A vector of `len` values written in parallel, `chunk` at a time, by `fill(chunk index,
+/// chunk)`, into memory nobody zeroed first (a serial `memset` of the whole buffer was a tenth
+/// of the calling thread's time in a training step).
+///
+/// # Safety
+/// `fill` writes every value of its chunk.
+pub(crate) unsafe fn par_filled(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| fill(i, c));
+    // SAFETY: the caller's: every value was written.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// `a` (`[rows][cols]`) as `[cols][pad16(rows)]`, the lanes past `rows` zero, for the output
+/// rows `first..` that `out` holds.
+fn transpose_padded_into(a: &[f32], rows: usize, cols: usize, first: usize, out: &mut [MaybeUninit<f32>]) {
+    let lda = rows.next_multiple_of(16);
+    let n = out.len() / lda;
+    for (r, row) in a.chunks_exact(cols).enumerate() {
+        for (c, v) in row[first..first + n].iter().enumerate() {
+            out[c * lda + r].write(*v);
+        }
+    }
+    for dst in out.chunks_exact_mut(lda) {
+        for v in &mut dst[rows..] {
+            v.write(0.0);
+        }
+    }
+}
+
+/// The weight `[O, K]` packed for [`forward`]: `[K][pad16(O)]`, blocks of rows in parallel.
+pub fn pack_weight(w: &[f32], g: &Geometry) -> Vec<f32> {
+    const ROWS: usize = 64;
+    let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
+    let lda = o.next_multiple_of(16);
+    // SAFETY: each block writes all of its rows, padding lanes included.
+    unsafe { par_filled(k * lda, ROWS * lda, |b, out| transpose_padded_into(w, o, k, b * ROWS, out)) }
+}
+
+/// The weight `[O, C, kh, kw]` packed for the input gradient: `[(O, kh, kw)][pad16(C)]`, a
+/// filter per task.
+pub fn pack_weight_transposed(w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (c, window) = (g.in_channels, g.kernel.0 * g.kernel.1);
+    let ldc = c.next_multiple_of(16);
+    // SAFETY: each filter's block is written whole, padding lanes included.
+    unsafe {
+        par_filled(g.out_channels * window * ldc, window * ldc, |o, out| {
+            transpose_padded_into(&w[o * c * window..(o + 1) * c * window], c, window, 0, out)
+        })
+    }
 }
 
 /// Forward of the images `x` (`[images, C, H, W]`) into `y` (`[images, O, Ho, Wo]`), with the
-/// weight packed by [`pack_weight`] and the classes of [`Windows::new`] for the same `lda`.
+/// weight packed by [`pack_weight`] and `win` from [`Windows::forward`] for the same `lda`.
+pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [MaybeUninit<f32>]) {
+    gather(x, wt, win, g.out_channels, y);
+}
+
+/// Input gradient of the images' output gradients `dy` (`[images, O, Ho, Wo]`) into `dx`
+/// (`[images, C, H, W]`), with the weight packed by [`pack_weight_transposed`] and `win` from
+/// [`Windows::input_gradient`] for the same `lda`.
+pub fn backward_input(dy: &[f32], wp: &[f32], g: &Geometry, win: &Windows, dx: &mut [MaybeUninit<f32>]) {
+    gather(dy, wp, win, g.in_channels, dx);
+}
+
+/// `out` (`[images, lanes_total, pixels]`) from the source images `src` by the gather `win`
+/// with the packed weight `a` (`[rows][pad16(lanes_total)]`).
 ///
-/// Each output value is the sum of its valid window elements in channel-block order, the same
-/// however the images are split into tasks.
-pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [f32]) {
-    let (o, pixels) = (g.out_channels, g.out_size().0 * g.out_size().1);
-    let image_in = g.in_channels * g.in_size.0 * g.in_size.1;
-    let images = x.len() / image_in;
+/// Each result value is the sum of its class's entries in channel-block order, the same
+/// however the images are split into tasks. Every value of `out` is written.
+fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [MaybeUninit<f32>]) {
+    let images = src.len() / win.image;
+    let pixels = win.pixels.len();
     let mut acc = vec![0.0f32; images * pixels * GROUP];
-    for c0 in (0..o).step_by(GROUP) {
-        let a = &wt[c0..];
-        let (mv, h) = vectors(o - c0);
-        let lanes = 16 * mv + 8 * h;
-        let run = Run { x, image_in, images, channels: g.in_channels, block: channel_block(g), lanes };
-        // SAFETY: AVX-512F and VL (the caller checked `available`); wt is [K][lda]; every valid
-        // window element of every pixel lies inside its image; acc holds a row per column.
+    for c0 in (0..lanes_total).step_by(GROUP) {
+        let a = &a[c0..];
+        let (mv, h) = vectors(lanes_total - c0);
+        let run = Run { src, images, lanes: 16 * mv + 8 * h };
+        // SAFETY: AVX-512F and VL (the caller checked `available`); `a` holds every entry's row
+        // from lane c0; every entry of every pixel lies inside its image; acc holds a row per
+        // column.
         unsafe {
             match (mv, h) {
-                (0, _) => forward_group::<0, 1, 12>(&run, a, win, &mut acc),
-                (1, 0) => forward_group::<1, 0, 12>(&run, a, win, &mut acc),
-                (1, _) => forward_group::<1, 1, 8>(&run, a, win, &mut acc),
-                (2, 0) => forward_group::<2, 0, 8>(&run, a, win, &mut acc),
-                (2, _) => forward_group::<2, 1, 8>(&run, a, win, &mut acc),
-                (3, 0) => forward_group::<3, 0, 8>(&run, a, win, &mut acc),
-                (3, _) => forward_group::<3, 1, 6>(&run, a, win, &mut acc),
-                _ => forward_group::<4, 0, 6>(&run, a, win, &mut acc),
+                (0, _) => gather_group::<0, 1, 12>(&run, a, win, &mut acc),
+                (1, 0) => gather_group::<1, 0, 12>(&run, a, win, &mut acc),
+                (1, _) => gather_group::<1, 1, 8>(&run, a, win, &mut acc),
+                (2, 0) => gather_group::<2, 0, 8>(&run, a, win, &mut acc),
+                (2, _) => gather_group::<2, 1, 8>(&run, a, win, &mut acc),
+                (3, 0) => gather_group::<3, 0, 8>(&run, a, win, &mut acc),
+                (3, _) => gather_group::<3, 1, 6>(&run, a, win, &mut acc),
+                _ => gather_group::<4, 0, 6>(&run, a, win, &mut acc),
             }
         }
         // acc holds, class by class, every image's pixels of the class: `[column][lanes]`.
-        let channels = (o - c0).min(lanes);
-        let mut column = acc.chunks_exact(lanes);
+        let channels = (lanes_total - c0).min(run.lanes);
+        let mut column = acc.chunks_exact(run.lanes);
         for class in &win.classes {
             let class_pixels = &win.pixels[class.pixels.clone()];
             for img in 0..images {
                 for &pix in class_pixels {
                     let values = column.next().expect("a column per image and pixel");
-                    let dst = &mut y[(img * o + c0) * pixels + pix..];
+                    let dst = &mut out[(img * lanes_total + c0) * pixels + pix..];
                     for (ch, v) in values[..channels].iter().enumerate() {
-                        dst[ch * pixels] = *v;
+                        dst[ch * pixels].write(*v);
                     }
                 }
             }
@@ -241,41 +323,29 @@ pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [f32]
     }
 }
 
-/// The weight `[O, K]` packed for [`forward`].
-pub fn pack_weight(w: &[f32], g: &Geometry) -> Vec<f32> {
-    let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
-    let mut wt = vec![0.0f32; k * o.next_multiple_of(16)];
-    transpose_padded(w, o, k, &mut wt);
-    wt
-}
-
-/// The images of one forward task and how the depth is walked.
+/// The source images of one gather task.
 struct Run<'a> {
-    x: &'a [f32],
-    image_in: usize,
+    src: &'a [f32],
     images: usize,
-    channels: usize,
-    /// Input channels per pass over the columns ([`channel_block`]).
-    block: usize,
     /// Accumulator lanes per column.
     lanes: usize,
 }
 
-/// The packed weight's channels `c0..c0 + 16·MV + 8·H` (those below `o`) for every output
-/// pixel of the run, into `acc` (`[column][lanes]`, columns class by class).
+/// Lanes `c0..c0 + 16·MV + 8·H` of every result pixel of the run, into `acc` (`[column][lanes]`,
+/// columns class by class).
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `[K][lda]` from column `c0` with the `lda` `win` was made for;
-/// `acc` has a row of `lanes` for every image and pixel.
+/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at every entry's row; `acc` has a row of
+/// `lanes` for every image and pixel.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
-unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
+unsafe fn gather_group<const MV: usize, const H: usize, const NR: usize>(
     run: &Run,
     a: &[f32],
     win: &Windows,
     acc: &mut [f32],
 ) {
-    for c_start in (0..run.channels).step_by(run.block) {
-        let c_end = (c_start + run.block).min(run.channels);
+    for c_start in (0..win.channels).step_by(win.block) {
+        let c_end = (c_start + win.block).min(win.channels);
         let mut col0 = 0;
         for class in &win.classes {
             let entries = class.entries + c_start * class.per_channel..class.entries + c_end * class.per_channel;
@@ -285,16 +355,16 @@ unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
                 let cols = NR.min(columns - n0);
                 let at: [isize; NR] = std::array::from_fn(|n| {
                     let c = n0 + n.min(cols - 1);
-                    (c / bases.len() * run.image_in) as isize + bases[c % bases.len()]
+                    (c / bases.len() * win.image) as isize + bases[c % bases.len()]
                 });
-                // SAFETY: the caller's; the entries' rows are inside `a`, base + offset inside x.
+                // SAFETY: the caller's; base + offset lies inside the source.
                 unsafe {
-                    tile::<MV, H, NR, _>(
+                    tile::<MV, H, NR>(
                         entries.len(),
                         a.as_ptr(),
-                        Table(win.rows[entries.clone()].as_ptr()),
+                        win.rows[entries.clone()].as_ptr(),
                         win.offs[entries.clone()].as_ptr(),
-                        run.x.as_ptr(),
+                        run.src.as_ptr(),
                         at,
                         acc[(col0 + n0) * run.lanes..].as_mut_ptr(),
                         run.lanes,
@@ -308,20 +378,100 @@ unsafe fn forward_group<const MV: usize, const H: usize, const NR: usize>(
     }
 }
 
+/// The weight gradient as a gather: its columns are the kernel-window elements `(c, i, j)`,
+/// grouped into classes by the output pixels for which they land inside the image (along each
+/// axis a range of output coordinates), so each class sums `dyᵀ` rows times input values over
+/// its valid pixels only, and the input needs no padded copy. `dWᵀ` is kept with its rows in
+/// class order; [`unpack_weight_gradient`] puts them back.
+pub struct WeightWindows {
+    classes: Vec<WeightClass>,
+    /// Per column, class by class: the offset of its input from a pixel's corner,
+    /// `(c·H + i − top)·W + j − left` (possibly negative), and its row `(c·kh + i)·kw + j` of `dW`ᵀ.
+    bases: Vec<isize>,
+    order: Vec<usize>,
+    /// Per class, for `run` images: the `dyᵀ` row offset (`pixel · lda`) and the corner's
+    /// offset in the input of each valid pixel, image by image.
+    rows: Vec<usize>,
+    offs: Vec<isize>,
+    image_in: usize,
+    /// Images summed at a time ([`gather_images`]): their input and `dyᵀ` stay in cache.
+    run: usize,
+}
+
+/// One class of [`WeightWindows`]: its columns, and its `per_image` valid pixels' entries.
+struct WeightClass {
+    columns: std::ops::Range<usize>,
+    entries: usize,
+    per_image: usize,
+}
+
+impl WeightWindows {
+    /// The classes of `g`'s kernel-window elements, for `dyᵀ` rows `lda` apart.
+    pub fn new(g: &Geometry, lda: usize) -> Self {
+        let ((h, w), (sh, sw), (t, l, _, _), (oh, ow), (kh, kw)) =
+            (g.in_size, g.stride, g.padding, g.out_size(), g.kernel);
+        // The output coordinates for which kernel offset `i` lands inside `0..size`.
+        let valid = |i: usize, s: usize, pad: usize, size: usize, out: usize| {
+            let lo = pad.saturating_sub(i).div_ceil(s).min(out);
+            (lo, (size + pad).saturating_sub(i).div_ceil(s).clamp(lo, out))
+        };
+        let mut groups: std::collections::BTreeMap<((usize, usize), (usize, usize)), Vec<(usize, usize)>> =
+            Default::default();
+        for i in 0..kh {
+            for j in 0..kw {
+                groups.entry((valid(i, sh, t, h, oh), valid(j, sw, l, w, ow))).or_default().push((i, j));
+            }
+        }
+        let image_in = g.in_channels * h * w;
+        let run = gather_images(oh * ow);
+        let mut win = WeightWindows {
+            classes: Vec::with_capacity(groups.len()),
+            bases: Vec::new(),
+            order: Vec::new(),
+            rows: Vec::new(),
+            offs: Vec::new(),
+            image_in,
+            run,
+        };
+        for (((y0, y1), (x0, x1)), offsets) in groups {
+            let first = win.bases.len();
+            for c in 0..g.in_channels {
+                for &(i, j) in &offsets {
+                    win.bases.push(((c * h + i) as isize - t as isize) * w as isize + j as isize - l as isize);
+                    win.order.push((c * kh + i) * kw + j);
+                }
+            }
+            win.classes.push(WeightClass {
+                columns: first..win.bases.len(),
+                entries: win.rows.len(),
+                per_image: (y1 - y0) * (x1 - x0),
+            });
+            for b in 0..run {
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        win.rows.push((b * oh * ow + y * ow + x) * lda);
+                        win.offs.push((b * image_in + y * sh * w + x * sw) as isize);
+                    }
+                }
+            }
+        }
+        win
+    }
+}
+
 /// Weight gradient of the images `x` (`[images, C, H, W]`) for the output gradient `dy`
-/// (`[images, O, Ho, Wo]`), as `dWᵀ` `[K][pad16(O)]` (the caller sums threads and transposes
-/// with [`unpack_weight_gradient`]).
-pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+/// (`[images, O, Ho, Wo]`), as `dWᵀ` `[K][pad16(O)]` with its rows in `win`'s class order (the
+/// caller sums threads and puts the rows back with [`unpack_weight_gradient`]).
+pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry, win: &WeightWindows) -> Vec<f32> {
     let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
-    let image_in = g.in_channels * g.in_size.0 * g.in_size.1;
     let lda = o.next_multiple_of(16);
-    let mut dwt = vec![0.0f32; (k + MAX_NR) * lda];
+    let mut dwt = vec![0.0f32; k * lda];
     // dyᵀ of one run: [image·pixel][lda] (the padding lanes stay zero across runs).
-    let mut dyt = vec![0.0f32; RUN.min(x.len() / image_in) * pixels * lda];
-    // A few images at a time, so their padded copy and dyᵀ are still in cache when read.
-    for (run, (xs, dys)) in x.chunks(RUN * image_in).zip(dy.chunks(RUN * o * pixels)).enumerate() {
-        let p = Padded::new(xs, g);
-        let dyt = &mut dyt[..p.images * pixels * lda];
+    let mut dyt = vec![0.0f32; win.run.min(x.len() / win.image_in) * pixels * lda];
+    // A few images at a time, so their input and dyᵀ are still in cache when read.
+    for (run, (xs, dys)) in x.chunks(win.run * win.image_in).zip(dy.chunks(win.run * o * pixels)).enumerate() {
+        let images = xs.len() / win.image_in;
+        let dyt = &mut dyt[..images * pixels * lda];
         for (t, d) in dyt.chunks_exact_mut(pixels * lda).zip(dys.chunks_exact(o * pixels)) {
             transpose_padded(d, o, pixels, t);
         }
@@ -329,137 +479,127 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         for c0 in (0..o).step_by(GROUP) {
             let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
             // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda],
-            // dwt has room for every tile's rows; every corner + shift lies inside the padded
-            // images.
+            // dwt has a row per column; every valid pixel's input lies inside its image.
             unsafe {
                 match vectors(o - c0) {
-                    (0, _) => weight_group::<0, 1, 12>(&p, a, lda, k, dwt, add),
-                    (1, 0) => weight_group::<1, 0, 12>(&p, a, lda, k, dwt, add),
-                    (1, _) => weight_group::<1, 1, 8>(&p, a, lda, k, dwt, add),
-                    (2, 0) => weight_group::<2, 0, 8>(&p, a, lda, k, dwt, add),
-                    (2, _) => weight_group::<2, 1, 8>(&p, a, lda, k, dwt, add),
-                    (3, 0) => weight_group::<3, 0, 8>(&p, a, lda, k, dwt, add),
-                    (3, _) => weight_group::<3, 1, 6>(&p, a, lda, k, dwt, add),
-                    _ => weight_group::<4, 0, 6>(&p, a, lda, k, dwt, add),
+                    (0, _) => weight_group::<0, 1, 12>(xs, images, a, lda, win, dwt, add),
+                    (1, 0) => weight_group::<1, 0, 12>(xs, images, a, lda, win, dwt, add),
+                    (1, _) => weight_group::<1, 1, 8>(xs, images, a, lda, win, dwt, add),
+                    (2, 0) => weight_group::<2, 0, 8>(xs, images, a, lda, win, dwt, add),
+                    (2, _) => weight_group::<2, 1, 8>(xs, images, a, lda, win, dwt, add),
+                    (3, 0) => weight_group::<3, 0, 8>(xs, images, a, lda, win, dwt, add),
+                    (3, _) => weight_group::<3, 1, 6>(xs, images, a, lda, win, dwt, add),
+                    _ => weight_group::<4, 0, 6>(xs, images, a, lda, win, dwt, add),
                 }
             }
         }
     }
-    dwt.truncate(k * lda);
     dwt
 }
 
-/// `dWᵀ` columns `c0..c0 + 16·MV + 8·H` for every kernel-window element, a block of pixels at a
-/// time; added to what `dwt` holds with `add`.
+/// `dWᵀ` lanes `c0..c0 + 16·MV + 8·H` of every column, summed over the run's `images`; added to
+/// what `dwt` holds with `add`.
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `[pixels][lda]` and `dwt` `[k + NR][lda]`, both from column `c0`.
+/// AVX-512F and VL; `a` holds `[images·pixels][lda]` and `dwt` a row of `lda` per column, both
+/// from lane `c0`; `images` ≤ `win.run`.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
-    p: &Padded,
+    x: &[f32],
+    images: usize,
     a: &[f32],
     lda: usize,
-    k: usize,
+    win: &WeightWindows,
     dwt: &mut [f32],
     add: bool,
 ) {
-    let total = p.corners.len();
-    for d0 in (0..total).step_by(PIXEL_BLOCK) {
-        let depth = PIXEL_BLOCK.min(total - d0);
-        for k0 in (0..k).step_by(NR) {
-            let bases: [isize; NR] = std::array::from_fn(|n| p.shifts[(k0 + n).min(k - 1)]);
-            // SAFETY: the caller's; rows k0..k0+NR of dwt exist (k + NR rows).
+    for class in &win.classes {
+        let entries = class.entries..class.entries + images * class.per_image;
+        let bases = &win.bases[class.columns.clone()];
+        for n0 in (0..bases.len()).step_by(NR) {
+            let cols = NR.min(bases.len() - n0);
+            let at: [isize; NR] = std::array::from_fn(|n| bases[n0 + n.min(cols - 1)]);
+            // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
             unsafe {
-                tile::<MV, H, NR, _>(
-                    depth,
-                    a[d0 * lda..].as_ptr(),
-                    Strided(lda),
-                    p.corners[d0..].as_ptr(),
-                    p.x.as_ptr(),
-                    bases,
-                    dwt[k0 * lda..].as_mut_ptr(),
+                tile::<MV, H, NR>(
+                    entries.len(),
+                    a.as_ptr(),
+                    win.rows[entries.clone()].as_ptr(),
+                    win.offs[entries.clone()].as_ptr(),
+                    x.as_ptr(),
+                    at,
+                    dwt[(class.columns.start + n0) * lda..].as_mut_ptr(),
                     lda,
-                    NR,
-                    add || d0 > 0,
+                    cols,
+                    add,
                 )
             };
         }
     }
 }
 
-/// `dW` `[O, K]` from the threads' `dWᵀ` (`[K][pad16(O)]` each), summed.
+/// `dW` `[O, K]` from the threads' `dWᵀ` (`[K][pad16(O)]` each, rows in `win`'s class order),
+/// summed.
 ///
-/// The parts are added in their own layout first — contiguous rows, split over the pool, each
-/// element summed in the parts' order (so the bits are those of adding each part into `dW`) —
-/// and only the sum is transposed, a block of rows at a time.
-pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
+/// A block of rows at a time, in parallel: the parts are added in their own layout —
+/// contiguous rows, each element summed in the parts' order (so the bits are those of adding
+/// each part into `dW`) — and the block's sum is written transposed into its columns of `dW`.
+pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry, win: &WeightWindows) -> Vec<f32> {
     const ROWS: usize = 64;
     let (o, k) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1);
     let lda = o.next_multiple_of(16);
-    let mut sum = vec![0.0f32; k * lda];
-    sum.par_chunks_mut(ROWS * lda).enumerate().for_each(|(block, rows)| {
-        for part in parts {
-            for (a, b) in rows.iter_mut().zip(&part[block * ROWS * lda..]) {
+    let mut dw = Vec::with_capacity(o * k);
+    let out = SharedOut(dw.spare_capacity_mut().as_mut_ptr());
+    win.order.par_chunks(ROWS).enumerate().for_each(|(block, order)| {
+        let rows = block * ROWS * lda..(block * ROWS + order.len()) * lda;
+        let mut sum = parts[0][rows.clone()].to_vec();
+        for part in &parts[1..] {
+            for (a, b) in sum.iter_mut().zip(&part[rows.clone()]) {
                 *a += b;
             }
         }
-    });
-    let mut dw = vec![0.0f32; o * k];
-    for (block, rows) in sum.chunks(ROWS * lda).enumerate() {
-        let k0 = block * ROWS;
-        for (ch, dst) in dw.chunks_exact_mut(k).enumerate() {
-            for (d, row) in dst[k0..].iter_mut().zip(rows.chunks_exact(lda)) {
-                *d = row[ch];
+        for ch in 0..o {
+            for (row, &kk) in sum.chunks_exact(lda).zip(order) {
+                // SAFETY: `order` is a permutation of 0..K, so the blocks write disjoint
+                // columns of dW, each inside its O·K values.
+                unsafe { out.at(ch * k + kk).write(row[ch]) };
             }
         }
-    }
+    });
+    // SAFETY: every (ch, kk) was written above.
+    unsafe { dw.set_len(o * k) };
     dw
 }
 
-/// Where the tile's depth step `d` finds its row of `a`.
-trait Rows: Copy {
+/// The start of an output that parallel tasks write at disjoint places.
+struct SharedOut(*mut MaybeUninit<f32>);
+
+// SAFETY: the tasks write disjoint elements (each caller says why).
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
     /// # Safety
-    /// `d` below the tile's depth.
-    unsafe fn row(self, d: usize) -> usize;
-}
-
-/// Rows `lda` apart.
-#[derive(Clone, Copy)]
-struct Strided(usize);
-
-impl Rows for Strided {
-    #[inline(always)]
-    unsafe fn row(self, d: usize) -> usize {
-        d * self.0
+    /// `i` lies inside the output, and no other task writes it.
+    unsafe fn at(&self, i: usize) -> &mut MaybeUninit<f32> {
+        // SAFETY: the caller's.
+        unsafe { &mut *self.0.add(i) }
     }
 }
 
-/// Rows at the offsets a table lists.
-#[derive(Clone, Copy)]
-struct Table(*const usize);
-
-impl Rows for Table {
-    #[inline(always)]
-    unsafe fn row(self, d: usize) -> usize {
-        // SAFETY: the caller's: the table has `depth` entries.
-        unsafe { *self.0.add(d) }
-    }
-}
-
-/// `out[n][l] (+)= Σ_d a[rows(d) + l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
+/// `out[n][l] (+)= Σ_d a[rows[d] + l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
 /// (`MV` `zmm` vectors, then with `H = 1` one `ymm`), `d < depth`; the first `cols` of the `NR`
 /// columns are stored, `out` rows `ldo` apart.
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at every `rows(d)`, `offs` `depth` offsets,
+/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at each of the `depth` `rows`, `offs` `depth` offsets,
 /// every `bases[n] + offs[d]` lies inside `x` (a base alone may lie before it), and `out` holds
 /// `cols` rows of `16·MV + 8·H`.
 #[target_feature(enable = "avx512f,avx512vl,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<const MV: usize, const H: usize, const NR: usize, R: Rows>(
+unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
     depth: usize,
     a: *const f32,
-    rows: R,
+    rows: *const usize,
     offs: *const isize,
     x: *const f32,
     bases: [isize; NR],
@@ -475,7 +615,7 @@ unsafe fn tile<const MV: usize, const H: usize, const NR: usize, R: Rows>(
         let mut half = [_mm256_setzero_ps(); NR];
         for d in 0..depth {
             let off = *offs.add(d);
-            let ad = a.add(rows.row(d));
+            let ad = a.add(*rows.add(d));
             let av: [__m512; MV] = std::array::from_fn(|v| _mm512_loadu_ps(ad.add(16 * v)));
             let ah = if H == 1 { _mm256_loadu_ps(ad.add(16 * MV)) } else { _mm256_setzero_ps() };
             for (n, col) in cols_at.iter().enumerate() {
@@ -489,7 +629,12 @@ unsafe fn tile<const MV: usize, const H: usize, const NR: usize, R: Rows>(
                 }
             }
         }
-        for n in 0..cols.min(NR) {
+        // A constant trip count, so the accumulators stay registers (a run-time bound here made
+        // LLVM keep them in memory).
+        for n in 0..NR {
+            if n >= cols {
+                break;
+            }
             let row = out.add(n * ldo);
             for (v, acc) in acc.iter().enumerate() {
                 let p = row.add(16 * v);
