@@ -202,8 +202,9 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
 pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.out_channels);
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
+    // (With fewer than 8 input channels most of a gather's lanes would be padding.)
     #[cfg(target_arch = "x86_64")]
-    if direct::available() {
+    if direct::available() && g.in_channels >= 8 {
         let (image_in, c) = (g.image_in(), g.in_channels);
         let per = images_per_thread(g.batch).min(direct::gather_images(g.in_size.0 * g.in_size.1));
         let (wp, windows) = (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient(g, c.next_multiple_of(16)));

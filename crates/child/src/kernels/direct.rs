@@ -26,6 +26,8 @@ use super::conv::Geometry;
 
 /// Output channels per register tile: four `zmm` vectors.
 const GROUP: usize = 64;
+/// Valid pixels per block of the weight gradient's depth.
+const PIXEL_BLOCK: usize = 512;
 /// Images the kernels pad and walk at a time (their padded copy stays in cache).
 pub const RUN: usize = 8;
 
@@ -514,26 +516,30 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
     add: bool,
 ) {
     for class in &win.classes {
-        let entries = class.entries..class.entries + images * class.per_image;
+        let (first, end) = (class.entries, class.entries + images * class.per_image);
         let bases = &win.bases[class.columns.clone()];
-        for n0 in (0..bases.len()).step_by(NR) {
-            let cols = NR.min(bases.len() - n0);
-            let at: [isize; NR] = std::array::from_fn(|n| bases[n0 + n.min(cols - 1)]);
-            // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
-            unsafe {
-                tile::<MV, H, NR>(
-                    entries.len(),
-                    a.as_ptr(),
-                    win.rows[entries.clone()].as_ptr(),
-                    win.offs[entries.clone()].as_ptr(),
-                    x.as_ptr(),
-                    at,
-                    dwt[(class.columns.start + n0) * lda..].as_mut_ptr(),
-                    lda,
-                    cols,
-                    add,
-                )
-            };
+        // A block of pixels at a time, so its `dyᵀ` rows stay in cache for every column tile.
+        for d0 in (first..end).step_by(PIXEL_BLOCK) {
+            let entries = d0..(d0 + PIXEL_BLOCK).min(end);
+            for n0 in (0..bases.len()).step_by(NR) {
+                let cols = NR.min(bases.len() - n0);
+                let at: [isize; NR] = std::array::from_fn(|n| bases[n0 + n.min(cols - 1)]);
+                // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
+                unsafe {
+                    tile::<MV, H, NR>(
+                        entries.len(),
+                        a.as_ptr(),
+                        win.rows[entries.clone()].as_ptr(),
+                        win.offs[entries.clone()].as_ptr(),
+                        x.as_ptr(),
+                        at,
+                        dwt[(class.columns.start + n0) * lda..].as_mut_ptr(),
+                        lda,
+                        cols,
+                        add || d0 > first,
+                    )
+                };
+            }
         }
     }
 }
