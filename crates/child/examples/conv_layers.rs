@@ -77,7 +77,10 @@ fn main() {
     for (name, times, flops) in rows {
         let rates = times.map(|t| format!("{:6.2} ms {:4.0} GFLOP/s", t * 1e3, flops / t / 1e9));
         let share = 100.0 * times.iter().sum::<f64>() / total;
-        println!("{name:<11} forward {} | input grad {} | weight grad {} | {share:4.1} %", rates[0], rates[1], rates[2]);
+        println!(
+            "{name:<11} forward {} | input grad {} | weight grad {} | {share:4.1} %",
+            rates[0], rates[1], rates[2]
+        );
     }
     println!("all layers: {:.2} ms per batch of {batch}", total * 1e3);
 }
@@ -102,7 +105,13 @@ fn child_layers(arch: &str, batch: usize) -> Vec<(String, Geometry)> {
                 padding: l.padding,
             };
             let (k, s) = (l.kernel, l.stride);
-            (format!("L{i} {}x{}s{}x{} {}→{} {}x{}", k.0, k.1, s.0, s.1, l.in_channels, l.out_channels, l.in_size.0, l.in_size.1), g)
+            (
+                format!(
+                    "L{i} {}x{}s{}x{} {}→{} {}x{}",
+                    k.0, k.1, s.0, s.1, l.in_channels, l.out_channels, l.in_size.0, l.in_size.1
+                ),
+                g,
+            )
         })
         .collect()
 }

@@ -14,6 +14,7 @@ mod lm_bench;
 mod lm_evaluator;
 mod oneshot;
 mod resume;
+mod sgd;
 mod train;
 
 pub use batches::{PreparedData, image_batch};

@@ -5,8 +5,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
 use nas_data::{ImageSet, Normalization};
@@ -76,12 +75,9 @@ pub struct Trained {
 }
 
 /// The configured SGD: momentum without dampening (as in the paper and PyTorch; burn's default
-/// dampening is 0.1), Nesterov when asked, L2 weight decay.
+/// dampening is 0.1), Nesterov when asked, L2 weight decay ([`crate::sgd`]).
 pub(crate) fn optimizer(cfg: &TrainConfig) -> burn::optim::ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: cfg.nesterov }))
-        .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
-        .init()
+    crate::sgd::optimizer(cfg)
 }
 
 /// Train `arch` on `data` and score it on the validation split. Same seed ⇒ same result on CPU.

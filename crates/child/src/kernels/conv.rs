@@ -173,7 +173,13 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
         // SAFETY: the gather writes every value of its images' outputs.
         return unsafe {
             direct::par_filled(g.batch * g.image_out(), per * g.image_out(), |i, ys| {
-                direct::forward(&x[i * per * g.image_in()..][..ys.len() / g.image_out() * g.image_in()], &wt, g, &windows, ys)
+                direct::forward(
+                    &x[i * per * g.image_in()..][..ys.len() / g.image_out() * g.image_in()],
+                    &wt,
+                    g,
+                    &windows,
+                    ys,
+                )
             })
         };
     }
@@ -207,7 +213,8 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     if direct::available() && g.in_channels >= 8 {
         let (image_in, c) = (g.image_in(), g.in_channels);
         let per = images_per_thread(g.batch).min(direct::gather_images(g.in_size.0 * g.in_size.1));
-        let (wp, windows) = (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient(g, c.next_multiple_of(16)));
+        let (wp, windows) =
+            (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient(g, c.next_multiple_of(16)));
         // SAFETY: the gather writes every value of its images' input gradients.
         return unsafe {
             direct::par_filled(g.batch * image_in, per * image_in, |i, dxs| {
@@ -450,13 +457,15 @@ mod tests {
 
     /// Both gradients by their definitions, one multiply-add at a time.
     fn naive_gradients(x: &[f32], w: &[f32], dy: &[f32], g: &Geometry) -> (Vec<f32>, Vec<f32>) {
-        let ((h, wd), (oh, ow), (kh, kw), (c, o)) = (g.in_size, g.out_size(), g.kernel, (g.in_channels, g.out_channels));
+        let ((h, wd), (oh, ow), (kh, kw), (c, o)) =
+            (g.in_size, g.out_size(), g.kernel, (g.in_channels, g.out_channels));
         let (mut dx, mut dw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
         for b in 0..g.batch {
             for oc in 0..o {
                 for (yy, xx) in (0..oh).flat_map(|y| (0..ow).map(move |x| (y, x))) {
                     let d = dy[((b * o + oc) * oh + yy) * ow + xx] as f64;
-                    for (ic, i, j) in (0..c).flat_map(|ic| (0..kh).flat_map(move |i| (0..kw).map(move |j| (ic, i, j)))) {
+                    for (ic, i, j) in (0..c).flat_map(|ic| (0..kh).flat_map(move |i| (0..kw).map(move |j| (ic, i, j))))
+                    {
                         let iy = (yy * g.stride.0 + i) as isize - g.padding.0 as isize;
                         let ix = (xx * g.stride.1 + j) as isize - g.padding.1 as isize;
                         if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
@@ -489,7 +498,9 @@ mod tests {
         };
         // 7 × 7 maps (11 images a run), 4 × 4 maps from a 7 × 7 kernel at stride 2 (32 a run),
         // 14 × 14 maps (8 a run, parts of 9), one input channel.
-        for g in [g(40, 5, 7, 20, 3, 1, 1), g(70, 6, 7, 18, 7, 2, 3), g(72, 3, 14, 9, 3, 1, 1), g(33, 1, 9, 24, 5, 2, 2)] {
+        for g in
+            [g(40, 5, 7, 20, 3, 1, 1), g(70, 6, 7, 18, 7, 2, 3), g(72, 3, 14, 9, 3, 1, 1), g(33, 1, 9, 24, 5, 2, 2)]
+        {
             on_both_paths(|path| {
                 let x = values(g.batch * g.image_in(), 9);
                 let w = values(g.out_channels * g.k(), 10);

@@ -24,6 +24,7 @@ pub mod max_pool;
 mod max_pool_op;
 pub mod recurrent;
 mod recurrent_op;
+pub mod sgd;
 pub mod softmax_loss;
 mod softmax_loss_op;
 
@@ -36,6 +37,7 @@ pub use bn_relu_op::{batch_norm_relu, batch_norm_relu_batch_stats};
 pub use conv_op::{ConvSpec, conv2d};
 pub use max_pool_op::max_pool_2x2;
 pub use recurrent_op::{LayerInputs, recurrent_layer};
+pub use sgd::SgdStep;
 pub use softmax_loss_op::decoder_cross_entropy;
 
 /// Which implementation runs a child's convolutions and batch norms.
