@@ -288,10 +288,17 @@ fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [
     let images = src.len() / win.image;
     let pixels = win.pixels.len();
     let mut acc = vec![0.0f32; images * pixels * GROUP];
+    // The columns' bases, computed once (not by a division per column and tile).
+    let mut columns = Vec::with_capacity(images * pixels);
+    for class in &win.classes {
+        for img in 0..images {
+            columns.extend(win.bases[class.pixels.clone()].iter().map(|b| (img * win.image) as isize + b));
+        }
+    }
     for c0 in (0..lanes_total).step_by(GROUP) {
         let a = &a[c0..];
         let (mv, h) = vectors(lanes_total - c0);
-        let run = Run { src, images, lanes: 16 * mv + 8 * h };
+        let run = Run { src, columns: &columns, lanes: 16 * mv + 8 * h };
         // SAFETY: AVX-512F and VL (the caller checked `available`); `a` holds every entry's row
         // from lane c0; every entry of every pixel lies inside its image; acc holds a row per
         // column.
@@ -328,7 +335,8 @@ fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [
 /// The source images of one gather task.
 struct Run<'a> {
     src: &'a [f32],
-    images: usize,
+    /// Per column (class by class, image by image, pixel by pixel): its base in `src`.
+    columns: &'a [isize],
     /// Accumulator lanes per column.
     lanes: usize,
 }
@@ -351,14 +359,10 @@ unsafe fn gather_group<const MV: usize, const H: usize, const NR: usize>(
         let mut col0 = 0;
         for class in &win.classes {
             let entries = class.entries + c_start * class.per_channel..class.entries + c_end * class.per_channel;
-            let bases = &win.bases[class.pixels.clone()];
-            let columns = run.images * bases.len();
-            for n0 in (0..columns).step_by(NR) {
-                let cols = NR.min(columns - n0);
-                let at: [isize; NR] = std::array::from_fn(|n| {
-                    let c = n0 + n.min(cols - 1);
-                    (c / bases.len() * win.image) as isize + bases[c % bases.len()]
-                });
+            let columns = &run.columns[col0..col0 + run.columns.len() / win.pixels.len() * class.pixels.len()];
+            for n0 in (0..columns.len()).step_by(NR) {
+                let cols = NR.min(columns.len() - n0);
+                let at: [isize; NR] = std::array::from_fn(|n| columns[n0 + n.min(cols - 1)]);
                 // SAFETY: the caller's; base + offset lies inside the source.
                 unsafe {
                     tile::<MV, H, NR>(
@@ -375,7 +379,7 @@ unsafe fn gather_group<const MV: usize, const H: usize, const NR: usize>(
                     )
                 };
             }
-            col0 += columns;
+            col0 += columns.len();
         }
     }
 }
