@@ -1,10 +1,11 @@
 //! The convolution arithmetic on plain `f32` slices: forward, input gradient and weight gradient
 //! of a 2-D convolution (no bias, no groups, no dilation), with the images split across the
-//! current rayon pool's threads. On CPUs with AVX-512 the forward and the weight gradient run on
-//! the direct kernels of [`super::direct`]; elsewhere each is one `gemm` product per image.
-//! At stride 1 the input gradient is itself a forward convolution (of `dy`, with the kernel
-//! flipped), so it takes the same route; strided convolutions take `Wᵀ · dy` and col2im, the
-//! product over a group of images at once when their output maps are small.
+//! current rayon pool's threads. On CPUs with AVX-512 all three run as gathers over the window
+//! elements inside the image ([`super::direct`]; a strided input gradient with fewer than 8
+//! input channels excepted); elsewhere each is one `gemm` product per image. There, at stride 1
+//! the input gradient is itself a forward convolution (of `dy`, with the kernel flipped), so it
+//! takes the same route; strided convolutions take `Wᵀ · dy` and col2im, the product over a
+//! group of images at once when their output maps are small.
 //!
 //! The products, per image `b`, with `K = C·kh·kw` and `P = Ho·Wo` (`col_b` = im2col of image `b`, `[K, P]`):
 //! - forward:         `y_b[O, P]   = W[O, K] · col_b[K, P]`

@@ -1,21 +1,30 @@
-//! Direct convolution on AVX-512: the forward and the weight gradient of [`super::conv`] without
-//! an im2col matrix and without packing the image, the way oneDNN computes them.
+//! Direct convolution on AVX-512: the forward and both gradients of [`super::conv`] without an
+//! im2col matrix, without packing or padding the image, and without a single product with the
+//! zero padding — the way oneDNN computes them, plus the padding skipped.
 //!
-//! Both are sums of products `a[d][o] · x[base + off[d]]`, where `x` is the zero-padded input,
-//! `a` a small operand packed once with the output channels `o` contiguous, and `off` a table of
-//! offsets into `x`. One register tile ([`tile`]) holds `16·MV` channels (plus 8 in a `ymm` for a
-//! ragged remainder) × `NR` columns in
-//! accumulators; each step loads the vectors of `a`, broadcasts `NR` values of `x` straight from
-//! memory and makes `MV·NR` FMAs:
-//! - forward: `y[o][pixel] = Σ_(c,i,j) Wᵀ[(c,i,j)][o] · x[pixel's corner + shift(c,i,j)]`; a
-//!   column is one output pixel (of any image of the thread's run), the depth is the kernel
-//!   window.
-//! - weight gradient: `dWᵀ[(c,i,j)][o] = Σ_pixels dyᵀ[pixel][o] · x[pixel's corner + shift(c,i,j)]`;
-//!   a column is one kernel offset, the depth runs over every pixel of the thread's images, so a
-//!   tile of the gradient stays in registers for a block of pixels at a time.
+//! All three are gathers, sums of products `a[row][lane] · src[base + off]`: `a` a small operand
+//! packed once with its lanes contiguous, `src` an unpadded image, and per column a base plus a
+//! list of (row, offset) entries. One register tile ([`tile`]) holds `16·MV` lanes (plus 8 in a
+//! `ymm` for a ragged remainder) × `NR` columns in accumulators; each step loads the vectors of
+//! `a`'s row, broadcasts `NR` values of `src` straight from memory and makes `MV·NR` FMAs:
+//! - forward: `y[o][pixel] = Σ Wᵀ[(c,i,j)][o] · x[c][pixel·stride − pad + (i, j)]` over the
+//!   window elements that land inside the image; a column is one output pixel of any image of
+//!   the task, lanes are output channels ([`Windows::forward`]).
+//! - input gradient: `dx[c][pixel] = Σ W[(o,i,j)][c] · dy[o][v]` over the outputs `v` whose
+//!   window covers the pixel (`v·stride + i = pixel + pad`), at any stride; a column is one input
+//!   pixel, lanes are input channels ([`Windows::input_gradient`]).
+//! - weight gradient: `dWᵀ[(c,i,j)][o] = Σ dyᵀ[pixel][o] · x[c][pixel·stride − pad + (i, j)]`
+//!   over the pixels for which `(i, j)` lands inside the image; a column is one window element,
+//!   the depth runs over the task's pixels, so a tile of the gradient stays in registers for a
+//!   block of pixels at a time ([`WeightWindows`]).
 //!
-//! Why: with 24–64 output channels an im2col product packs every patch value for just 24–64
-//! multiply-adds, and packing cost as much as a third of the time (see docs/RESULTS.md).
+//! Pixels (or window elements) whose valid parts agree form a class and share one entry list:
+//! the interior is one class, each border pattern one more. The padding is where small maps
+//! spend most of their products (a 7×7 kernel over a 7×7 map at stride 2 reads padding in half
+//! of them), and the found children of the paper's space downsample early.
+//!
+//! Why direct at all: with 24–64 output channels an im2col product packs every patch value for
+//! just 24–64 multiply-adds, and packing cost as much as a third of the time (docs/RESULTS.md).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -28,7 +37,7 @@ use super::conv::Geometry;
 const GROUP: usize = 64;
 /// Valid pixels per block of the weight gradient's depth.
 const PIXEL_BLOCK: usize = 512;
-/// Images the kernels pad and walk at a time (their padded copy stays in cache).
+/// Images the kernels walk at a time at least (their input and `dyᵀ` stay in cache).
 pub const RUN: usize = 8;
 
 /// The register tile for the channels `c0..` of a group of `channels` (at most [`GROUP`] are
@@ -421,8 +430,9 @@ impl WeightWindows {
             let lo = pad.saturating_sub(i).div_ceil(s).min(out);
             (lo, (size + pad).saturating_sub(i).div_ceil(s).clamp(lo, out))
         };
-        let mut groups: std::collections::BTreeMap<((usize, usize), (usize, usize)), Vec<(usize, usize)>> =
-            Default::default();
+        // Kernel offsets keyed by their valid output ranges (rows, then columns).
+        type Ranges = ((usize, usize), (usize, usize));
+        let mut groups: std::collections::BTreeMap<Ranges, Vec<(usize, usize)>> = Default::default();
         for i in 0..kh {
             for j in 0..kw {
                 groups.entry((valid(i, sh, t, h, oh), valid(j, sw, l, w, ow))).or_default().push((i, j));
@@ -572,7 +582,7 @@ pub fn unpack_weight_gradient(parts: &[Vec<f32>], g: &Geometry, win: &WeightWind
             for (row, &kk) in sum.chunks_exact(lda).zip(order) {
                 // SAFETY: `order` is a permutation of 0..K, so the blocks write disjoint
                 // columns of dW, each inside its O·K values.
-                unsafe { out.at(ch * k + kk).write(row[ch]) };
+                unsafe { out.write(ch * k + kk, row[ch]) };
             }
         }
     });
@@ -588,11 +598,13 @@ struct SharedOut(*mut MaybeUninit<f32>);
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
+    /// Write `v` at `i`.
+    ///
     /// # Safety
     /// `i` lies inside the output, and no other task writes it.
-    unsafe fn at(&self, i: usize) -> &mut MaybeUninit<f32> {
+    unsafe fn write(&self, i: usize, v: f32) {
         // SAFETY: the caller's.
-        unsafe { &mut *self.0.add(i) }
+        unsafe { (*self.0.add(i)).write(v) };
     }
 }
 
