@@ -69,7 +69,7 @@ impl Geometry {
 
 /// For kernel offset `j` (along one axis), the output positions `o` whose input position
 /// `o·stride + j - pad` lies inside `0..size`: a half-open range.
-fn valid_range(j: usize, stride: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
+pub(super) fn valid_range(j: usize, stride: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
     // o·s + j >= pad  ⇔  o >= ceil((pad - j) / s)
     let lo = if j >= pad { 0 } else { (pad - j).div_ceil(stride) };
     // o·s + j - pad < size  ⇔  o·s < size + pad - j

@@ -31,7 +31,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::Geometry;
+use super::conv::{Geometry, valid_range};
 
 /// Output channels per register tile: four `zmm` vectors.
 const GROUP: usize = 64;
@@ -369,25 +369,11 @@ unsafe fn gather_group<const MV: usize, const H: usize, const NR: usize>(
         for class in &win.classes {
             let entries = class.entries + c_start * class.per_channel..class.entries + c_end * class.per_channel;
             let columns = &run.columns[col0..col0 + run.columns.len() / win.pixels.len() * class.pixels.len()];
-            for n0 in (0..columns.len()).step_by(NR) {
-                let cols = NR.min(columns.len() - n0);
-                let at: [isize; NR] = std::array::from_fn(|n| columns[n0 + n.min(cols - 1)]);
-                // SAFETY: the caller's; base + offset lies inside the source.
-                unsafe {
-                    tile::<MV, H, NR>(
-                        entries.len(),
-                        a.as_ptr(),
-                        win.rows[entries.clone()].as_ptr(),
-                        win.offs[entries.clone()].as_ptr(),
-                        run.src.as_ptr(),
-                        at,
-                        acc[(col0 + n0) * run.lanes..].as_mut_ptr(),
-                        run.lanes,
-                        cols,
-                        c_start > 0,
-                    )
-                };
-            }
+            let entries = (&win.rows[entries.clone()], &win.offs[entries]);
+            // SAFETY: the caller's; base + offset lies inside the source.
+            unsafe {
+                tiles::<MV, H, NR>(entries, a, run.src, columns, &mut acc[col0 * run.lanes..], run.lanes, c_start > 0)
+            };
             col0 += columns.len();
         }
     }
@@ -425,17 +411,12 @@ impl WeightWindows {
     pub fn new(g: &Geometry, lda: usize) -> Self {
         let ((h, w), (sh, sw), (t, l, _, _), (oh, ow), (kh, kw)) =
             (g.in_size, g.stride, g.padding, g.out_size(), g.kernel);
-        // The output coordinates for which kernel offset `i` lands inside `0..size`.
-        let valid = |i: usize, s: usize, pad: usize, size: usize, out: usize| {
-            let lo = pad.saturating_sub(i).div_ceil(s).min(out);
-            (lo, (size + pad).saturating_sub(i).div_ceil(s).clamp(lo, out))
-        };
         // Kernel offsets keyed by their valid output ranges (rows, then columns).
         type Ranges = ((usize, usize), (usize, usize));
         let mut groups: std::collections::BTreeMap<Ranges, Vec<(usize, usize)>> = Default::default();
         for i in 0..kh {
             for j in 0..kw {
-                groups.entry((valid(i, sh, t, h, oh), valid(j, sw, l, w, ow))).or_default().push((i, j));
+                groups.entry((valid_range(i, sh, t, h, oh), valid_range(j, sw, l, w, ow))).or_default().push((i, j));
             }
         }
         let image_in = g.in_channels * h * w;
@@ -534,26 +515,11 @@ unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
         let bases = &win.bases[class.columns.clone()];
         // A block of pixels at a time, so its `dyᵀ` rows stay in cache for every column tile.
         for d0 in (first..end).step_by(PIXEL_BLOCK) {
-            let entries = d0..(d0 + PIXEL_BLOCK).min(end);
-            for n0 in (0..bases.len()).step_by(NR) {
-                let cols = NR.min(bases.len() - n0);
-                let at: [isize; NR] = std::array::from_fn(|n| bases[n0 + n.min(cols - 1)]);
-                // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
-                unsafe {
-                    tile::<MV, H, NR>(
-                        entries.len(),
-                        a.as_ptr(),
-                        win.rows[entries.clone()].as_ptr(),
-                        win.offs[entries.clone()].as_ptr(),
-                        x.as_ptr(),
-                        at,
-                        dwt[(class.columns.start + n0) * lda..].as_mut_ptr(),
-                        lda,
-                        cols,
-                        add || d0 > first,
-                    )
-                };
-            }
+            let block = d0..(d0 + PIXEL_BLOCK).min(end);
+            let entries = (&win.rows[block.clone()], &win.offs[block]);
+            let out = &mut dwt[class.columns.start * lda..];
+            // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
+            unsafe { tiles::<MV, H, NR>(entries, a, x, bases, out, lda, add || d0 > first) };
         }
     }
 }
@@ -605,6 +571,33 @@ impl SharedOut {
     unsafe fn write(&self, i: usize, v: f32) {
         // SAFETY: the caller's.
         unsafe { (*self.0.add(i)).write(v) };
+    }
+}
+
+/// [`tile`] over `columns` (their bases in `src`), `NR` at a time, for the `entries` (rows of
+/// `a`, offsets in `src`); column `n`'s lanes go to `out[n·ldo..]`, added to what is there with
+/// `accumulate`.
+///
+/// # Safety
+/// As for [`tile`], for every column and entry; `out` holds a row of `ldo` per column.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+unsafe fn tiles<const MV: usize, const H: usize, const NR: usize>(
+    entries: (&[usize], &[isize]),
+    a: &[f32],
+    src: &[f32],
+    columns: &[isize],
+    out: &mut [f32],
+    ldo: usize,
+    accumulate: bool,
+) {
+    let ((rows, offs), depth) = (entries, entries.0.len());
+    for n0 in (0..columns.len()).step_by(NR) {
+        let cols = NR.min(columns.len() - n0);
+        let at: [isize; NR] = std::array::from_fn(|n| columns[n0 + n.min(cols - 1)]);
+        let (a, rows, offs, src, out) =
+            (a.as_ptr(), rows.as_ptr(), offs.as_ptr(), src.as_ptr(), out[n0 * ldo..].as_mut_ptr());
+        // SAFETY: the caller's.
+        unsafe { tile::<MV, H, NR>(depth, a, rows, offs, src, at, out, ldo, cols, accumulate) };
     }
 }
 
