@@ -404,6 +404,8 @@ mod tests {
             g(2, (6, 6), 8, (3, 3), (1, 1), (1, 1, 1, 1)), // half a vector
             g(2, (5, 5), 56, (1, 3), (1, 1), (0, 1, 0, 1)), // three and a half
             g(2, (4, 4), 44, (3, 3), (1, 2), (1, 1, 1, 1)), // a ragged last vector
+            g(9, (9, 7), 5, (5, 3), (2, 3), (2, 1, 2, 1)), // strided, input gradient gathered
+            g(20, (5, 6), 3, (3, 4), (2, 2), (1, 2, 1, 1)), // …with an even kernel, 1½ vectors
         ]
     }
 
@@ -497,11 +499,16 @@ mod tests {
             stride: (s, s),
             padding: (p, p, p, p),
         };
-        // 7 × 7 maps (11 images a run), 4 × 4 maps from a 7 × 7 kernel at stride 2 (32 a run),
+        // 7 × 7 maps (11 images a run), 4 × 4 maps from a 7 × 7 kernel at stride 2 (32 a run;
+        // the input gradient gathered, and by gemm + col2im with fewer than 8 channels),
         // 14 × 14 maps (8 a run, parts of 9), one input channel.
-        for g in
-            [g(40, 5, 7, 20, 3, 1, 1), g(70, 6, 7, 18, 7, 2, 3), g(72, 3, 14, 9, 3, 1, 1), g(33, 1, 9, 24, 5, 2, 2)]
-        {
+        for g in [
+            g(40, 5, 7, 20, 3, 1, 1),
+            g(70, 10, 7, 18, 7, 2, 3),
+            g(70, 6, 7, 18, 7, 2, 3),
+            g(72, 3, 14, 9, 3, 1, 1),
+            g(33, 1, 9, 24, 5, 2, 2),
+        ] {
             on_both_paths(|path| {
                 let x = values(g.batch * g.image_in(), 9);
                 let w = values(g.out_channels * g.k(), 10);
@@ -520,7 +527,7 @@ mod tests {
         // Strided, 4 × 4 output maps: the input gradient's products span groups of 3 images.
         let stride2 = Geometry { batch: 21, ..geometries()[9] };
         // 4 × 4 maps in runs of 32 images: three parts and tasks of different sizes.
-        let small_maps = Geometry { batch: 70, ..geometries()[9] };
+        let small_maps = Geometry { batch: 70, in_channels: 9, ..geometries()[9] };
         for g in [stride1, stride2, small_maps] {
             thread_count_free(&g);
         }
