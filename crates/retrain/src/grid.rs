@@ -11,7 +11,7 @@ use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::{GridCell, RetrainConfig, RetrainSchedule, decay_epoch};
+use crate::{GridCell, RetrainConfig, RetrainSchedule, SavedRun, decay_epoch};
 
 /// What one grid cell scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +54,9 @@ pub enum Phase {
     Grid { index: usize, of: usize },
     /// The final run.
     Final,
+    /// The final run continues after `epochs` epochs from the state saved beside the model
+    /// (announced once, before [`Phase::Final`]).
+    Resume { epochs: u64 },
 }
 
 /// Everything [`retrain`] needs besides the architecture.
@@ -70,6 +73,9 @@ pub struct RetrainInputs<'a> {
     pub child: &'a ChildConfig,
     pub retrain: &'a RetrainConfig,
     pub seed: u64,
+    /// Where the final run keeps its state after every epoch and continues from when it
+    /// matches ([`crate::SavedRun`]); removed when the run ends. `None`: not saved.
+    pub saved: Option<&'a std::path::Path>,
 }
 
 /// A retrained network and how it was chosen.
@@ -86,6 +92,8 @@ pub struct Retrained {
     pub test_accuracy: f64,
     /// What the final run trained on (its normalisation is the model's).
     pub data: PreparedData,
+    /// Why a saved state found for the final run was not used, if one was not.
+    pub saved_refused: Option<String>,
 }
 
 /// Why no model came out.
@@ -101,6 +109,8 @@ pub enum RetrainError {
     AllFailed { cells: usize, first: String },
     #[error("final run: {0}")]
     Final(nas_trainer::TrainError),
+    #[error("final run: removing its saved state: {0}")]
+    Saved(String),
 }
 
 /// The training settings of `cell` for a run of `epochs` epochs.
@@ -210,15 +220,28 @@ pub fn retrain(
         inp.dataset.clone(),
     )
     .map_err(RetrainError::Data)?;
+    // What the saved state must have been written for: the network, its settings, seed and data.
+    let key = serde_json::to_string(&(arch.to_string(), &train, &child, inp.seed, &data.description))
+        .expect("settings serialise");
+    let mut saved = inp.saved.map(|path| SavedRun::new(path, key));
+    if let Some(epochs) = saved.as_ref().map(SavedRun::epochs).filter(|e| *e > 0) {
+        progress(Phase::Resume { epochs }, None);
+    }
     progress(Phase::Final, None);
     let on_epoch = |m: &EpochMetrics| {
         progress(Phase::Final, Some(m));
         ControlFlow::Continue(())
     };
-    let trained = fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, on_epoch, None)
-        .map_err(RetrainError::Final)?;
+    let keeper = saved.as_mut().map(|s| s as &mut dyn nas_trainer::Progress);
+    let trained =
+        fit(arch, &data, &inp.splits.test, EvalEvery::End, &train, &child, device, inp.seed, on_epoch, keeper)
+            .map_err(RetrainError::Final)?;
+    let saved_refused = saved.as_ref().and_then(|s| s.refused.clone());
+    if let Some(s) = &saved {
+        s.clear().map_err(|e| RetrainError::Saved(e.to_string()))?;
+    }
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
-    Ok(Retrained { arch: widened, trained, grid, chosen, train, child, test_accuracy, data })
+    Ok(Retrained { arch: widened, trained, grid, chosen, train, child, test_accuracy, data, saved_refused })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod config;
 mod grid;
 mod images;
 pub mod onnx;
+mod saved;
 
 pub use bundle::{
     ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, export_onnx,
@@ -19,6 +20,7 @@ pub use grid::{
     GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, fitted_width, grid_search, retrain,
 };
 pub use images::{Inputs, read_inputs};
+pub use saved::SavedRun;
 
 /// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend
 /// built in), with autodiff.

@@ -33,6 +33,7 @@ fn retrain_export_load_gives_identical_predictions() {
         child: &child,
         retrain: &grid,
         seed: 3,
+        saved: None,
     };
     let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
     let mut phases = 0;

@@ -25,7 +25,7 @@ pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
 pub use lm_bench::{BENCH_CELL, LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
-pub use nas_evaluator::{MedianStopper, MedianStopping};
+pub use nas_evaluator::{MedianStopper, MedianStopping, Progress};
 pub use oneshot::{OneShotConfig, OneShotEvaluator, OneShotSetup};
 pub use resume::EpochState;
 pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};

@@ -161,6 +161,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    // The final run's state after every epoch: a killed `nas train` continues from it.
+    let saved = out.join("final-run.state");
     let inputs = RetrainInputs {
         splits: &splits,
         dataset: what.clone(),
@@ -169,6 +171,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         child: &config.child,
         retrain: r,
         seed: config.seed,
+        saved: Some(&saved),
     };
     let cell_list = r.cells();
     let started = Instant::now();
@@ -176,13 +179,19 @@ pub fn train(a: TrainArgs) -> Result<()> {
         let label = match phase {
             Phase::Grid { index, of } => format!("grid {}/{of}: {}", index + 1, cell_list[index]),
             Phase::Final => "final run".to_string(),
+            Phase::Resume { epochs } => {
+                bar.suspend(|| eprintln!("the final run continues after epoch {epochs} ({})", saved.display()));
+                bar.set_position((cells * grid_epochs) as u64 + epochs);
+                return;
+            }
         };
         match m {
             None => {
                 // A cell that diverged early skipped its remaining epochs.
                 let done = match phase {
                     Phase::Grid { index, .. } => index * grid_epochs,
-                    Phase::Final => cells * grid_epochs,
+                    // A resumed run's position was set when it was announced.
+                    _ => (bar.position() as usize).max(cells * grid_epochs),
                 };
                 bar.set_position(done as u64);
                 bar.set_message(label);
@@ -196,6 +205,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let done = result?;
+    if let Some(why) = &done.saved_refused {
+        eprintln!("the final run started over: {why}");
+    }
     if done.grid.is_empty() {
         println!("no grid (one setting): {}", done.chosen);
     } else {
