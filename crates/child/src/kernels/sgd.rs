@@ -28,8 +28,11 @@ impl SgdStep {
     /// first step, when the velocity starts as the decayed gradient):
     /// `g' = p·wd + g`, `v' = g' + v·μ`, `p' = p − lr·(Nesterov ? v'·μ + g' : v')`.
     pub fn apply(&self, p: &[f32], g: &[f32], v: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
-        let (mut p2, mut v2) = (vec![0.0f32; p.len()], vec![0.0f32; p.len()]);
-        p2.par_chunks_mut(CHUNK).zip(v2.par_chunks_mut(CHUNK)).enumerate().for_each(|(i, (p2, v2))| {
+        let n = p.len();
+        // Written once each, in parallel: no zero-filling pass on the calling thread first.
+        let (mut p2, mut v2) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (ps, vs) = (&mut p2.spare_capacity_mut()[..n], &mut v2.spare_capacity_mut()[..n]);
+        ps.par_chunks_mut(CHUNK).zip(vs.par_chunks_mut(CHUNK)).enumerate().for_each(|(i, (p2, v2))| {
             let at = i * CHUNK..i * CHUNK + p2.len();
             let (p, g) = (&p[at.clone()], &g[at.clone()]);
             for j in 0..p2.len() {
@@ -39,10 +42,15 @@ impl SgdStep {
                     None => g,
                 };
                 let update = if self.nesterov { vel * self.momentum + g } else { vel };
-                v2[j] = vel;
-                p2[j] = p[j] - update * self.learning_rate;
+                v2[j].write(vel);
+                p2[j].write(p[j] - update * self.learning_rate);
             }
         });
+        // SAFETY: every one of the n values of both was written above.
+        unsafe {
+            p2.set_len(n);
+            v2.set_len(n);
+        }
         (p2, v2)
     }
 
