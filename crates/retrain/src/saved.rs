@@ -77,13 +77,8 @@ impl Progress for SavedRun {
         bytes.extend_from_slice(self.key.as_bytes());
         bytes.extend_from_slice(&epochs.to_le_bytes());
         bytes.extend_from_slice(&state);
-        let tmp = self.path.with_extension("tmp");
-        let written = self.path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| {
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, &self.path)
-        });
         // Losing a save costs the epochs since the previous one, not the run.
-        if let Err(e) = written {
+        if let Err(e) = nas_trainer::write_atomically(&self.path, "tmp", &bytes) {
             tracing::warn!("cannot save the final run's state to {}: {e}", self.path.display());
         }
     }

@@ -27,7 +27,7 @@ pub use lm_bench::{BENCH_CELL, LmBenchModel, lm_training_rate};
 pub use lm_evaluator::LmEvaluator;
 pub use nas_evaluator::{MedianStopper, MedianStopping, Progress};
 pub use oneshot::{OneShotConfig, OneShotEvaluator, OneShotSetup};
-pub use resume::EpochState;
+pub use resume::{EpochState, write_atomically};
 pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
 
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a

@@ -61,13 +61,8 @@ impl SupernetState {
 
     /// Write to `path` (a temporary file beside it, renamed over it), creating its folder.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
         let header = serde_json::to_vec(&Header { steps: self.steps, next_seq: self.next_seq }).expect("serialises");
-        let tmp = path.with_extension("supernet.tmp");
-        std::fs::write(&tmp, pack(MAGIC, &header, &self.model, &self.optimizer))?;
-        std::fs::rename(&tmp, path)
+        crate::write_atomically(path, "supernet.tmp", &pack(MAGIC, &header, &self.model, &self.optimizer))
     }
 
     /// The state at `path`; None when there is no file.
