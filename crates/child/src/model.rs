@@ -43,7 +43,7 @@ pub(crate) fn pad_to(x: Tensor<4>, size: (usize, usize)) -> Tensor<4> {
 
 /// Layer `l`'s input: the image or the outputs of the earlier layers it reads, padded to its
 /// input size and concatenated along channels (repair rules 1 and 3).
-pub(crate) fn layer_input(l: &crate::LayerPlan, images: &Tensor<4>, outs: &[Tensor<4>]) -> Tensor<4> {
+pub(crate) fn layer_input(l: &crate::LayerPlan, images: &Tensor<4>, outs: &[Tensor<4>], kernels: Kernels) -> Tensor<4> {
     let ins = l
         .inputs
         .iter()
@@ -52,20 +52,27 @@ pub(crate) fn layer_input(l: &crate::LayerPlan, images: &Tensor<4>, outs: &[Tens
             Source::Layer(j) => outs[*j].clone(),
         })
         .collect();
-    concat_padded(ins, l.in_size)
+    concat_padded(ins, l.in_size, kernels)
 }
 
 /// The classifier's input `[batch, head_channels]`: the sinks' outputs padded, concatenated and
 /// averaged over pixels (repair rule 2).
-pub(crate) fn head_features(plan: &Plan, outs: &[Tensor<4>]) -> Tensor<2> {
+pub(crate) fn head_features(plan: &Plan, outs: &[Tensor<4>], kernels: Kernels) -> Tensor<2> {
     let sinks = plan.sinks.iter().map(|&i| outs[i].clone()).collect();
-    let head = adaptive_avg_pool2d(concat_padded(sinks, plan.head_size), [1, 1]);
+    let head = adaptive_avg_pool2d(concat_padded(sinks, plan.head_size, kernels), [1, 1]);
     let [b, c, _, _] = head.dims();
     head.reshape([b, c])
 }
 
-/// Pad every tensor to `size` and concatenate along channels (repair rule 3).
-fn concat_padded(xs: Vec<Tensor<4>>, size: (usize, usize)) -> Tensor<4> {
+/// Pad every tensor to `size` and concatenate along channels (repair rule 3): one operation with
+/// the kernels where they run, burn's `pad` and `cat` otherwise.
+fn concat_padded(mut xs: Vec<Tensor<4>>, size: (usize, usize), kernels: Kernels) -> Tensor<4> {
+    if xs.len() == 1 && xs[0].dims()[2..] == [size.0, size.1] {
+        return xs.pop().expect("one tensor");
+    }
+    if let Some(y) = kernels.run(|| kernels::concat_padded(&xs, size)) {
+        return y;
+    }
     let mut xs: Vec<Tensor<4>> = xs.into_iter().map(|x| pad_to(x, size)).collect();
     if xs.len() == 1 { xs.pop().expect("one tensor") } else { Tensor::cat(xs, 1) }
 }
@@ -226,7 +233,7 @@ impl ChildNet {
     ) -> Tensor<2> {
         let mut outs: Vec<Tensor<4>> = Vec::with_capacity(self.blocks.len());
         for (i, (l, block)) in self.plan.layers.iter().zip(&self.blocks).enumerate() {
-            let x = layer_input(l, &images, &outs);
+            let x = layer_input(l, &images, &outs, self.kernels);
             let spec = ConvSpec { stride: l.stride, padding: l.padding };
             let y = self.kernels.run(|| kernels::conv2d(&x, &block.conv.weight.val(), spec));
             let y = y.unwrap_or_else(|| block.conv.forward(x));
@@ -237,7 +244,7 @@ impl ChildNet {
             }
             outs.push(y);
         }
-        self.classifier.forward(head_features(&self.plan, &outs))
+        self.classifier.forward(head_features(&self.plan, &outs, self.kernels))
     }
 }
 

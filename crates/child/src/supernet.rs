@@ -241,7 +241,7 @@ impl SuperNet {
         let weights = self.slice(plan)?;
         let mut outs: Vec<Tensor<4>> = Vec::with_capacity(plan.layers.len());
         for (l, w) in plan.layers.iter().zip(weights.layers) {
-            let x = layer_input(l, &images, &outs);
+            let x = layer_input(l, &images, &outs, self.kernels);
             let spec = ConvSpec { stride: l.stride, padding: l.padding };
             let y = self.kernels.run(|| kernels::conv2d(&x, &w.conv, spec)).unwrap_or_else(|| {
                 let (t, left, b, r) = l.padding;
@@ -261,7 +261,7 @@ impl SuperNet {
             }
             outs.push(y);
         }
-        let logits = head_features(plan, &outs).matmul(weights.classifier_weight);
+        let logits = head_features(plan, &outs, self.kernels).matmul(weights.classifier_weight);
         Ok(logits + weights.classifier_bias.unsqueeze::<2>())
     }
 

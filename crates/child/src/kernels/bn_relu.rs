@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::images_per_thread;
+use super::{images_per_thread, par_filled};
 
 /// Shape of the activation: `[batch, channels, pixels]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,21 +92,22 @@ fn map_images<G: Fn(f32, f32, f32) -> f32>(
     c: &[f32],
     f: impl Fn(usize) -> G + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; a.len()];
     let per = images_per_thread(s.batch) * s.image();
-    out.par_chunks_mut(per).zip(a.par_chunks(per)).zip(b.par_chunks(per).zip(c.par_chunks(per))).for_each(
-        |((o, a), (b, c))| {
+    // SAFETY: every chunk writes each of its values once.
+    unsafe {
+        par_filled(a.len(), per, |i, o| {
+            let at = i * per..i * per + o.len();
+            let (a, b, c) = (&a[at.clone()], &b[at.clone()], &c[at]);
             // Every chunk starts at an image, so run i is channel i mod C.
             let runs = a.chunks(s.pixels).zip(b.chunks(s.pixels).zip(c.chunks(s.pixels)));
             for (i, (o, (a, (b, c)))) in o.chunks_mut(s.pixels).zip(runs).enumerate() {
                 let g = f(i % s.channels);
                 for (o, (&a, (&b, &c))) in o.iter_mut().zip(a.iter().zip(b.iter().zip(c))) {
-                    *o = g(a, b, c);
+                    o.write(g(a, b, c));
                 }
             }
-        },
-    );
-    out
+        })
+    }
 }
 
 /// `y = relu(γ·x̂ + β)` and the batch statistics.

@@ -170,10 +170,10 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     if direct::available() {
         // Runs of a few images (the result does not depend on how they are split).
         let (wt, per) = (direct::pack_weight(w, g), per.min(direct::gather_images(p)));
-        let windows = direct::Windows::forward(g, o.next_multiple_of(16));
+        let windows = direct::Windows::forward_recent(g, o.next_multiple_of(16));
         // SAFETY: the gather writes every value of its images' outputs.
         return unsafe {
-            direct::par_filled(g.batch * g.image_out(), per * g.image_out(), |i, ys| {
+            super::par_filled(g.batch * g.image_out(), per * g.image_out(), |i, ys| {
                 direct::forward(
                     &x[i * per * g.image_in()..][..ys.len() / g.image_out() * g.image_in()],
                     &wt,
@@ -215,10 +215,10 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         let (image_in, c) = (g.image_in(), g.in_channels);
         let per = images_per_thread(g.batch).min(direct::gather_images(g.in_size.0 * g.in_size.1));
         let (wp, windows) =
-            (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient(g, c.next_multiple_of(16)));
+            (direct::pack_weight_transposed(w, g), direct::Windows::input_gradient_recent(g, c.next_multiple_of(16)));
         // SAFETY: the gather writes every value of its images' input gradients.
         return unsafe {
-            direct::par_filled(g.batch * image_in, per * image_in, |i, dxs| {
+            super::par_filled(g.batch * image_in, per * image_in, |i, dxs| {
                 let dys = &dy[i * per * g.image_out()..][..dxs.len() / image_in * g.image_out()];
                 direct::backward_input(dys, &wp, g, &windows, dxs)
             })
@@ -305,7 +305,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         // Parts of at least one run: a layer with small maps makes fewer, larger parts, so that
         // its `dWᵀ` (as large as at any batch) is not written and summed once per few images.
         let per = per.max(direct::gather_images(p)).min(g.batch.max(1));
-        let windows = direct::WeightWindows::new(g, o.next_multiple_of(16));
+        let windows = direct::WeightWindows::recent(g, o.next_multiple_of(16));
         let parts: Vec<Vec<f32>> = x
             .par_chunks(per * g.image_in())
             .zip(dy.par_chunks(per * g.image_out()))

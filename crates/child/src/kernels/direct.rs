@@ -27,11 +27,15 @@
 //! just 24–64 multiply-adds, and packing cost as much as a third of the time (docs/RESULTS.md).
 
 use std::arch::x86_64::*;
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::thread::LocalKey;
 
 use rayon::prelude::*;
 
 use super::conv::{Geometry, valid_range};
+use super::par_filled;
 
 /// Output channels per register tile: four `zmm` vectors.
 const GROUP: usize = 64;
@@ -212,28 +216,66 @@ impl Windows {
     }
 }
 
+/// Windows a thread keeps of each kind, newest first: the layers of the child it trains, forward
+/// and backward (building them anew on every call was 1–2 % of a training step's wall time, on
+/// the calling thread while the pool waited).
+const RECENT: usize = 32;
+
+/// Recently built windows, by geometry (its batch left out: windows do not depend on it) and `lda`.
+type Recent<T> = RefCell<Vec<((Geometry, usize), Arc<T>)>>;
+
+thread_local! {
+    static FORWARD: Recent<Windows> = const { RefCell::new(Vec::new()) };
+    static INPUT_GRADIENT: Recent<Windows> = const { RefCell::new(Vec::new()) };
+    static WEIGHT_GRADIENT: Recent<WeightWindows> = const { RefCell::new(Vec::new()) };
+    /// A gather's accumulators (`[column][lanes]`), kept for the thread's next task.
+    static ACC: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// `build(g, lda)`, or the same built recently on this thread.
+fn recent<T>(
+    cache: &'static LocalKey<Recent<T>>,
+    g: &Geometry,
+    lda: usize,
+    build: fn(&Geometry, usize) -> T,
+) -> Arc<T> {
+    let key = (Geometry { batch: 0, ..*g }, lda);
+    cache.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let hit = match cache.iter().position(|(k, _)| *k == key) {
+            Some(i) => cache.remove(i),
+            None => (key, Arc::new(build(g, lda))),
+        };
+        let windows = Arc::clone(&hit.1);
+        cache.insert(0, hit);
+        cache.truncate(RECENT);
+        windows
+    })
+}
+
+impl Windows {
+    /// [`Windows::forward`], kept for the next call with the same geometry.
+    pub fn forward_recent(g: &Geometry, lda: usize) -> Arc<Self> {
+        recent(&FORWARD, g, lda, Windows::forward)
+    }
+
+    /// [`Windows::input_gradient`], kept for the next call with the same geometry.
+    pub fn input_gradient_recent(g: &Geometry, lda: usize) -> Arc<Self> {
+        recent(&INPUT_GRADIENT, g, lda, Windows::input_gradient)
+    }
+}
+
+impl WeightWindows {
+    /// [`WeightWindows::new`], kept for the next call with the same geometry.
+    pub fn recent(g: &Geometry, lda: usize) -> Arc<Self> {
+        recent(&WEIGHT_GRADIENT, g, lda, WeightWindows::new)
+    }
+}
+
 /// Images a forward or input-gradient task takes: at least [`RUN`], more when the result has
 /// few pixels, so each class of [`Windows`] has columns enough to fill the register tiles.
 pub fn gather_images(pixels: usize) -> usize {
     RUN.max(512usize.div_ceil(pixels.max(1)))
-}
-
-/// A vector of `len` values written in parallel, `chunk` at a time, by `fill(chunk index,
-/// chunk)`, into memory nobody zeroed first (a serial `memset` of the whole buffer was a tenth
-/// of the calling thread's time in a training step).
-///
-/// # Safety
-/// `fill` writes every value of its chunk.
-pub(crate) unsafe fn par_filled(
-    len: usize,
-    chunk: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
-) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| fill(i, c));
-    // SAFETY: the caller's: every value was written.
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// `a` (`[rows][cols]`) as `[cols][pad16(rows)]`, the lanes past `rows` zero, for the output
@@ -296,7 +338,11 @@ pub fn backward_input(dy: &[f32], wp: &[f32], g: &Geometry, win: &Windows, dx: &
 fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [MaybeUninit<f32>]) {
     let images = src.len() / win.image;
     let pixels = win.pixels.len();
-    let mut acc = vec![0.0f32; images * pixels * GROUP];
+    // The accumulators, this thread's buffer reused (every column is stored before it is read).
+    let mut acc = ACC.take();
+    if acc.len() < images * pixels * GROUP {
+        acc = vec![0.0f32; images * pixels * GROUP];
+    }
     // The columns' bases, computed once (not by a division per column and tile).
     let mut columns = Vec::with_capacity(images * pixels);
     for class in &win.classes {
@@ -339,6 +385,7 @@ fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [
             }
         }
     }
+    ACC.set(acc);
 }
 
 /// The source images of one gather task.
@@ -662,5 +709,36 @@ unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
                 _mm256_storeu_ps(p, r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread builds a geometry's windows once whatever the batch, builds them again for
+    /// another geometry or row stride, and keeps at most [`RECENT`].
+    #[test]
+    fn recent_windows_are_kept_per_geometry_and_bounded() {
+        let g = Geometry {
+            batch: 4,
+            in_channels: 8,
+            in_size: (7, 7),
+            out_channels: 16,
+            kernel: (3, 3),
+            stride: (1, 1),
+            padding: (1, 1, 1, 1),
+        };
+        let a = Windows::forward_recent(&g, 16);
+        assert!(Arc::ptr_eq(&a, &Windows::forward_recent(&Geometry { batch: 64, ..g }, 16)));
+        assert!(!Arc::ptr_eq(&a, &Windows::forward_recent(&g, 32)));
+        assert!(!Arc::ptr_eq(&a, &Windows::forward_recent(&Geometry { stride: (2, 2), ..g }, 16)));
+        let w = WeightWindows::recent(&g, 16);
+        assert!(Arc::ptr_eq(&w, &WeightWindows::recent(&Geometry { batch: 1, ..g }, 16)));
+        for c in 0..RECENT {
+            Windows::forward_recent(&Geometry { in_channels: 9 + c, ..g }, 16);
+        }
+        FORWARD.with(|cache| assert_eq!(cache.borrow().len(), RECENT));
+        assert!(!Arc::ptr_eq(&a, &Windows::forward_recent(&g, 16)), "the oldest was dropped");
     }
 }

@@ -5,9 +5,9 @@
 //! Ties go to the first maximum in row-major order and a NaN wins its window (the last NaN if
 //! several), as in burn-flex, so both route gradients to the same inputs.
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
-use super::images_per_thread;
+use super::{images_per_thread, par_filled, par_filled_pair};
 
 /// Input `[batch, channels, height, width]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +34,15 @@ pub fn forward(x: &[f32], s: &Shape) -> (Vec<f32>, Vec<u8>) {
     let (oh, ow) = s.out_size();
     let (plane, out_plane) = (s.height * s.width, oh * ow);
     assert_eq!(x.len(), s.batch * s.channels * plane, "max-pool input size");
-    let mut y = vec![0.0f32; s.batch * s.channels * out_plane];
-    let mut at = vec![0u8; y.len()];
+    let len = s.batch * s.channels * out_plane;
     if out_plane == 0 {
-        return (y, at);
+        return (Vec::new(), Vec::new());
     }
     let per = s.planes_per_task();
-    y.par_chunks_mut(per * out_plane).zip(at.par_chunks_mut(per * out_plane)).zip(x.par_chunks(per * plane)).for_each(
-        |((ys, ats), xs)| {
+    // SAFETY: every chunk writes each of its values of both once.
+    unsafe {
+        par_filled_pair(len, per * out_plane, |i, ys, ats| {
+            let xs = &x[i * per * plane..][..ys.len() / out_plane * plane];
             for ((yp, ap), xp) in ys.chunks_mut(out_plane).zip(ats.chunks_mut(out_plane)).zip(xs.chunks(plane)) {
                 for (r, (yr, ar)) in yp.chunks_mut(ow).zip(ap.chunks_mut(ow)).enumerate() {
                     let (top, bottom) = (&xp[2 * r * s.width..], &xp[(2 * r + 1) * s.width..]);
@@ -53,13 +54,13 @@ pub fn forward(x: &[f32], s: &Shape) -> (Vec<f32>, Vec<u8>) {
                                 best = i;
                             }
                         }
-                        (*yv, *av) = (window[best], best as u8);
+                        yv.write(window[best]);
+                        av.write(best as u8);
                     }
                 }
             }
-        },
-    );
-    (y, at)
+        })
+    }
 }
 
 /// The input gradient (`[B, C, H, W]`): each output's gradient goes to the input it took.
@@ -67,24 +68,25 @@ pub fn backward(dy: &[f32], at: &[u8], s: &Shape) -> Vec<f32> {
     let (oh, ow) = s.out_size();
     let (plane, out_plane) = (s.height * s.width, oh * ow);
     assert_eq!((dy.len(), at.len()), (s.batch * s.channels * out_plane, s.batch * s.channels * out_plane));
-    let mut dx = vec![0.0f32; s.batch * s.channels * plane];
     if out_plane == 0 {
-        return dx;
+        return vec![0.0; s.batch * s.channels * plane];
     }
     let per = s.planes_per_task();
-    dx.par_chunks_mut(per * plane).zip(dy.par_chunks(per * out_plane).zip(at.par_chunks(per * out_plane))).for_each(
-        |(dxs, (dys, ats))| {
+    // SAFETY: every chunk is zeroed whole before its maxima are written.
+    unsafe {
+        par_filled(s.batch * s.channels * plane, per * plane, |i, dxs| {
+            dxs.fill(MaybeUninit::new(0.0));
+            let (dys, ats) = (&dy[i * per * out_plane..], &at[i * per * out_plane..]);
             for (dxp, (dyp, ap)) in dxs.chunks_mut(plane).zip(dys.chunks(out_plane).zip(ats.chunks(out_plane))) {
                 for (r, (dyr, ar)) in dyp.chunks(ow).zip(ap.chunks(ow)).enumerate() {
                     for (c, (d, a)) in dyr.iter().zip(ar).enumerate() {
                         let (i, j) = (usize::from(*a) / 2, usize::from(*a) % 2);
-                        dxp[(2 * r + i) * s.width + 2 * c + j] = *d;
+                        dxp[(2 * r + i) * s.width + 2 * c + j].write(*d);
                     }
                 }
             }
-        },
-    );
-    dx
+        })
+    }
 }
 
 #[cfg(test)]
