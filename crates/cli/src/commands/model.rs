@@ -175,33 +175,44 @@ pub fn train(a: TrainArgs) -> Result<()> {
     };
     let cell_list = r.cells();
     let started = Instant::now();
-    let result = retrain(&arch, &inputs, &nas_retrain::training_device(), |phase, m| {
-        let label = match phase {
-            Phase::Grid { index, of } => format!("grid {}/{of}: {}", index + 1, cell_list[index]),
-            Phase::Final => "final run".to_string(),
-            Phase::Resume { epochs } => {
-                bar.suspend(|| eprintln!("the final run continues after epoch {epochs} ({})", saved.display()));
-                bar.set_position((cells * grid_epochs) as u64 + epochs);
-                return;
+    // The whole run inside a pool of its own: the step's serial parts then run on a pool thread
+    // and its parallel kernels split with work stealing, where from outside a pool every one of
+    // them (≈ 100 a step) was a job injected into the global pool and a sleep until it ended.
+    let threads = a
+        .cfg
+        .threads_per_worker
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("the training thread pool")?;
+    let result = pool.install(|| {
+        retrain(&arch, &inputs, &nas_retrain::training_device(), |phase, m| {
+            let label = match phase {
+                Phase::Grid { index, of } => format!("grid {}/{of}: {}", index + 1, cell_list[index]),
+                Phase::Final => "final run".to_string(),
+                Phase::Resume { epochs } => {
+                    bar.suspend(|| eprintln!("the final run continues after epoch {epochs} ({})", saved.display()));
+                    bar.set_position((cells * grid_epochs) as u64 + epochs);
+                    return;
+                }
+            };
+            match m {
+                None => {
+                    // A cell that diverged early skipped its remaining epochs.
+                    let done = match phase {
+                        Phase::Grid { index, .. } => index * grid_epochs,
+                        // A resumed run's position was set when it was announced.
+                        _ => (bar.position() as usize).max(cells * grid_epochs),
+                    };
+                    bar.set_position(done as u64);
+                    bar.set_message(label);
+                }
+                Some(m) => {
+                    bar.inc(1);
+                    let acc = m.val_accuracy.map_or(String::new(), |v| format!(", acc {v:.4}"));
+                    bar.set_message(format!("{label} — epoch {} loss {:.4}{acc}", m.epoch + 1, m.train_loss));
+                }
             }
-        };
-        match m {
-            None => {
-                // A cell that diverged early skipped its remaining epochs.
-                let done = match phase {
-                    Phase::Grid { index, .. } => index * grid_epochs,
-                    // A resumed run's position was set when it was announced.
-                    _ => (bar.position() as usize).max(cells * grid_epochs),
-                };
-                bar.set_position(done as u64);
-                bar.set_message(label);
-            }
-            Some(m) => {
-                bar.inc(1);
-                let acc = m.val_accuracy.map_or(String::new(), |v| format!(", acc {v:.4}"));
-                bar.set_message(format!("{label} — epoch {} loss {:.4}{acc}", m.epoch + 1, m.train_loss));
-            }
-        }
+        })
     });
     bar.finish_and_clear();
     let done = result?;
