@@ -77,7 +77,7 @@ enum Command {
     /// The paper's final step: grid over lr / weight decay / BN ε / decay epoch on the validation
     /// split, retrain the best on train + validation, test accuracy once; writes a model bundle.
     Train(commands::model::TrainArgs),
-    /// Test accuracy of a model bundle (`nas eval models/trial-7`).
+    /// Test accuracy of a model bundle (`nas eval models/trial-7`); for a model trained on flipped images also with flip test-time augmentation.
     Eval(commands::model::EvalArgs),
     /// Classify PNG images or IDX image files with a model bundle.
     Predict(commands::model::PredictArgs),

@@ -17,7 +17,7 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan};
 use nas_data::{DatasetSpec, ImageSet, Normalization};
 use nas_space::Architecture;
-use nas_trainer::{EpochMetrics, TrainConfig, accuracy, image_batch};
+use nas_trainer::{EpochMetrics, TrainConfig, accuracy, accuracy_with_mirror, image_batch};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -36,6 +36,10 @@ pub const SAFETENSORS: &str = "model.safetensors";
 pub struct ModelMetrics {
     /// Test accuracy, measured once after the final run.
     pub test_accuracy: f64,
+    /// Test accuracy with flip test-time augmentation (softmax of each image and its mirror
+    /// averaged), measured with it when the final run trained on randomly flipped images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy_mirror: Option<f64>,
     /// The grid cell the final run used, and every cell's score.
     pub chosen: Option<GridCell>,
     pub grid: Vec<GridResult>,
@@ -239,6 +243,18 @@ impl Model {
     /// Fraction of `set` classified correctly.
     pub fn accuracy(&self, set: &ImageSet) -> f64 {
         accuracy(&self.net, set, &self.manifest.normalization, &self.device)
+    }
+
+    /// Whether the model trained on randomly mirrored images, so that flip test-time
+    /// augmentation ([`Model::accuracy_with_mirror`]) is meaningful for it.
+    pub fn trained_with_flips(&self) -> bool {
+        self.manifest.train.augment.is_some_and(|a| a.flip)
+    }
+
+    /// Fraction of `set` classified correctly with each image's softmax averaged with its mirror
+    /// image's (flip test-time augmentation).
+    pub fn accuracy_with_mirror(&self, set: &ImageSet) -> f64 {
+        accuracy_with_mirror(&self.net, set, &self.manifest.normalization, &self.device)
     }
 
     /// The logits `[classes]` of every image of `set`.

@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use nas_child::{ChildConfig, InputShape, Plan};
 use nas_data::{Augment, Splits};
 use nas_space::CnnArch;
-use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, Trained, fit};
+use nas_trainer::{EpochMetrics, EvalEvery, PreparedData, Schedule, TrainConfig, Trained, accuracy_with_mirror, fit};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -90,6 +90,10 @@ pub struct Retrained {
     pub child: ChildConfig,
     /// Accuracy on the test part, measured once after the last epoch.
     pub test_accuracy: f64,
+    /// The same with flip test-time augmentation (each test image's softmax averaged with its
+    /// mirror image's, [`nas_trainer::accuracy_with_mirror`]), when the final run trained on
+    /// randomly flipped images; else `None`.
+    pub test_accuracy_mirror: Option<f64>,
     /// What the final run trained on (its normalisation is the model's).
     pub data: PreparedData,
     /// Why a saved state found for the final run was not used, if one was not.
@@ -241,7 +245,20 @@ pub fn retrain(
         s.clear().map_err(|e| RetrainError::Saved(e.to_string()))?;
     }
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
-    Ok(Retrained { arch: widened, trained, grid, chosen, train, child, test_accuracy, data, saved_refused })
+    let test_accuracy_mirror =
+        inp.augment.flip.then(|| accuracy_with_mirror(&trained.model.valid(), &inp.splits.test, &data.norm, device));
+    Ok(Retrained {
+        arch: widened,
+        trained,
+        grid,
+        chosen,
+        train,
+        child,
+        test_accuracy,
+        test_accuracy_mirror,
+        data,
+        saved_refused,
+    })
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ fn retrain_export_load_gives_identical_predictions() {
     let evaluated: Vec<bool> = r.trained.outcome.epochs.iter().map(|e| e.val_accuracy.is_some()).collect();
     assert_eq!(evaluated, [false, false, true], "the test part is looked at once, after the last epoch");
     assert!(r.test_accuracy > 0.9, "{}", r.test_accuracy);
+    assert_eq!(r.test_accuracy_mirror, None, "trained without flips: no flip test-time augmentation");
 
     let (nas_version, commit) = Manifest::build_info();
     let manifest = Manifest {
@@ -71,6 +72,7 @@ fn retrain_export_load_gives_identical_predictions() {
         flops: r.trained.outcome.flops,
         metrics: ModelMetrics {
             test_accuracy: r.test_accuracy,
+            test_accuracy_mirror: r.test_accuracy_mirror,
             chosen: Some(r.chosen),
             grid: r.grid.clone(),
             epochs: r.trained.outcome.epochs.clone(),
@@ -103,6 +105,7 @@ fn retrain_export_load_gives_identical_predictions() {
     assert_eq!(a, b, "loaded weights predict exactly what the trained network did");
     assert!((model.accuracy(&splits.test) - r.test_accuracy).abs() < 1e-12);
     assert_eq!(model.class_name(b[0].class), ["tl", "tr", "bl", "br"][b[0].class]);
+    assert!(!model.trained_with_flips());
 
     // Broken bundles: corrupt weights, another space, a future format.
     std::fs::write(dir.path().join(RECORD), b"garbage").unwrap();
@@ -120,4 +123,62 @@ fn retrain_export_load_gives_identical_predictions() {
     std::fs::write(dir.path().join("manifest.json"), "{").unwrap();
     let e = load_bundle(dir.path(), &device).err().unwrap().to_string();
     assert!(e.contains("manifest.json: not a model manifest"), "{e}");
+}
+
+/// A final run on flipped images also reports flip test-time augmentation, and the saved bundle
+/// reproduces it. (The quadrant classes are mirror pairs, so here it costs accuracy.)
+#[test]
+fn flip_trained_retrains_report_test_time_augmentation() {
+    let splits = Splits { train: ImageSet::quadrants(320, 0), test: ImageSet::quadrants(120, 17) };
+    let train = TrainConfig { epochs: 2, batch_size: 32, validation: 80, ..Default::default() };
+    let child = ChildConfig::default();
+    let grid = RetrainConfig { learning_rate: vec![0.1], epochs: 2, ..Default::default() };
+    let augment = Augment { flip: true, ..Augment::default() };
+    let inputs = RetrainInputs {
+        splits: &splits,
+        dataset: "quadrants".into(),
+        augment,
+        train: &train,
+        child: &child,
+        retrain: &grid,
+        seed: 5,
+        saved: None,
+    };
+    let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+    let r = retrain(&arch, &inputs, &Device::flex().autodiff(), |_, _| {}).unwrap();
+    let mirrored = r.test_accuracy_mirror.expect("trained with flips");
+    assert!((0.0..=1.0).contains(&mirrored));
+    let (nas_version, commit) = Manifest::build_info();
+    let manifest = Manifest {
+        format: nas_retrain::FORMAT,
+        nas_version,
+        commit,
+        architecture: Architecture::Cnn(arch.clone()),
+        input: r.trained.model.plan().input,
+        child: r.child.clone(),
+        dataset: r.data.description.clone(),
+        dataset_spec: None,
+        class_names: None,
+        normalization: r.data.norm.clone(),
+        seed: 5,
+        train: r.train.clone(),
+        params: r.trained.outcome.params,
+        flops: r.trained.outcome.flops,
+        metrics: ModelMetrics {
+            test_accuracy: r.test_accuracy,
+            test_accuracy_mirror: r.test_accuracy_mirror,
+            chosen: Some(r.chosen),
+            grid: r.grid.clone(),
+            epochs: r.trained.outcome.epochs.clone(),
+            seconds: 0.0,
+        },
+        source_trial: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    save_bundle(dir.path(), &manifest, &burn::module::Module::valid(&r.trained.model)).unwrap();
+    let model = load_bundle(dir.path(), &Device::flex()).unwrap();
+    assert!(model.trained_with_flips());
+    assert_eq!(read_manifest(dir.path()).unwrap().metrics.test_accuracy_mirror, Some(mirrored));
+    assert!((model.accuracy_with_mirror(&splits.test) - mirrored).abs() < 1e-12);
+    assert!((model.accuracy(&splits.test) - r.test_accuracy).abs() < 1e-12);
 }

@@ -28,7 +28,9 @@ pub use lm_evaluator::LmEvaluator;
 pub use nas_evaluator::{MedianStopper, MedianStopping, Progress};
 pub use oneshot::{OneShotConfig, OneShotEvaluator, OneShotSetup};
 pub use resume::{EpochState, write_atomically};
-pub use train::{EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, fit, train_child};
+pub use train::{
+    EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, accuracy_with_mirror, fit, train_child,
+};
 
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a
 /// parameter's initial values lazily, at its first use. Children trained by parallel workers

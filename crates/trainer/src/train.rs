@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::activation::softmax;
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan, PlanError};
 use nas_data::{ImageSet, Normalization};
 use nas_space::CnnArch;
@@ -248,6 +249,22 @@ pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: 
     accuracy_of(set, norm, device, |x| model.forward(x))
 }
 
+/// Flip test-time augmentation: the fraction of `set`'s images classified correctly when each
+/// image's softmax is averaged with its mirror image's. Meaningful for a model trained with random
+/// horizontal flips (a mirrored shoe is a shoe); one more forward pass over `set`.
+pub fn accuracy_with_mirror(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
+    let mirror = set.mirrored();
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let mut correct = 0i64;
+    for chunk in idx.chunks(256) {
+        let (x, y) = image_batch(set, chunk, norm, device);
+        let (m, _) = image_batch(&mirror, chunk, norm, device);
+        let p = softmax(model.forward(x), 1) + softmax(model.forward(m), 1);
+        correct += p.argmax(1).reshape([chunk.len()]).equal(y).int().sum().into_scalar::<i64>();
+    }
+    correct as f64 / set.len().max(1) as f64
+}
+
 /// Fraction of `set`'s images whose argmax of `logits(batch)` is the label, in 256-image batches.
 pub(crate) fn accuracy_of(
     set: &ImageSet,
@@ -302,6 +319,48 @@ mod tests {
         assert!(out.val_accuracy > 0.9, "{:?}", out.epochs);
         assert!((out.reward - out.val_accuracy.powi(3)).abs() < 1e-12);
         assert!(out.images_per_second > 0.0);
+    }
+
+    /// The quadrant classes are mirror pairs (left ↔ right), so the mirrored view votes for the
+    /// wrong class and flip test-time augmentation must lose accuracy there; on images that are
+    /// their own mirror it must change nothing.
+    #[test]
+    fn flip_test_time_augmentation_averages_each_image_with_its_mirror() {
+        let c = cfg();
+        let d = data(&c);
+        let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let t = fit(
+            &arch,
+            &d,
+            &d.validation,
+            EvalEvery::End,
+            &c,
+            &ChildConfig::default(),
+            &device,
+            1,
+            |_| ControlFlow::Continue(()),
+            None,
+        )
+        .unwrap();
+        let model = t.model.valid();
+        let dev = Device::flex();
+        let plain = accuracy(&model, &d.validation, &d.norm, &dev);
+        let flipped = accuracy_with_mirror(&model, &d.validation, &d.norm, &dev);
+        assert!(plain > 0.9, "{plain}");
+        assert!(flipped < plain - 0.1, "plain {plain}, with mirror {flipped}");
+        let mut symmetric = d.validation.clone();
+        for row in symmetric.pixels.chunks_exact_mut(symmetric.width) {
+            let w = row.len();
+            for x in 0..w / 2 {
+                row[w - 1 - x] = row[x];
+            }
+        }
+        let dev = &dev;
+        assert_eq!(
+            accuracy_with_mirror(&model, &symmetric, &d.norm, &dev),
+            accuracy(&model, &symmetric, &d.norm, &dev)
+        );
     }
 
     /// With smoothing ε over K classes no prediction can push the loss below the entropy of the

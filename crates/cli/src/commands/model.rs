@@ -250,6 +250,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         flops: done.trained.outcome.flops,
         metrics: ModelMetrics {
             test_accuracy: done.test_accuracy,
+            test_accuracy_mirror: done.test_accuracy_mirror,
             chosen: Some(done.chosen),
             grid: done.grid.clone(),
             epochs: done.trained.outcome.epochs.clone(),
@@ -259,10 +260,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
     };
     save_bundle(&out, &manifest, &model)?;
     println!(
-        "final run: {} epochs with {}; test accuracy {:.4} ({} test images) in {:.0} s",
+        "final run: {} epochs with {}; test accuracy {:.4}{} ({} test images) in {:.0} s",
         done.train.epochs,
         done.chosen,
         done.test_accuracy,
+        done.test_accuracy_mirror.map_or(String::new(), |m| format!(", {m:.4} with flip test-time augmentation")),
         splits.test.len(),
         started.elapsed().as_secs_f64()
     );
@@ -289,6 +291,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     model.check(&splits.test, &what)?;
     let acc = model.accuracy(&splits.test);
     println!("test accuracy {acc:.4} on {} test images of {what}", splits.test.len());
+    if model.trained_with_flips() {
+        let mirrored = model.accuracy_with_mirror(&splits.test);
+        println!(
+            "test accuracy {mirrored:.4} with flip test-time augmentation (each image's softmax averaged with its mirror's; the model trained on flipped images)"
+        );
+    }
     Ok(())
 }
 
