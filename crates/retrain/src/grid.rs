@@ -245,8 +245,9 @@ pub fn retrain(
         s.clear().map_err(|e| RetrainError::Saved(e.to_string()))?;
     }
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
-    let test_accuracy_mirror =
-        inp.augment.flip.then(|| accuracy_with_mirror(&trained.model.valid(), &inp.splits.test, &data.norm, device));
+    let test_accuracy_mirror = inp.augment.flip.then(|| {
+        accuracy_with_mirror(&burn::module::Module::valid(&trained.model), &inp.splits.test, &data.norm, device)
+    });
     Ok(Retrained {
         arch: widened,
         trained,
