@@ -34,6 +34,10 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     // nas eval reproduces the test accuracy measured at the end of training.
     let eval = ok(d, &["eval", "m"]);
     assert!(eval.contains(&format!("test accuracy {test_acc:.4} on 1000 test images")), "{eval}");
+    // Trained on flipped clothes: both also score each image with its mirror, and agree.
+    let mirrored = manifest["metrics"]["test_accuracy_mirror"].as_f64().expect("flip-trained: mirror accuracy");
+    assert!(out.contains(&format!("{mirrored:.4} with flip test-time augmentation")), "{out}");
+    assert!(eval.contains(&format!("test accuracy {mirrored:.4} with flip test-time augmentation")), "{eval}");
 
     // nas predict on an IDX file of three test images: one line per image with a class name.
     let splits = nas_data::shipped_fashion_mnist();
