@@ -11,6 +11,36 @@ use nas_retrain::{
 use nas_space::{Architecture, CnnArch};
 use nas_trainer::TrainConfig;
 
+/// The manifest `nas train` would write for retrain result `r` of `arch` with `seed`.
+fn manifest_of(r: &nas_retrain::Retrained, arch: &CnnArch, seed: u64) -> Manifest {
+    let (nas_version, commit) = Manifest::build_info();
+    Manifest {
+        format: nas_retrain::FORMAT,
+        nas_version,
+        commit,
+        architecture: Architecture::Cnn(arch.clone()),
+        input: r.trained.model.plan().input,
+        child: r.child.clone(),
+        dataset: r.data.description.clone(),
+        dataset_spec: None,
+        class_names: None,
+        normalization: r.data.norm.clone(),
+        seed,
+        train: r.train.clone(),
+        params: r.trained.outcome.params,
+        flops: r.trained.outcome.flops,
+        metrics: ModelMetrics {
+            test_accuracy: r.test_accuracy,
+            test_accuracy_mirror: r.test_accuracy_mirror,
+            chosen: Some(r.chosen),
+            grid: r.grid.clone(),
+            epochs: r.trained.outcome.epochs.clone(),
+            seconds: 0.0,
+        },
+        source_trial: None,
+    }
+}
+
 #[test]
 fn retrain_export_load_gives_identical_predictions() {
     let splits = Splits { train: ImageSet::quadrants(320, 0), test: ImageSet::quadrants(120, 17) };
@@ -54,32 +84,8 @@ fn retrain_export_load_gives_identical_predictions() {
     assert!(r.test_accuracy > 0.9, "{}", r.test_accuracy);
     assert_eq!(r.test_accuracy_mirror, None, "trained without flips: no flip test-time augmentation");
 
-    let (nas_version, commit) = Manifest::build_info();
-    let manifest = Manifest {
-        format: nas_retrain::FORMAT,
-        nas_version,
-        commit,
-        architecture: Architecture::Cnn(arch.clone()),
-        input: r.trained.model.plan().input,
-        child: r.child.clone(),
-        dataset: r.data.description.clone(),
-        dataset_spec: None,
-        class_names: Some(vec!["tl".into(), "tr".into(), "bl".into(), "br".into()]),
-        normalization: r.data.norm.clone(),
-        seed: 3,
-        train: r.train.clone(),
-        params: r.trained.outcome.params,
-        flops: r.trained.outcome.flops,
-        metrics: ModelMetrics {
-            test_accuracy: r.test_accuracy,
-            test_accuracy_mirror: r.test_accuracy_mirror,
-            chosen: Some(r.chosen),
-            grid: r.grid.clone(),
-            epochs: r.trained.outcome.epochs.clone(),
-            seconds: 0.0,
-        },
-        source_trial: None,
-    };
+    let mut manifest = manifest_of(&r, &arch, 3);
+    manifest.class_names = Some(vec!["tl".into(), "tr".into(), "bl".into(), "br".into()]);
     let dir = tempfile::tempdir().unwrap();
     let inference = burn::module::Module::valid(&r.trained.model);
     save_bundle(dir.path(), &manifest, &inference).unwrap();
@@ -148,32 +154,7 @@ fn flip_trained_retrains_report_test_time_augmentation() {
     let r = retrain(&arch, &inputs, &Device::flex().autodiff(), |_, _| {}).unwrap();
     let mirrored = r.test_accuracy_mirror.expect("trained with flips");
     assert!((0.0..=1.0).contains(&mirrored));
-    let (nas_version, commit) = Manifest::build_info();
-    let manifest = Manifest {
-        format: nas_retrain::FORMAT,
-        nas_version,
-        commit,
-        architecture: Architecture::Cnn(arch.clone()),
-        input: r.trained.model.plan().input,
-        child: r.child.clone(),
-        dataset: r.data.description.clone(),
-        dataset_spec: None,
-        class_names: None,
-        normalization: r.data.norm.clone(),
-        seed: 5,
-        train: r.train.clone(),
-        params: r.trained.outcome.params,
-        flops: r.trained.outcome.flops,
-        metrics: ModelMetrics {
-            test_accuracy: r.test_accuracy,
-            test_accuracy_mirror: r.test_accuracy_mirror,
-            chosen: Some(r.chosen),
-            grid: r.grid.clone(),
-            epochs: r.trained.outcome.epochs.clone(),
-            seconds: 0.0,
-        },
-        source_trial: None,
-    };
+    let manifest = manifest_of(&r, &arch, 5);
     let dir = tempfile::tempdir().unwrap();
     save_bundle(dir.path(), &manifest, &burn::module::Module::valid(&r.trained.model)).unwrap();
     let model = load_bundle(dir.path(), &Device::flex()).unwrap();
