@@ -83,16 +83,6 @@ impl ImageSet {
         ImageSet { pixels, labels: indices.iter().map(|&i| self.labels[i]).collect(), ..self.shape_only() }
     }
 
-    /// Every image mirrored left to right (each row of each channel reversed), labels kept: the
-    /// second view of flip test-time augmentation.
-    pub fn mirrored(&self) -> ImageSet {
-        let mut pixels = self.pixels.clone();
-        for row in pixels.chunks_exact_mut(self.width.max(1)) {
-            row.reverse();
-        }
-        ImageSet { pixels, labels: self.labels.clone(), ..self.shape_only() }
-    }
-
     fn shape_only(&self) -> ImageSet {
         ImageSet {
             channels: self.channels,
@@ -230,17 +220,6 @@ mod tests {
             pixels: (0..n * 4).map(|i| ((i / 4) % 256) as u8).collect(),
             labels: (0..n).map(|i| (i % classes) as u8).collect(),
         }
-    }
-
-    #[test]
-    fn mirrored_reverses_every_row_of_every_channel() {
-        let s =
-            ImageSet { channels: 2, height: 2, width: 3, classes: 2, pixels: (0..24).collect(), labels: vec![0, 1] };
-        let m = s.mirrored();
-        assert_eq!(m.image(0), &[2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9]);
-        assert_eq!(m.image(1), &[14, 13, 12, 17, 16, 15, 20, 19, 18, 23, 22, 21]);
-        assert_eq!(m.labels, s.labels);
-        assert_eq!(m.mirrored(), s);
     }
 
     #[test]

@@ -253,16 +253,8 @@ pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: 
 /// image's softmax is averaged with its mirror image's. Meaningful for a model trained with random
 /// horizontal flips (a mirrored shoe is a shoe); one more forward pass over `set`.
 pub fn accuracy_with_mirror(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
-    let mirror = set.mirrored();
-    let idx: Vec<usize> = (0..set.len()).collect();
-    let mut correct = 0i64;
-    for chunk in idx.chunks(256) {
-        let (x, y) = image_batch(set, chunk, norm, device);
-        let (m, _) = image_batch(&mirror, chunk, norm, device);
-        let p = softmax(model.forward(x), 1) + softmax(model.forward(m), 1);
-        correct += p.argmax(1).reshape([chunk.len()]).equal(y).int().sum().into_scalar::<i64>();
-    }
-    correct as f64 / set.len().max(1) as f64
+    // Images are [batch, channels, height, width]: the mirror reverses axis 3.
+    accuracy_of(set, norm, device, |x| softmax(model.forward(x.clone()), 1) + softmax(model.forward(x.flip([3])), 1))
 }
 
 /// Fraction of `set`'s images whose argmax of `logits(batch)` is the label, in 256-image batches.
