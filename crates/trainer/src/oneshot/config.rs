@@ -6,13 +6,16 @@ use nas_space::limits::count;
 use serde::{Deserialize, Serialize};
 
 /// The one-shot (ENAS) evaluator's settings. The optimiser, minibatch, augmentation and data
-/// split are `[train]`'s (its learning-rate schedule runs over the whole search: `samples ×
-/// train_steps` steps); `[train] epochs` does not apply.
+/// split are `[train]`'s (its learning-rate schedule runs over the whole search: `warmup_steps +
+/// samples × train_steps` steps); `[train] epochs` does not apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OneShotConfig {
     /// Shared-weight SGD steps per rewarded child, each on the next training minibatch, taken
-    /// with that child right after its reward. Default 1.
+    /// with that child right after its reward. Default 1 (ENAS). 0: the shared weights train
+    /// only in the warm-up and the strategy searches them frozen — Single-Path One-Shot (Guo et
+    /// al. 2019): a supernet trained by uniform children is not skewed toward what the
+    /// strategy drew early, and every reward is measured by the same, fully trained weights.
     pub train_steps: usize,
     /// Validation images (a fresh seeded draw per child) a child's reward is measured on, in
     /// one batch. Default 256.
@@ -24,8 +27,9 @@ pub struct OneShotConfig {
     /// (the strategy otherwise locks onto what fits shared weights fastest). Counts in the
     /// learning-rate schedule. Default 0 (ENAS: none).
     pub warmup_steps: u64,
-    /// Children between two saves of the supernet state (weights, optimiser moments, step
-    /// count); a resumed search replays the children since the last save. Default 200.
+    /// Children (and warm-up steps) between two saves of the supernet state (weights,
+    /// optimiser moments, step count); a resumed search replays the children since the last
+    /// save, a resumed warm-up continues from its last save. Default 200.
     pub checkpoint_every: u64,
     /// After the search: the best distinct children by reward scored again on the whole
     /// validation split under the final shared weights. Default 24.
@@ -55,7 +59,13 @@ impl Default for OneShotConfig {
 impl OneShotConfig {
     /// Reject unusable values, naming the key.
     pub fn validate(&self) -> Result<(), String> {
-        count("oneshot.train_steps", self.train_steps, 1, 10_000)?;
+        count("oneshot.train_steps", self.train_steps, 0, 10_000)?;
+        if self.train_steps == 0 && self.warmup_steps == 0 {
+            return Err(
+                "oneshot.train_steps = 0 searches frozen shared weights: set oneshot.warmup_steps to train them first"
+                    .into(),
+            );
+        }
         count("oneshot.reward_images", self.reward_images, 1, 100_000)?;
         count("oneshot.warmup_steps", self.warmup_steps, 0, 10_000_000)?;
         count("oneshot.checkpoint_every", self.checkpoint_every, 1, 1_000_000)?;

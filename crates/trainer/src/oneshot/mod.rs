@@ -14,10 +14,12 @@
 //! With `warmup_steps`, the shared weights first train that many steps with children drawn
 //! uniformly from the space (seeded by the step), before the first child is rewarded: under
 //! freshly initialised weights the strategy's first rewards favour whatever fits fastest, and a
-//! learning strategy then keeps feeding the weights those children.
+//! learning strategy then keeps feeding the weights those children. With `train_steps = 0` the
+//! warm-up is all the training there is and the strategy searches frozen weights (Single-Path
+//! One-Shot: train the supernet uniformly, then search it).
 //!
 //! The state (weights, optimiser moments, step count, next child) is saved to a file every
-//! `checkpoint_every` children, before the next child is scored, so the file never holds a child
+//! `checkpoint_every` warm-up steps and children, before the next child is scored, so the file never holds a child
 //! the store has not recorded. A resumed search restores it and replays the training steps of
 //! the children the store recorded since ([`nas_evaluator::Evaluator::replay`]), so it continues
 //! exactly where the killed run was.
@@ -185,13 +187,15 @@ impl OneShotEvaluator {
         o.warmup_steps.saturating_add(self.setup.samples.saturating_mul(o.train_steps as u64))
     }
 
-    /// `train_steps` SGD steps of the shared weights with `plan`'s child; the mean loss.
-    fn train_on(&mut self, plan: &Plan) -> Result<f64, EvalError> {
+    /// `train_steps` SGD steps of the shared weights with `plan`'s child; the mean loss (None
+    /// when the search runs on frozen weights).
+    fn train_on(&mut self, plan: &Plan) -> Result<Option<f64>, EvalError> {
+        let n = self.setup.oneshot.train_steps;
         let mut sum = 0.0;
-        for _ in 0..self.setup.oneshot.train_steps {
+        for _ in 0..n {
             sum += self.step(plan)?;
         }
-        Ok(sum / self.setup.oneshot.train_steps as f64)
+        Ok((n > 0).then(|| sum / n as f64))
     }
 
     /// One SGD step of the shared weights with `plan`'s child on the next training minibatch;
@@ -216,25 +220,40 @@ impl OneShotEvaluator {
     }
 
     /// The warm-up: before the first child, `warmup_steps` steps each with a child drawn
-    /// uniformly from the space (seeded by the step), then the state is saved so a resumed
-    /// search does not repeat it. Nothing to do once it is done.
+    /// uniformly from the space (seeded by the step). The state is saved every
+    /// `checkpoint_every` steps and at the end, so a killed warm-up resumes from its last save
+    /// and a resumed search does not repeat it. Nothing to do once it is done.
     fn warm_up(&mut self) -> Result<(), EvalError> {
         let want = self.setup.oneshot.warmup_steps;
         if self.next_seq > 0 || self.steps >= want {
             return Ok(());
         }
         let started = Instant::now();
-        tracing::info!("warming up the shared weights: {want} steps with children drawn uniformly from the space");
-        while self.steps < want {
-            let plan = self.uniform_child(self.steps)?;
-            self.step(&plan)?;
-        }
+        tracing::info!(
+            "warming up the shared weights: steps {} to {want} with children drawn uniformly from the space",
+            self.steps
+        );
+        self.warm_up_to(want)?;
         tracing::info!(
             "warm-up done in {:.0} s ({:.2} supernet epochs)",
             started.elapsed().as_secs_f64(),
             self.epochs()
         );
         self.save()
+    }
+
+    /// Warm-up steps until `stop` steps are done, saving every `checkpoint_every` steps.
+    fn warm_up_to(&mut self, stop: u64) -> Result<(), EvalError> {
+        let (every, want) = (self.setup.oneshot.checkpoint_every, self.setup.oneshot.warmup_steps);
+        while self.steps < stop {
+            let plan = self.uniform_child(self.steps)?;
+            self.step(&plan)?;
+            if self.steps % every == 0 && self.steps < want {
+                self.save()?;
+                tracing::info!("warm-up: {} of {want} steps ({:.2} supernet epochs)", self.steps, self.epochs());
+            }
+        }
+        Ok(())
     }
 
     /// Warm-up step `k`'s child: a uniform draw from the space that fits the supernet and the
@@ -319,8 +338,8 @@ impl Evaluator for OneShotEvaluator {
     fn describe(&self) -> String {
         let s = &self.shape;
         format!(
-            "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); {}per \
-             child {} SGD step(s) of batch {}, reward on {} validation images",
+            "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); {}{}, \
+             reward on {} validation images",
             self.data.description,
             s.layers,
             s.kernel.0,
@@ -331,8 +350,10 @@ impl Evaluator for OneShotEvaluator {
                 0 => String::new(),
                 n => format!("{n} warm-up steps with uniform children, then "),
             },
-            self.setup.oneshot.train_steps,
-            self.setup.train.batch_size,
+            match self.setup.oneshot.train_steps {
+                0 => "the search on frozen shared weights".to_string(),
+                n => format!("per child {n} SGD step(s) of batch {}", self.setup.train.batch_size),
+            },
             self.setup.oneshot.reward_images
         )
     }
@@ -390,7 +411,9 @@ impl Evaluator for OneShotEvaluator {
         let mut metrics = Map::new();
         metrics.insert("val_accuracy".into(), json!(acc));
         metrics.insert("reward_images".into(), json!(images.len()));
-        metrics.insert("train_loss".into(), json!(loss));
+        if let Some(loss) = loss {
+            metrics.insert("train_loss".into(), json!(loss));
+        }
         metrics.insert("supernet_epoch".into(), json!(self.epochs()));
         metrics.insert("shared_steps".into(), json!(self.steps));
         metrics.insert("params".into(), json!(plan.params));

@@ -106,8 +106,9 @@ fn a_resumed_evaluator_continues_exactly() {
 }
 
 /// A warm-up trains the shared weights with uniform children before child 0 (so the first
-/// rewards are far above a cold start's), is part of the seeded run, and is saved: a search
-/// killed after it resumes without repeating it and continues exactly.
+/// rewards are far above a cold start's), is part of the seeded run, and is saved: a warm-up
+/// killed midway resumes from its last save, a search killed after it resumes without repeating
+/// it, and both continue exactly.
 #[test]
 fn a_warm_up_comes_first_and_is_not_repeated_on_resume() {
     let dir = std::env::temp_dir().join(format!("nas-oneshot-warm-{}", std::process::id()));
@@ -126,6 +127,17 @@ fn a_warm_up_comes_first_and_is_not_repeated_on_resume() {
     assert!(mean(&want[..5]) > mean(&cold[..5]) + 0.05, "warm {:?}\ncold {:?}", &want[..5], &cold[..5]);
     assert_eq!(run(&mut OneShotEvaluator::new(d.clone(), warm(None)), 0, 20), want, "the warm-up is seeded");
 
+    // Killed at warm-up step 100 (saved at 99): the resumed warm-up continues from there.
+    let mut killed = OneShotEvaluator::new(d.clone(), warm(Some(dir.clone())));
+    killed.attach(&tag("exp/w"));
+    killed.warm_up_to(100).unwrap();
+    drop(killed);
+    let mut resumed = OneShotEvaluator::new(d.clone(), warm(Some(dir.clone())));
+    resumed.attach(&tag("exp/w"));
+    assert_eq!((resumed.steps(), resumed.next_seq), (99, 0), "saved every 3 warm-up steps");
+    assert_eq!(run(&mut resumed, 0, 20), want, "a resumed warm-up ends where the straight one did");
+    std::fs::remove_dir_all(&dir).ok();
+
     let mut first = OneShotEvaluator::new(d.clone(), warm(Some(dir.clone())));
     first.attach(&tag("exp/w"));
     assert_eq!(run(&mut first, 0, 2), want[..2]);
@@ -139,4 +151,42 @@ fn a_warm_up_comes_first_and_is_not_repeated_on_resume() {
     assert_eq!(resumed.steps(), 202, "the replay does not warm up again");
     assert_eq!(run(&mut resumed, 2, 20), want[2..]);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `train_steps = 0` (Single-Path One-Shot): the warm-up is all the training; the search then
+/// scores children under frozen weights, so a child's score on a given validation draw is the
+/// same before and after any number of other children, where ENAS's weights move with each.
+#[test]
+fn a_frozen_search_trains_only_in_the_warm_up() {
+    let d = data();
+    let frozen = || {
+        let mut s = setup(20);
+        (s.oneshot.warmup_steps, s.oneshot.train_steps) = (200, 0);
+        s
+    };
+    let mut e = OneShotEvaluator::new(d.clone(), frozen());
+    let probe = arch(1);
+    let first = e.evaluate(&arch(0), &ctx(0)).unwrap();
+    assert_eq!(e.steps(), 200, "the warm-up, and no step for the child");
+    assert!(!first.metrics.contains_key("train_loss"), "{:?}", first.metrics);
+    let before = e.score_minibatch(&probe, 7).unwrap();
+    let rewards = run(&mut e, 1, 20);
+    assert_eq!(e.steps(), 200);
+    assert_eq!(e.score_minibatch(&probe, 7).unwrap(), before, "frozen weights score a child the same");
+    // Rewards are accuracy cubed: chance (4 classes) is 0.016; the warmed-up weights beat it.
+    assert!(rewards.iter().sum::<f64>() / 19.0 > 0.035, "trained weights: {rewards:?}");
+    assert_eq!(run(&mut OneShotEvaluator::new(d.clone(), frozen()), 1, 20), rewards, "seeded");
+
+    let mut enas = setup(20);
+    enas.oneshot.warmup_steps = 200;
+    let mut moving = OneShotEvaluator::new(d, enas);
+    run(&mut moving, 0, 1);
+    let before = moving.score_minibatch(&probe, 7).unwrap();
+    run(&mut moving, 1, 20);
+    assert_ne!(moving.score_minibatch(&probe, 7).unwrap(), before, "ENAS's weights move");
+
+    let mut bad = frozen().oneshot;
+    bad.warmup_steps = 0;
+    assert!(bad.validate().unwrap_err().contains("oneshot.warmup_steps"), "frozen untrained weights are refused");
+    assert!(frozen().oneshot.validate().is_ok());
 }
