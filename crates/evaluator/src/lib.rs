@@ -118,7 +118,25 @@ pub trait Evaluator: Send {
     /// Learn which experiment the evaluations are for, before the first one. Evaluators that
     /// do not care ignore it.
     fn attach(&mut self, _experiment: &ExperimentTag) {}
+    /// Where to report the progress of work done before the first child (a one-shot
+    /// evaluator's warm-up of its shared weights), step by step. Evaluators with no such work
+    /// ignore it.
+    fn watch_warm_up(&mut self, _report: WarmUpReport) {}
 }
+
+/// How far an evaluator's warm-up has come.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmUpProgress {
+    /// Steps done.
+    pub steps: u64,
+    /// Steps in all.
+    pub of: u64,
+    /// Passes over the training images so far (fractional).
+    pub epochs: f64,
+}
+
+/// Receives each [`WarmUpProgress`] of an evaluator's warm-up, e.g. to move a progress bar.
+pub type WarmUpReport = Box<dyn FnMut(WarmUpProgress) + Send>;
 
 /// Which experiment evaluations are for: its name, and when it was created — the pair tells
 /// apart experiments of one name in different stores.

@@ -306,6 +306,14 @@ impl<'s> Search<'s> {
         self.remote = Some((queue, max_attempts.max(1)));
     }
 
+    /// Report the progress of the evaluators' warm-up (a one-shot search's uniform training of
+    /// its shared weights, before the first child) to `report`, step by step.
+    pub fn watch_warm_up(&mut self, report: impl FnMut(nas_evaluator::WarmUpProgress) + Send + Clone + 'static) {
+        for e in &mut self.evaluators {
+            e.watch_warm_up(Box::new(report.clone()));
+        }
+    }
+
     /// Use another evaluator (a library user's own, or a test double) for the rest of the run.
     pub fn set_evaluator(&mut self, mut evaluator: Box<dyn Evaluator>) {
         evaluator.attach(&experiment_tag(&self.experiment));

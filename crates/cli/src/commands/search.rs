@@ -381,6 +381,12 @@ pub fn run(a: SearchArgs) -> Result<()> {
             "warming up the shared weights: {} steps with children drawn uniformly",
             cfg.oneshot.warmup_steps
         ));
+        // The warm-up moves the supernet-epoch bar; the first child's metrics take over after.
+        let epoch_bar = epoch_bar.clone();
+        search.watch_warm_up(move |p| {
+            epoch_bar.set_prefix(format!("{} (warm-up step {} of {})", p.epochs.floor() as u64 + 1, p.steps, p.of));
+            epoch_bar.set_position((p.epochs.fract() * 1000.0) as u64);
+        });
     }
     // Children can train for minutes: keep the clock moving between trials.
     bar.enable_steady_tick(std::time::Duration::from_millis(250));

@@ -36,7 +36,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use nas_child::{ChildConfig, InputShape, Plan, SuperNet, SuperShape};
 use nas_data::ImageSet;
-use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag};
+use nas_evaluator::{EvalContext, EvalError, Evaluation, Evaluator, ExperimentTag, WarmUpProgress, WarmUpReport};
 use nas_space::{Architecture, CnnArch, CnnSpace};
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -87,6 +87,8 @@ pub struct OneShotEvaluator {
     broken: Option<String>,
     /// The training order of the current supernet epoch: (epoch, permutation).
     order: Option<(u64, Vec<usize>)>,
+    /// Told of each warm-up step (a progress bar).
+    warm_up_report: Option<WarmUpReport>,
 }
 
 impl OneShotEvaluator {
@@ -113,6 +115,7 @@ impl OneShotEvaluator {
             path: None,
             broken: None,
             order: None,
+            warm_up_report: None,
         }
     }
 
@@ -248,6 +251,10 @@ impl OneShotEvaluator {
         while self.steps < stop {
             let plan = self.uniform_child(self.steps)?;
             self.step(&plan)?;
+            let progress = WarmUpProgress { steps: self.steps, of: want, epochs: self.epochs() };
+            if let Some(report) = &mut self.warm_up_report {
+                report(progress);
+            }
             if self.steps % every == 0 && self.steps < want {
                 self.save()?;
                 tracing::info!("warm-up: {} of {want} steps ({:.2} supernet epochs)", self.steps, self.epochs());
@@ -424,6 +431,10 @@ impl Evaluator for OneShotEvaluator {
 
     fn derive(&mut self, candidates: &[Architecture]) -> Option<Result<Vec<f64>, EvalError>> {
         Some(self.score_all(candidates))
+    }
+
+    fn watch_warm_up(&mut self, report: WarmUpReport) {
+        self.warm_up_report = Some(report);
     }
 }
 

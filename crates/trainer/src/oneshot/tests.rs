@@ -165,9 +165,16 @@ fn a_frozen_search_trains_only_in_the_warm_up() {
         s
     };
     let mut e = OneShotEvaluator::new(d.clone(), frozen());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seen.clone();
+    e.watch_warm_up(Box::new(move |p| into.lock().unwrap().push(p)));
     let probe = arch(1);
     let first = e.evaluate(&arch(0), &ctx(0)).unwrap();
     assert_eq!(e.steps(), 200, "the warm-up, and no step for the child");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 200, "every warm-up step is reported");
+    // 200 steps of 32 over the 400 training images: 16 supernet epochs.
+    assert_eq!(seen[199], WarmUpProgress { steps: 200, of: 200, epochs: 16.0 });
     assert!(!first.metrics.contains_key("train_loss"), "{:?}", first.metrics);
     let before = e.score_minibatch(&probe, 7).unwrap();
     let rewards = run(&mut e, 1, 20);
