@@ -255,7 +255,7 @@ impl OneShotEvaluator {
             if let Some(report) = &mut self.warm_up_report {
                 report(progress);
             }
-            if self.steps % every == 0 && self.steps < want {
+            if self.steps.is_multiple_of(every) && self.steps < want {
                 self.save()?;
                 tracing::info!("warm-up: {} of {want} steps ({:.2} supernet epochs)", self.steps, self.epochs());
             }
