@@ -264,8 +264,10 @@ impl SearchConfig {
         }
         if let Some(p) = &self.penalty {
             p.validate().map_err(bad)?;
-            if self.evaluator != EvaluatorSpec::Train {
-                return Err(bad("penalty: the size penalty reads the sizes the train evaluator reports".into()));
+            if !matches!(self.evaluator, EvaluatorSpec::Train | EvaluatorSpec::Oneshot) {
+                return Err(bad(
+                    "penalty: the size penalty reads the sizes the train and oneshot evaluators report".into()
+                ));
             }
             if self.space == SpaceKind::Rnn && p.metric == SizeMetric::Flops {
                 return Err(bad("penalty.metric = \"flops\": language-model children report params only".into()));

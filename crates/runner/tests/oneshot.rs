@@ -158,3 +158,45 @@ fn a_one_shot_search_rescores_its_derived_children_by_training_them() {
     let e = nas_runner::rescore_ranked(&store, &search, &cfg, &[9999], |_| Control::Continue).unwrap_err();
     assert!(e.to_string().contains("trial 9999"), "{e}");
 }
+
+/// A FLOPs-aware reward on a one-shot search: each stored reward is the raw one (accuracy under
+/// the shared weights, cubed by the preset) times (FLOPs / target)^exponent, both kept in the
+/// metrics — the same `[penalty]` the train evaluator takes.
+#[test]
+fn a_one_shot_search_takes_a_size_penalty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(12, &dir.path().join("p"));
+    let penalty = nas_evaluator::SizePenalty {
+        metric: nas_evaluator::SizeMetric::Flops,
+        target: 1.0e6,
+        exponent: 0.07,
+        only_above: false,
+    };
+    cfg.penalty = Some(penalty.clone());
+    cfg.validate().expect("one-shot children report their FLOPs");
+    let store = straight(cfg, &dir.path().join("p.db"));
+    let e = store.experiment_by_name("x").unwrap().unwrap();
+    for t in store.trials(e.id).unwrap() {
+        let m = t.metrics();
+        let (raw, flops) = (m["raw_reward"].as_f64().unwrap(), m["flops"].as_f64().unwrap());
+        assert!((t.reward.unwrap() - raw * penalty.factor(flops)).abs() < 1e-12, "trial {}", t.seq);
+    }
+}
+
+/// `train_steps = 0` end to end: the warm-up trains the shared weights, every child is then
+/// scored under the same frozen weights (no step of its own), and the run is seeded.
+#[test]
+fn a_frozen_one_shot_search_steps_only_in_its_warm_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let frozen = |name: &str| {
+        let mut c = config(16, &dir.path().join(name));
+        (c.oneshot.warmup_steps, c.oneshot.train_steps) = (40, 0);
+        c
+    };
+    let a = straight(frozen("a"), &dir.path().join("a.db"));
+    let e = a.experiment_by_name("x").unwrap().unwrap();
+    let trials = a.trials(e.id).unwrap();
+    assert_eq!(trials.len(), 16);
+    assert!(trials.iter().all(|t| t.metrics()["shared_steps"] == 40 && t.metrics().get("train_loss").is_none()));
+    assert_eq!(fingerprint(&a), fingerprint(&straight(frozen("b"), &dir.path().join("b.db"))), "seeded");
+}
