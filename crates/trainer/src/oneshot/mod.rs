@@ -19,8 +19,8 @@
 //! One-Shot: train the supernet uniformly, then search it).
 //!
 //! The state (weights, optimiser moments, step count, next child) is saved to a file every
-//! `checkpoint_every` warm-up steps and children, before the next child is scored, so the file never holds a child
-//! the store has not recorded. A resumed search restores it and replays the training steps of
+//! `checkpoint_every` warm-up steps and children, before the next child is scored, so the file
+//! never holds a child the store has not recorded. A resumed search restores it and replays the training steps of
 //! the children the store recorded since ([`nas_evaluator::Evaluator::replay`]), so it continues
 //! exactly where the killed run was.
 
