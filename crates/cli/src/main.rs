@@ -77,8 +77,11 @@ enum Command {
     /// The paper's final step: grid over lr / weight decay / BN ε / decay epoch on the validation
     /// split, retrain the best on train + validation, test accuracy once; writes a model bundle.
     Train(commands::model::TrainArgs),
-    /// Test accuracy of a model bundle (`nas eval models/trial-7`); for a model trained on flipped images also with flip test-time augmentation.
-    Eval(commands::model::EvalArgs),
+    /// Test accuracy of model bundles with 95 % intervals (`nas eval models/trial-7`); for a
+    /// model trained on flipped images also with flip test-time augmentation. Given several
+    /// (`nas eval A B C`), each after the first is compared with it on the same test images:
+    /// the difference, its 95 % interval and McNemar's exact p — is B really above A?
+    Eval(commands::eval::EvalArgs),
     /// Classify PNG images or IDX image files with a model bundle.
     Predict(commands::model::PredictArgs),
     /// Write a model bundle's network as ONNX (opset 13; input pixels in [0, 1], normalisation
@@ -125,7 +128,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => commands::compare::run(a),
         Command::Plot(a) => commands::plot::run(a),
         Command::Train(a) => commands::model::train(a),
-        Command::Eval(a) => commands::model::eval(a),
+        Command::Eval(a) => commands::eval::eval(a),
         Command::Predict(a) => commands::model::predict(a),
         Command::ExportOnnx(a) => commands::model::export_onnx(a),
         Command::Bench(a) => commands::bench::run(a),

@@ -39,6 +39,29 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     assert!(out.contains(&format!("{mirrored:.4} with flip test-time augmentation")), "{out}");
     assert!(eval.contains(&format!("test accuracy {mirrored:.4} with flip test-time augmentation")), "{eval}");
 
+    // Two bundles: each with its accuracy and 95 % interval, the second paired with the first on
+    // the same images — its difference is exactly (only-second − only-first) / images.
+    ok(d, &["train", "--arch", "1x1-4", "--no-grid", "--epochs", "1", "-q", "--out", "m2"]);
+    let both = ok(d, &["eval", "m", "m2"]);
+    let acc_of = |name: &str| -> f64 {
+        let line = both.lines().find(|l| l.starts_with(&format!("{name}: test accuracy 0."))).expect(name);
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    let (acc1, acc2) = (acc_of("m"), acc_of("m2"));
+    assert!(format!("{acc1:.4}") == format!("{test_acc:.4}") && both.contains("(95 % interval 0."), "{both}");
+    let pair = both.lines().find(|l| l.starts_with("  m2: ")).expect("paired line");
+    let nums: Vec<f64> = pair
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // m2 (the 2), difference, 95 (the interval's label), low, high, only-first, only-second, p.
+    let [_, diff, _, lo, hi, only_first, only_second, p] = nums[..] else { panic!("{pair}: {nums:?}") };
+    assert!((diff - (only_second - only_first) / 1000.0).abs() < 1e-4, "{pair}");
+    assert!((diff - (acc2 - acc1)).abs() < 2e-4 && lo <= diff && diff <= hi && (0.0..=1.0).contains(&p), "{pair}");
+    assert!(both.contains("m2 (flip TTA): "), "both trained on flips: {both}");
+    let e = err(d, &["eval", "m", "nowhere"]);
+    assert!(e.contains("nowhere/manifest.json"), "{e}");
+
     // nas predict on an IDX file of three test images: one line per image with a class name.
     let splits = nas_data::shipped_fashion_mnist();
     nas_data::write_idx(&d.join("three-idx3-ubyte"), &[3, 28, 28], &splits.test.pixels[..3 * 784]).unwrap();

@@ -17,7 +17,9 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use nas_child::{ChildConfig, ChildNet, InputShape, Plan};
 use nas_data::{DatasetSpec, ImageSet, Normalization};
 use nas_space::Architecture;
-use nas_trainer::{EpochMetrics, TrainConfig, accuracy, accuracy_with_mirror, image_batch};
+use nas_trainer::{
+    EpochMetrics, TrainConfig, accuracy, accuracy_with_mirror, correct, correct_with_mirror, image_batch,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -255,6 +257,16 @@ impl Model {
     /// image's (flip test-time augmentation).
     pub fn accuracy_with_mirror(&self, set: &ImageSet) -> f64 {
         accuracy_with_mirror(&self.net, set, &self.manifest.normalization, &self.device)
+    }
+
+    /// Per image of `set`, in order: classified correctly? (`nas eval A B` pairs two models' lists.)
+    pub fn correct(&self, set: &ImageSet) -> Vec<bool> {
+        correct(&self.net, set, &self.manifest.normalization, &self.device)
+    }
+
+    /// [`Model::correct`] under flip test-time augmentation.
+    pub fn correct_with_mirror(&self, set: &ImageSet) -> Vec<bool> {
+        correct_with_mirror(&self.net, set, &self.manifest.normalization, &self.device)
     }
 
     /// The logits `[classes]` of every image of `set`.

@@ -2,13 +2,15 @@
 //! weight decay, batch-norm ε and decay epoch on the validation split, trains the best cell on
 //! training + validation images and measures test accuracy once. [`save_bundle`] writes the
 //! result as a model bundle (burn record + safetensors + ONNX + manifest); [`load_bundle`] reads one
-//! back for `nas eval` and `nas predict`, which read images with [`read_inputs`].
+//! back for `nas eval` and `nas predict`, which read images with [`read_inputs`]; [`Paired`]
+//! says whether one model's test accuracy is really above another's.
 
 mod bundle;
 mod config;
 mod grid;
 mod images;
 pub mod onnx;
+mod paired;
 mod saved;
 
 pub use bundle::{
@@ -20,6 +22,7 @@ pub use grid::{
     GridResult, Phase, RetrainError, RetrainInputs, Retrained, cell_settings, fitted_width, grid_search, retrain,
 };
 pub use images::{Inputs, read_inputs};
+pub use paired::{Paired, wilson_interval};
 pub use saved::SavedRun;
 
 /// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend

@@ -29,7 +29,8 @@ pub use nas_evaluator::{MedianStopper, MedianStopping, Progress};
 pub use oneshot::{OneShotConfig, OneShotEvaluator, OneShotSetup};
 pub use resume::{EpochState, write_atomically};
 pub use train::{
-    EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, accuracy_with_mirror, fit, train_child,
+    EpochMetrics, EvalEvery, TrainError, TrainOutcome, Trained, accuracy, accuracy_with_mirror, correct,
+    correct_with_mirror, fit, train_child,
 };
 
 /// burn's CPU backend keeps one random generator for the whole process, and burn draws a

@@ -246,15 +246,36 @@ pub fn fit(
 /// Fraction of `set`'s images that `model` (an inference module) classifies correctly, the
 /// images normalised with `norm`.
 pub fn accuracy(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
-    accuracy_of(set, norm, device, |x| model.forward(x))
+    fraction(&correct(model, set, norm, device))
 }
 
 /// Flip test-time augmentation: the fraction of `set`'s images classified correctly when each
 /// image's softmax is averaged with its mirror image's. Meaningful for a model trained with random
 /// horizontal flips (a mirrored shoe is a shoe); one more forward pass over `set`.
 pub fn accuracy_with_mirror(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> f64 {
+    fraction(&correct_with_mirror(model, set, norm, device))
+}
+
+/// Per image of `set`, in order: does `model` classify it correctly? What a paired comparison of
+/// two models on the same images needs ([`accuracy`] is its mean).
+pub fn correct(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> Vec<bool> {
+    correct_on(set, &all(set), 256, norm, device, |x| model.forward(x))
+}
+
+/// [`correct`] under flip test-time augmentation ([`accuracy_with_mirror`]).
+pub fn correct_with_mirror(model: &ChildNet, set: &ImageSet, norm: &Normalization, device: &Device) -> Vec<bool> {
     // Images are [batch, channels, height, width]: the mirror reverses axis 3.
-    accuracy_of(set, norm, device, |x| softmax(model.forward(x.clone()), 1) + softmax(model.forward(x.flip([3])), 1))
+    correct_on(set, &all(set), 256, norm, device, |x| {
+        softmax(model.forward(x.clone()), 1) + softmax(model.forward(x.flip([3])), 1)
+    })
+}
+
+fn all(set: &ImageSet) -> Vec<usize> {
+    (0..set.len()).collect()
+}
+
+fn fraction(correct: &[bool]) -> f64 {
+    correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64
 }
 
 /// Fraction of `set`'s images whose argmax of `logits(batch)` is the label, in 256-image batches.
@@ -264,8 +285,7 @@ pub(crate) fn accuracy_of(
     device: &Device,
     logits: impl Fn(Tensor<4>) -> Tensor<2>,
 ) -> f64 {
-    let idx: Vec<usize> = (0..set.len()).collect();
-    accuracy_on(set, &idx, 256, norm, device, logits)
+    accuracy_on(set, &all(set), 256, norm, device, logits)
 }
 
 /// Fraction of `set`'s images at `indices` whose argmax of `logits(batch)` is the label, in
@@ -278,13 +298,27 @@ pub(crate) fn accuracy_on(
     device: &Device,
     logits: impl Fn(Tensor<4>) -> Tensor<2>,
 ) -> f64 {
-    let mut correct = 0i64;
+    fraction(&correct_on(set, indices, batch, norm, device, logits))
+}
+
+/// Per image of `set` at `indices`, in order: is the argmax of `logits(batch)` its label? In
+/// batches of `batch` images.
+fn correct_on(
+    set: &ImageSet,
+    indices: &[usize],
+    batch: usize,
+    norm: &Normalization,
+    device: &Device,
+    logits: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> Vec<bool> {
+    let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch.max(1)) {
         let (x, y) = image_batch(set, chunk, norm, device);
         let pred = logits(x).argmax(1).reshape([chunk.len()]);
-        correct += pred.equal(y).int().sum().into_scalar::<i64>();
+        let hits = pred.equal(y).int().into_data().convert::<i64>().try_into_vec::<i64>().expect("i64 hits");
+        out.extend(hits.into_iter().map(|h| h != 0));
     }
-    correct as f64 / indices.len().max(1) as f64
+    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod bench_fidelity;
 pub mod bench_oneshot;
 pub mod bench_store;
 pub mod compare;
+pub mod eval;
 pub mod inspect;
 pub mod lm;
 pub mod model;

@@ -1,6 +1,6 @@
 //! From search to model: `nas train` (the paper's final grid + retrain, written as a model
-//! bundle), `nas eval` (test accuracy of a bundle), `nas predict` (classes of images) and
-//! `nas export-onnx` (a bundle's network as ONNX).
+//! bundle), `nas predict` (classes of images) and `nas export-onnx` (a bundle's network as
+//! ONNX); `nas eval` has a file of its own (`eval.rs`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use nas_data::DatasetSpec;
 use nas_retrain::{
     Manifest, ModelMetrics, Phase, RetrainConfig, RetrainInputs, load_bundle, predict as predict_class, read_inputs,
     retrain, save_bundle,
@@ -269,34 +268,6 @@ pub fn train(a: TrainArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("model written to {} (manifest.json, arch.json, model.bpk, model.safetensors, model.onnx)", out.display());
-    Ok(())
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    /// Model bundle directory (written by `nas train`).
-    pub model: PathBuf,
-    /// Dataset whose test part to score (default: the one the model was trained on).
-    #[arg(long, value_name = "SPEC")]
-    pub data: Option<DatasetSpec>,
-}
-
-pub fn eval(a: EvalArgs) -> Result<()> {
-    let model = load_bundle(&a.model, &nas_retrain::inference_device())?;
-    let spec = match (&a.data, &model.manifest.dataset_spec) {
-        (Some(d), _) | (None, Some(d)) => d.clone(),
-        (None, None) => bail!("{}: the manifest names no dataset; pass --data", a.model.display()),
-    };
-    let (splits, what) = spec.load().context("--data")?;
-    model.check(&splits.test, &what)?;
-    let acc = model.accuracy(&splits.test);
-    println!("test accuracy {acc:.4} on {} test images of {what}", splits.test.len());
-    if model.trained_with_flips() {
-        let mirrored = model.accuracy_with_mirror(&splits.test);
-        println!(
-            "test accuracy {mirrored:.4} with flip test-time augmentation (each image's softmax averaged with its mirror's; the model trained on flipped images)"
-        );
-    }
     Ok(())
 }
 
