@@ -101,7 +101,8 @@ fn accuracy(hits: &[bool]) -> (f64, String) {
     (right as f64 / hits.len().max(1) as f64, format!("95 % interval {lo:.4}–{hi:.4}"))
 }
 
-/// One paired line: `+0.0025 (95 % −0.0021 … +0.0071), only first 180, only this 205, p = 0.22`.
+/// One paired line: `+0.0025 (95 % -0.0014 … +0.0064), only the first right on 181, only this one on 206,
+/// p = 0.222` (the second's accuracy minus the first's).
 fn compare(first: &[bool], other: &[bool]) -> String {
     let p = Paired::new(first, other).expect("both scored on the same test images");
     let (lo, hi) = p.difference_interval();
