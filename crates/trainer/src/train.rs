@@ -274,7 +274,7 @@ fn all(set: &ImageSet) -> Vec<usize> {
     (0..set.len()).collect()
 }
 
-fn fraction(correct: &[bool]) -> f64 {
+pub(crate) fn fraction(correct: &[bool]) -> f64 {
     correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64
 }
 
@@ -285,25 +285,12 @@ pub(crate) fn accuracy_of(
     device: &Device,
     logits: impl Fn(Tensor<4>) -> Tensor<2>,
 ) -> f64 {
-    accuracy_on(set, &all(set), 256, norm, device, logits)
-}
-
-/// Fraction of `set`'s images at `indices` whose argmax of `logits(batch)` is the label, in
-/// batches of `batch` images.
-pub(crate) fn accuracy_on(
-    set: &ImageSet,
-    indices: &[usize],
-    batch: usize,
-    norm: &Normalization,
-    device: &Device,
-    logits: impl Fn(Tensor<4>) -> Tensor<2>,
-) -> f64 {
-    fraction(&correct_on(set, indices, batch, norm, device, logits))
+    fraction(&correct_on(set, &all(set), 256, norm, device, logits))
 }
 
 /// Per image of `set` at `indices`, in order: is the argmax of `logits(batch)` its label? In
-/// batches of `batch` images.
-fn correct_on(
+/// batches of `batch` images ([`fraction`] of it is the accuracy).
+pub(crate) fn correct_on(
     set: &ImageSet,
     indices: &[usize],
     batch: usize,

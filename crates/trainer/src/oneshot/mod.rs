@@ -46,7 +46,7 @@ pub use config::OneShotConfig;
 use state::SupernetState;
 
 use crate::batches::rng_for;
-use crate::train::accuracy_on;
+use crate::train::{correct_on, fraction};
 use crate::{PreparedData, TrainConfig};
 
 /// What the evaluator needs to know of the search it serves.
@@ -158,7 +158,7 @@ impl OneShotEvaluator {
         let net = self.net.valid();
         let device = self.device.clone().inner();
         let logits = |x| net.forward(plan, x).expect("checked plans fit the supernet");
-        accuracy_on(set, images, batch, &self.data.norm, &device, logits)
+        fraction(&correct_on(set, images, batch, &self.data.norm, &device, logits))
     }
 
     /// The validation images child `seq` is rewarded on.
