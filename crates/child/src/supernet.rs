@@ -316,6 +316,7 @@ mod tests {
             strides: vec![1, 2],
             pooling: true,
             skips: true,
+            ..CnnSpace::default()
         }
     }
 

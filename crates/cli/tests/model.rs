@@ -95,6 +95,62 @@ fn train_a_searched_architecture_then_eval_and_predict_it() {
     assert!(e.contains("--arch"), "{e}");
 }
 
+/// `[retrain] max_minutes`: the width comes down until a timed run fits, is kept beside the run's
+/// saved state so a resume trains the same network, and `--width` pins it.
+#[test]
+fn a_time_budget_narrows_the_retrain_and_a_resume_keeps_its_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("t.toml"), "[retrain]\nwidth = 4.0\nmax_minutes = 0.002\n").unwrap();
+    let arch = "3x3-16-mp;3x3-16<0";
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--arch",
+            arch,
+            "--config",
+            "t.toml",
+            "--no-grid",
+            "--epochs",
+            "1",
+            "-q",
+            "--train-subset",
+            "400",
+        ];
+        args.extend_from_slice(&["--out", out]);
+        args.extend_from_slice(extra);
+        let o = common::nas(d, &args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join(out).join("manifest.json")).unwrap()).unwrap();
+        let filters = manifest["architecture"]["layers"][0]["filters"].as_u64().unwrap();
+        (String::from_utf8(o.stderr).unwrap(), filters)
+    };
+    // 0.12 s for one epoch of 400 images cannot hold 64 filters a layer.
+    let (said, filters) = run("m", &[]);
+    assert!(said.contains("retrain.max_minutes = 0.002: filters × "), "{said}");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("m/timed-width.json")).unwrap()).unwrap();
+    let width = kept["width"].as_f64().unwrap();
+    assert!(width < 4.0 && filters == (16.0 * width).round().max(1.0) as u64, "{said}: {filters}");
+    assert!(kept["probes"].as_array().unwrap().len() >= 2, "{kept}");
+    // A run resuming into a folder with saved state trains at the width it started with.
+    std::fs::create_dir(d.join("r")).unwrap();
+    std::fs::write(d.join("r/final-run.state"), b"not a saved run").unwrap();
+    std::fs::write(d.join("r/timed-width.json"), r#"{"width": 0.5}"#).unwrap();
+    let (said, filters) = run("r", &[]);
+    assert!(said.contains("filters × 0.5, as when this run started"), "{said}");
+    assert_eq!(filters, 8);
+    // --width pins the width: nothing is timed.
+    let (said, filters) = run("p", &["--width", "2"]);
+    assert!(!said.contains("max_minutes") && filters == 32, "{said}");
+    let e = err(d, &["train", "--arch", arch, "--config", "bad.toml"]);
+    assert!(e.contains("bad.toml"), "{e}");
+    std::fs::write(d.join("bad.toml"), "[retrain]\nmax_minutes = -1\n").unwrap();
+    let e = err(d, &["train", "--arch", arch, "--config", "bad.toml"]);
+    assert!(e.contains("retrain.max_minutes"), "{e}");
+}
+
 /// `[rescore]` as a user meets it: the search ends by re-scoring its best children, prints the
 /// trial to retrain, `nas show` names the search's trial it re-scores, `nas train --trial`
 /// takes it, and `--resume` of the finished search has nothing left to train.

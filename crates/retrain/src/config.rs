@@ -62,6 +62,12 @@ pub struct RetrainConfig {
     /// preset retrains — a found child, a textbook reference — gets at most the same compute.
     /// None (the default): `width` as given.
     pub max_flops: Option<u64>,
+    /// Time budget of the final run on this machine, in minutes: before training, `width`
+    /// (already under `max_flops`) is lowered in steps of 1/16 until a few timed training steps
+    /// predict that the final run's epochs fit ([`crate::timed_width`]). Machine-dependent by
+    /// design — the width chosen is printed and kept beside the run's saved state, so a resumed
+    /// run uses it again; `--width` pins it. None (the default): no time cap.
+    pub max_minutes: Option<f64>,
     /// Label smoothing of grid and final runs (see `[train] label_smoothing`, which the search's
     /// children use). Default 0 (off).
     pub label_smoothing: f64,
@@ -82,6 +88,7 @@ impl Default for RetrainConfig {
             width: 1.0,
             train_subset: None,
             max_flops: None,
+            max_minutes: None,
             label_smoothing: 0.0,
         }
     }
@@ -158,6 +165,11 @@ impl RetrainConfig {
         count("retrain.epochs", self.epochs, 1, MAX_EPOCHS)?;
         if self.max_flops == Some(0) {
             return Err("retrain.max_flops must be at least 1 (or absent)".into());
+        }
+        if let Some(m) = self.max_minutes
+            && !(m.is_finite() && m > 0.0 && m <= 1e6)
+        {
+            return Err(format!("retrain.max_minutes must be a positive number of minutes, got {m}"));
         }
         nas_space::limits::non_negative("retrain.label_smoothing", self.label_smoothing, 0.5)?;
         if let Some(g) = self.grid_epochs {

@@ -12,6 +12,7 @@ mod images;
 pub mod onnx;
 mod paired;
 mod saved;
+mod timed;
 
 pub use bundle::{
     ARCH, BundleError, FORMAT, MANIFEST, Manifest, Model, ModelMetrics, Prediction, RECORD, SAFETENSORS, export_onnx,
@@ -24,6 +25,7 @@ pub use grid::{
 pub use images::{Inputs, read_inputs};
 pub use paired::{Paired, wilson_interval};
 pub use saved::SavedRun;
+pub use timed::{TimedWidth, epoch_seconds, timed_width};
 
 /// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend
 /// built in), with autodiff.

@@ -249,6 +249,11 @@ pub struct CnnSpace {
     /// Sample a pooling token per layer (none / 2×2 max).
     #[serde(default)]
     pub pooling: bool,
+    /// Layers (0-based) followed by a fixed 2×2 max-pool that the strategy does not choose —
+    /// ENAS's macro space, where the reductions sit at fixed depths and the search picks the rest.
+    /// Exclusive with `pooling`; indices past the current depth are ignored. Default: none.
+    #[serde(default)]
+    pub pool_after: Vec<usize>,
     /// Sample anchor points (skip connections). Off: every layer reads the previous one.
     #[serde(default = "default_true")]
     pub skips: bool,
@@ -262,6 +267,7 @@ impl Default for CnnSpace {
             filters: default_filters(),
             strides: Vec::new(),
             pooling: false,
+            pool_after: Vec::new(),
             skips: true,
         }
     }
@@ -314,6 +320,11 @@ impl CnnSpace {
         }
     }
 
+    /// The pooling `cnn.pool_after` fixes for layer `i` (none when the strategy chooses it).
+    fn fixed_pool(&self, i: usize) -> Pool {
+        if self.pool_after.contains(&i) { Pool::Max } else { Pool::None }
+    }
+
     /// Check the vocabularies are usable.
     pub fn validate(&self) -> Result<(), SpaceError> {
         for (name, v) in [
@@ -327,6 +338,14 @@ impl CnnSpace {
                     "cnn.{name} must be a non-empty list of integers from 1 to {cap}, got {v:?}"
                 )));
             }
+        }
+        if self.pooling && !self.pool_after.is_empty() {
+            return Err(SpaceError::Config(
+                "cnn.pool_after fixes where pooling goes and cnn.pooling lets the strategy choose it: set one".into(),
+            ));
+        }
+        if let Some(&i) = self.pool_after.iter().find(|&&i| i >= MAX_LAYERS) {
+            return Err(SpaceError::Config(format!("cnn.pool_after: layer {i} is past the {MAX_LAYERS}-layer limit")));
         }
         if self.strides.iter().any(|&s| s == 0 || s > MAX_STRIDE) {
             return Err(SpaceError::Config(format!(
@@ -376,7 +395,7 @@ impl CnnSpace {
                 stride_h: 1,
                 stride_w: 1,
                 filters: 0,
-                pool: Pool::None,
+                pool: self.fixed_pool(i),
                 inputs: if i > 0 && !self.skips { vec![i - 1] } else { vec![] },
             };
             for (slot, action) in slots.iter().zip(chunk) {
@@ -439,11 +458,13 @@ impl CnnSpace {
                     reason: format!("layer {i} is strided but the space has no stride tokens"),
                 });
             }
-            if !self.pooling && l.pool != Pool::None {
-                return Err(SpaceError::NotInSpace {
-                    space: "cnn",
-                    reason: format!("layer {i} pools but the space has no pooling tokens"),
-                });
+            if !self.pooling && l.pool != self.fixed_pool(i) {
+                let reason = if self.pool_after.is_empty() {
+                    format!("layer {i} pools but the space has no pooling tokens")
+                } else {
+                    format!("layer {i}: pooling is fixed after layers {:?} (cnn.pool_after)", self.pool_after)
+                };
+                return Err(SpaceError::NotInSpace { space: "cnn", reason });
             }
             if self.skips {
                 out.push(Action::Skips((0..i).map(|j| l.inputs.contains(&j)).collect()));
@@ -529,6 +550,24 @@ mod tests {
         // The default space has no stride tokens: the strided layer is rejected by name.
         let e = CnnSpace::default().encode(&a).unwrap_err().to_string();
         assert!(e.contains("layer 1"), "{e}");
+    }
+
+    #[test]
+    fn fixed_pooling_is_decoded_not_sampled() {
+        let space = CnnSpace { pool_after: vec![0, 2], ..CnnSpace::default() };
+        space.validate().unwrap();
+        assert_eq!(space.token_types().len(), 3, "no pooling token");
+        let a: CnnArch = "3x3-24-mp;3x3-36<0;5x5-48-mp<1;1x1-24<2".parse().unwrap();
+        let actions = space.encode(&a).unwrap();
+        assert_eq!(actions.len(), space.decisions(4).len());
+        assert_eq!(space.decode(&actions).unwrap(), a);
+        // A pool elsewhere, or a missing fixed one, is outside the space and named.
+        for bad in ["3x3-24;3x3-36<0;5x5-48-mp<1", "3x3-24-mp;3x3-36-mp<0;5x5-48-mp<1"] {
+            let e = space.encode(&bad.parse().unwrap()).unwrap_err().to_string();
+            assert!(e.contains("pool_after"), "{bad}: {e}");
+        }
+        let both = CnnSpace { pooling: true, ..space };
+        assert!(both.validate().unwrap_err().to_string().contains("cnn.pool_after"));
     }
 
     #[test]

@@ -115,6 +115,50 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
     Ok((cnn, config, trial))
 }
 
+/// Kept beside a final run's saved state: the width `retrain.max_minutes` chose for it.
+const TIMED_WIDTH: &str = "timed-width.json";
+
+/// The widest width up to `start` whose final run is predicted to fit `minutes` on this machine
+/// (`nas_retrain::timed_width`, ~20 timed steps per width tried). A run that resumes into `out`
+/// reuses the width it started with, so the saved state still matches.
+fn timed_width(
+    arch: &CnnArch,
+    input: nas_child::InputShape,
+    config: &SearchConfig,
+    start: f64,
+    minutes: f64,
+    images: usize,
+    out: &std::path::Path,
+) -> Result<f64> {
+    let kept = out.join(TIMED_WIDTH);
+    if out.join("final-run.state").exists()
+        && let Ok(text) = std::fs::read_to_string(&kept)
+        && let Ok(w) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(width) = w["width"].as_f64()
+    {
+        eprintln!("retrain.max_minutes: filters × {width}, as when this run started ({})", kept.display());
+        return Ok(width);
+    }
+    let epochs = config.retrain.epochs as f64;
+    let batch = config.train.batch_size;
+    let t = nas_retrain::timed_width(start, minutes * 60.0, |w| {
+        nas_retrain::epoch_seconds(&arch.widened(w), input, &config.child, batch, images, 20).map(|s| s * epochs)
+    })
+    .map_err(|e| anyhow!("retrain.max_minutes: timing {arch}: {e}"))?;
+    let tried: Vec<String> = t.probes.iter().map(|(w, s)| format!("× {w}: {:.1} min", s / 60.0)).collect();
+    eprintln!(
+        "retrain.max_minutes = {minutes}: filters × {} predicted {:.1} min for {epochs} epochs{} (timed {})",
+        t.width,
+        t.predicted_seconds / 60.0,
+        if t.fits { "" } else { ", over the budget even at the narrowest width" },
+        tried.join(", ")
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let record = serde_json::json!({ "width": t.width, "predicted_seconds": t.predicted_seconds, "probes": t.probes });
+    std::fs::write(&kept, record.to_string()).with_context(|| format!("writing {}", kept.display()))?;
+    Ok(t.width)
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
     let (arch, config, trial) = source(&a)?;
     let out = a.out.clone().unwrap_or_else(|| match trial {
@@ -127,11 +171,31 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let grid_epochs = r.grid_epochs.unwrap_or(config.train.epochs);
     let t = &splits.train;
     let input = nas_child::InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
-    let width = nas_retrain::fitted_width(&arch, input, &config.child, r);
-    let capped = match r.max_flops {
-        Some(cap) if width < r.width => format!(", not {}: retrain.max_flops = {cap}", r.width),
+    let threads = a
+        .cfg
+        .threads_per_worker
+        .filter(|&t| t > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("the training thread pool")?;
+    let flops_width = nas_retrain::fitted_width(&arch, input, &config.child, r);
+    let mut capped = match r.max_flops {
+        Some(cap) if flops_width < r.width => format!(", not {}: retrain.max_flops = {cap}", r.width),
         _ => String::new(),
     };
+    let images = r.train_subset.unwrap_or(t.len()).min(t.len());
+    let width = match r.max_minutes {
+        // `--width` pins the width: no timing.
+        Some(minutes) if a.width.is_none() => {
+            let timed = pool.install(|| timed_width(&arch, input, &config, flops_width, minutes, images, &out))?;
+            if timed < flops_width {
+                capped = format!(", not {flops_width}: retrain.max_minutes = {minutes}");
+            }
+            timed
+        }
+        _ => flops_width,
+    };
+    // The retrain trains at exactly this width.
+    let r = &RetrainConfig { width, max_flops: None, ..r.clone() };
     if width == 1.0 && capped.is_empty() {
         eprintln!("retraining {arch} on {what}");
     } else {
@@ -177,12 +241,6 @@ pub fn train(a: TrainArgs) -> Result<()> {
     // The whole run inside a pool of its own: the step's serial parts then run on a pool thread
     // and its parallel kernels split with work stealing, where from outside a pool every one of
     // them (≈ 100 a step) was a job injected into the global pool and a sleep until it ended.
-    let threads = a
-        .cfg
-        .threads_per_worker
-        .filter(|&t| t > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("the training thread pool")?;
     let result = pool.install(|| {
         retrain(&arch, &inputs, &nas_retrain::training_device(), |phase, m| {
             let label = match phase {

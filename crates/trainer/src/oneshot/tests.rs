@@ -18,6 +18,7 @@ fn setup(samples: u64) -> OneShotSetup {
             strides: vec![1, 2],
             pooling: true,
             skips: true,
+            ..CnnSpace::default()
         },
         first_layers: 1,
         layers: 3,
