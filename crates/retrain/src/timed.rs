@@ -67,8 +67,9 @@ pub fn timed_width(
 }
 
 /// Seconds per epoch of training `arch` on `images` images in batches of `batch` on this
-/// machine's current thread pool: `steps` timed SGD steps on random images (after two warm-up
-/// steps) on the retrain's device and kernels, scaled to the epoch.
+/// machine's current thread pool: three runs of `steps` timed SGD steps on random images (each
+/// after two warm-up steps) on the retrain's device and kernels, the median scaled to the epoch —
+/// one short run on a shared machine can be a quarter off.
 pub fn epoch_seconds(
     arch: &CnnArch,
     input: InputShape,
@@ -78,8 +79,12 @@ pub fn epoch_seconds(
     steps: usize,
 ) -> Result<f64, String> {
     let path = CpuPath { name: "retrain", device: burn::prelude::Device::default(), kernels: child.kernels };
-    let rate = training_rate(arch, input, batch.max(1), steps.max(1), &path).map_err(|e| e.to_string())?;
-    Ok(images as f64 / rate.images_per_second)
+    let mut rates = (0..3)
+        .map(|_| training_rate(arch, input, batch.max(1), steps.max(1), &path).map(|r| r.images_per_second))
+        .collect::<Result<Vec<f64>, _>>()
+        .map_err(|e| e.to_string())?;
+    rates.sort_by(f64::total_cmp);
+    Ok(images as f64 / rates[1])
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
 const TIMED_WIDTH: &str = "timed-width.json";
 
 /// The widest width up to `start` whose final run is predicted to fit `minutes` on this machine
-/// (`nas_retrain::timed_width`, ~20 timed steps per width tried). A run that resumes into `out`
+/// (`nas_retrain::timed_width`, 3 × 15 timed steps per width tried). A run that resumes into `out`
 /// reuses the width it started with, so the saved state still matches.
 fn timed_width(
     arch: &CnnArch,
@@ -142,7 +142,7 @@ fn timed_width(
     let epochs = config.retrain.epochs as f64;
     let batch = config.train.batch_size;
     let t = nas_retrain::timed_width(start, minutes * 60.0, |w| {
-        nas_retrain::epoch_seconds(&arch.widened(w), input, &config.child, batch, images, 20).map(|s| s * epochs)
+        nas_retrain::epoch_seconds(&arch.widened(w), input, &config.child, batch, images, 15).map(|s| s * epochs)
     })
     .map_err(|e| anyhow!("retrain.max_minutes: timing {arch}: {e}"))?;
     let tried: Vec<String> = t.probes.iter().map(|(w, s)| format!("× {w}: {:.1} min", s / 60.0)).collect();
