@@ -174,6 +174,32 @@ fn prod(factors: &[usize]) -> u64 {
     factors.iter().fold(1u64, |p, &f| p.saturating_mul(f as u64))
 }
 
+/// The widest of `start` and the multiples of 1/16 below it at which `arch` (every filter count
+/// × the width, [`CnnArch::widened`]) costs at most `cap` FLOPs per image and, when
+/// `max_filters` is given, no layer has more filters than that; 1/16 when none does. The size
+/// caps of `config` are not applied (the width is what brings the network to `cap`); a width
+/// the compiler rejects for another reason counts as not fitting.
+pub fn widest_within(
+    arch: &CnnArch,
+    input: InputShape,
+    config: &ChildConfig,
+    start: f64,
+    cap: u64,
+    max_filters: Option<u32>,
+) -> f64 {
+    let free = ChildConfig { max_params: None, max_flops: None, ..config.clone() };
+    let fits = |w: f64| {
+        let wide = arch.widened(w);
+        max_filters.is_none_or(|m| wide.layers.iter().all(|l| l.filters <= m))
+            && Plan::new(&wide, input, &free).is_ok_and(|p| p.flops <= cap)
+    };
+    let top = (start * 16.0).floor() as usize;
+    std::iter::once(start)
+        .chain((1..=top).rev().map(|k| k as f64 / 16.0).filter(|w| *w < start))
+        .find(|&w| fits(w))
+        .unwrap_or(1.0 / 16.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,16 +151,10 @@ pub fn cell_settings(
 pub fn fitted_width(arch: &CnnArch, input: InputShape, child: &ChildConfig, retrain: &RetrainConfig) -> f64 {
     let Some(cap) = retrain.max_flops else { return retrain.width };
     let free = ChildConfig { max_params: None, max_flops: None, ..child.clone() };
-    let flops = |w: f64| Plan::new(&arch.widened(w), input, &free).map(|p| p.flops);
-    if flops(retrain.width).is_err() {
+    if Plan::new(&arch.widened(retrain.width), input, &free).is_err() {
         return retrain.width;
     }
-    // `width` itself, then every multiple of 1/16 below it, widest first.
-    let top = (retrain.width * 16.0).floor() as usize;
-    std::iter::once(retrain.width)
-        .chain((1..=top).rev().map(|k| k as f64 / 16.0).filter(|w| *w < retrain.width))
-        .find(|&w| flops(w).is_ok_and(|f| f <= cap))
-        .unwrap_or(1.0 / 16.0)
+    nas_child::widest_within(arch, input, child, retrain.width, cap, None)
 }
 
 /// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each

@@ -36,6 +36,14 @@ pub struct OneShotConfig {
     pub candidates: usize,
     /// Of those, how many are listed. Default 8.
     pub top_k: usize,
+    /// Reward (and train) every child at equal cost: its filter counts × the widest multiple of
+    /// 1/16 (up to the supernet's largest filter count) at which it costs at most this many
+    /// FLOPs per image — a large child is scored narrowed, a small one widened, as a retrain
+    /// under a compute or time budget would train them. The trial keeps the drawn
+    /// architecture and records the width (`reward_width`). None (the default): every child at
+    /// its own width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward_flops: Option<u64>,
     /// Where the supernet state is kept (one file per experiment). Absent: beside the SQLite
     /// store (`STORE.oneshot/`), or `./nas-oneshot/` for a PostgreSQL store.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +59,7 @@ impl Default for OneShotConfig {
             checkpoint_every: 200,
             candidates: 24,
             top_k: 8,
+            reward_flops: None,
             state_dir: None,
         }
     }
@@ -71,6 +80,9 @@ impl OneShotConfig {
         count("oneshot.checkpoint_every", self.checkpoint_every, 1, 1_000_000)?;
         count("oneshot.candidates", self.candidates, 1, 10_000)?;
         count("oneshot.top_k", self.top_k, 1, self.candidates)?;
+        if self.reward_flops == Some(0) {
+            return Err("oneshot.reward_flops must be at least 1 FLOP per image (or absent)".into());
+        }
         Ok(())
     }
 }

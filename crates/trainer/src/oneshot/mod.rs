@@ -149,7 +149,27 @@ impl OneShotEvaluator {
         let plan = Plan::new(cnn, self.shape.input, &self.setup.child)?;
         self.shape.check(&plan)?;
         plan.check_memory(self.setup.train.batch_size, &self.setup.child)?;
-        Ok(plan)
+        match self.reward_width(cnn) {
+            Some(w) if w != 1.0 => {
+                // The drawn child passed the search's caps; its equal-cost width is what is scored.
+                let free = ChildConfig { max_params: None, max_flops: None, ..self.setup.child.clone() };
+                let wide = Plan::new(&cnn.widened(w), self.shape.input, &free)?;
+                self.shape.check(&wide)?;
+                wide.check_memory(self.setup.train.batch_size, &self.setup.child)?;
+                Ok(wide)
+            }
+            _ => Ok(plan),
+        }
+    }
+
+    /// The width `[oneshot] reward_flops` scores `cnn` at: the widest that costs at most that
+    /// many FLOPs and fits the supernet's filters (`None` without the setting).
+    fn reward_width(&self, cnn: &CnnArch) -> Option<f64> {
+        let cap = self.setup.oneshot.reward_flops?;
+        let max = (self.shape.filters - self.setup.child.extra_filters as usize) as u32;
+        let widest_layer = cnn.layers.iter().map(|l| l.filters).max().unwrap_or(max).max(1);
+        let top = max as f64 / widest_layer as f64;
+        Some(nas_child::widest_within(cnn, self.shape.input, &self.setup.child, top, cap, Some(max)))
     }
 
     /// Accuracy of `plan`'s child under the shared weights on `images` of `set`, in batches of
@@ -425,6 +445,11 @@ impl Evaluator for OneShotEvaluator {
         metrics.insert("shared_steps".into(), json!(self.steps));
         metrics.insert("params".into(), json!(plan.params));
         metrics.insert("flops".into(), json!(plan.flops));
+        if let Architecture::Cnn(cnn) = arch
+            && let Some(w) = self.reward_width(cnn)
+        {
+            metrics.insert("reward_width".into(), json!(w));
+        }
         metrics.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
         Ok(Evaluation { reward: self.setup.train.reward_transform.apply(acc), metrics })
     }

@@ -198,3 +198,35 @@ fn a_frozen_search_trains_only_in_the_warm_up() {
     assert!(bad.validate().unwrap_err().contains("oneshot.warmup_steps"), "frozen untrained weights are refused");
     assert!(frozen().oneshot.validate().is_ok());
 }
+
+/// `reward_flops`: every child is scored (and trained) at the width that brings it to the same
+/// cost — a small child widened, a large one narrowed — exactly as that widened child is scored
+/// without the setting; the trial records the width.
+#[test]
+fn equal_cost_rewards_score_each_child_at_its_budget_width() {
+    let d = data();
+    let input = InputShape { channels: 1, height: 8, width: 8, classes: 4 };
+    let cost = |a: &str| Plan::new(&a.parse().unwrap(), input, &ChildConfig::default()).unwrap().flops;
+    let budget = cost("3x3-6;3x3-6<0;1x1-6<1");
+    let mut s = setup(10);
+    s.oneshot.reward_flops = Some(budget);
+    let mut equal = OneShotEvaluator::new(d.clone(), s);
+    let plain = OneShotEvaluator::new(d, setup(10));
+    for (a, widened) in [("3x3-4;3x3-4<0;1x1-4<1", 1.5625), ("3x3-8;3x3-8<0;1x1-8<1", 0.75), ("1x1-4", 2.0)] {
+        let cnn: CnnArch = a.parse().unwrap();
+        let w = equal.reward_width(&cnn).unwrap();
+        assert_eq!(w, widened, "{a}");
+        assert!(cost(&cnn.widened(w).to_string()) <= budget, "{a}");
+        // 4 × 1.5625 rounds to 6 filters; 1x1-4 stops at the supernet's 8, under the budget.
+        let shown = Architecture::Cnn(cnn.widened(w));
+        assert_eq!(
+            equal.score_minibatch(&Architecture::Cnn(cnn), 3).unwrap(),
+            plain.score_minibatch(&shown, 3).unwrap(),
+            "{a}"
+        );
+    }
+    let m = equal.evaluate(&Architecture::Cnn("3x3-8;3x3-8<0;1x1-8<1".parse().unwrap()), &ctx(0)).unwrap();
+    assert_eq!(m.metrics["reward_width"], 0.75);
+    assert_eq!(m.metrics["flops"].as_u64().unwrap(), cost("3x3-6;3x3-6<0;1x1-6<1"));
+    assert!(OneShotConfig { reward_flops: Some(0), ..Default::default() }.validate().is_err());
+}
