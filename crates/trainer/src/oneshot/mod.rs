@@ -366,7 +366,7 @@ impl Evaluator for OneShotEvaluator {
         let s = &self.shape;
         format!(
             "one-shot evaluator: {}; supernet of {} layers, {}x{} kernels, {} filters ({} shared weights); {}{}, \
-             reward on {} validation images",
+             reward on {} validation images{}",
             self.data.description,
             s.layers,
             s.kernel.0,
@@ -381,7 +381,11 @@ impl Evaluator for OneShotEvaluator {
                 0 => "the search on frozen shared weights".to_string(),
                 n => format!("per child {n} SGD step(s) of batch {}", self.setup.train.batch_size),
             },
-            self.setup.oneshot.reward_images
+            self.setup.oneshot.reward_images,
+            match self.setup.oneshot.reward_flops {
+                Some(n) => format!(", every child at the width that costs {n} FLOPs (oneshot.reward_flops)"),
+                None => String::new(),
+            }
         )
     }
 
