@@ -44,6 +44,12 @@ pub struct OneShotConfig {
     /// its own width.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_flops: Option<u64>,
+    /// Filters per layer of the supernet when above the space's largest count: room for
+    /// `reward_flops` to widen children whose widest layer is already the space's largest
+    /// (with the supernet at the space's size such a child can only be narrowed, and small
+    /// children keep their own cost). None (the default): the space's largest count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supernet_filters: Option<u32>,
     /// Where the supernet state is kept (one file per experiment). Absent: beside the SQLite
     /// store (`STORE.oneshot/`), or `./nas-oneshot/` for a PostgreSQL store.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +66,7 @@ impl Default for OneShotConfig {
             candidates: 24,
             top_k: 8,
             reward_flops: None,
+            supernet_filters: None,
             state_dir: None,
         }
     }
@@ -80,6 +87,9 @@ impl OneShotConfig {
         count("oneshot.checkpoint_every", self.checkpoint_every, 1, 1_000_000)?;
         count("oneshot.candidates", self.candidates, 1, 10_000)?;
         count("oneshot.top_k", self.top_k, 1, self.candidates)?;
+        if let Some(f) = self.supernet_filters {
+            count("oneshot.supernet_filters", f as usize, 1, 4096)?;
+        }
         if self.reward_flops == Some(0) {
             return Err("oneshot.reward_flops must be at least 1 FLOP per image (or absent)".into());
         }

@@ -96,7 +96,11 @@ impl OneShotEvaluator {
     pub fn new(data: Arc<PreparedData>, setup: OneShotSetup) -> Self {
         let t = &data.train;
         let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
-        let shape = SuperShape::of(&setup.space, setup.layers, input, &setup.child);
+        let mut shape = SuperShape::of(&setup.space, setup.layers, input, &setup.child);
+        // Room above the space's filter counts for `reward_flops` to widen children into.
+        if let Some(f) = setup.oneshot.supernet_filters {
+            shape.filters = shape.filters.max(f as usize + setup.child.extra_filters as usize);
+        }
         let device = Device::default().autodiff();
         let net = crate::seeded(&device, setup.seed, || SuperNet::new(shape, &setup.child, &device));
         let smoothing = (setup.train.label_smoothing > 0.0).then_some(setup.train.label_smoothing as f32);

@@ -229,4 +229,12 @@ fn equal_cost_rewards_score_each_child_at_its_budget_width() {
     assert_eq!(m.metrics["reward_width"], 0.75);
     assert_eq!(m.metrics["flops"].as_u64().unwrap(), cost("3x3-6;3x3-6<0;1x1-6<1"));
     assert!(OneShotConfig { reward_flops: Some(0), ..Default::default() }.validate().is_err());
+
+    // A supernet of 16 filters lets the 8-filter child widen too (here to 12, the budget's 6 × 2).
+    let mut s = setup(10);
+    s.oneshot.reward_flops = Some(cost("3x3-12;3x3-12<0;1x1-12<1"));
+    s.oneshot.supernet_filters = Some(16);
+    let roomy = OneShotEvaluator::new(data(), s);
+    assert_eq!(roomy.shape().filters, 16);
+    assert_eq!(roomy.reward_width(&"3x3-8;3x3-8<0;1x1-8<1".parse().unwrap()), Some(1.5));
 }
