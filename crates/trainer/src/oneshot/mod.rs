@@ -140,6 +140,11 @@ impl OneShotEvaluator {
 
     /// `arch`'s plan, checked against the supernet and the memory cap.
     fn plan(&self, arch: &Architecture) -> Result<Plan, EvalError> {
+        self.scored_plan(arch).map(|s| s.plan)
+    }
+
+    /// `arch`'s plan at the width it is scored at, and that width under `[oneshot] reward_flops`.
+    fn scored_plan(&self, arch: &Architecture) -> Result<ScoredPlan, EvalError> {
         let Architecture::Cnn(cnn) = arch else {
             return Err(EvalError::Fatal(format!(
                 "the one-shot evaluator shares weights among CNNs; a {} architecture has none (use --space cnn)",
@@ -149,20 +154,21 @@ impl OneShotEvaluator {
         self.cnn_plan(cnn).map_err(|e| EvalError::Failed(e.to_string()))
     }
 
-    fn cnn_plan(&self, cnn: &CnnArch) -> Result<Plan, nas_child::PlanError> {
+    fn cnn_plan(&self, cnn: &CnnArch) -> Result<ScoredPlan, nas_child::PlanError> {
         let plan = Plan::new(cnn, self.shape.input, &self.setup.child)?;
         self.shape.check(&plan)?;
         plan.check_memory(self.setup.train.batch_size, &self.setup.child)?;
-        match self.reward_width(cnn) {
+        let width = self.reward_width(cnn);
+        match width {
             Some(w) if w != 1.0 => {
                 // The drawn child passed the search's caps; its equal-cost width is what is scored.
                 let free = ChildConfig { max_params: None, max_flops: None, ..self.setup.child.clone() };
                 let wide = Plan::new(&cnn.widened(w), self.shape.input, &free)?;
                 self.shape.check(&wide)?;
                 wide.check_memory(self.setup.train.batch_size, &self.setup.child)?;
-                Ok(wide)
+                Ok(ScoredPlan { plan: wide, width })
             }
-            _ => Ok(plan),
+            _ => Ok(ScoredPlan { plan, width }),
         }
     }
 
@@ -301,7 +307,7 @@ impl OneShotEvaluator {
                 .map_err(|e| EvalError::Fatal(format!("warm-up draw: {e}")))?;
             let cnn = space.decode(&actions).map_err(|e| EvalError::Fatal(format!("warm-up draw: {e}")))?;
             match self.cnn_plan(&cnn) {
-                Ok(plan) => return Ok(plan),
+                Ok(scored) => return Ok(scored.plan),
                 Err(e) => why = e.to_string(),
             }
         }
@@ -437,9 +443,9 @@ impl Evaluator for OneShotEvaluator {
         self.warm_up()?;
         self.save_if_due()?;
         let started = Instant::now();
-        let plan = self.plan(arch);
+        let scored = self.scored_plan(arch);
         self.next_seq = ctx.seq + 1;
-        let plan = plan?;
+        let ScoredPlan { plan, width } = scored?;
         let images = self.reward_images(ctx.seq);
         let acc = self.accuracy(&plan, &self.data.validation, &images, images.len());
         let loss = self.train_on(&plan)?;
@@ -453,9 +459,7 @@ impl Evaluator for OneShotEvaluator {
         metrics.insert("shared_steps".into(), json!(self.steps));
         metrics.insert("params".into(), json!(plan.params));
         metrics.insert("flops".into(), json!(plan.flops));
-        if let Architecture::Cnn(cnn) = arch
-            && let Some(w) = self.reward_width(cnn)
-        {
+        if let Some(w) = width {
             metrics.insert("reward_width".into(), json!(w));
         }
         metrics.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
@@ -472,6 +476,13 @@ impl Evaluator for OneShotEvaluator {
 }
 
 /// The warm-up's generator as the space's uniform distribution draws from it.
+/// A child's plan at the width it is scored at, with that width when `[oneshot] reward_flops` set
+/// it (the child as drawn is width 1).
+struct ScoredPlan {
+    plan: Plan,
+    width: Option<f64>,
+}
+
 struct WarmUpDraw<'a>(&'a mut rand_chacha::ChaCha8Rng);
 
 impl nas_space::Draw for WarmUpDraw<'_> {
