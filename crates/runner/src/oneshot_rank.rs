@@ -5,14 +5,15 @@
 //! statistics (what a one-shot search's final ranking uses), one 256-image minibatch with batch
 //! statistics (a search reward), the whole split with batch norm recalibrated on training
 //! batches — and each is trained stand-alone (the search fidelity of `fashion-cpu`: a few epochs
-//! on a training subset, batch norm recalibrated) and scored on the same validation split.
+//! on a training subset, batch norm recalibrated) and scored on the same validation split. With
+//! `[oneshot] reward_flops` both score the child at its equal-cost width.
 //! Printed: the rankings' Kendall τ-b, Spearman and top-k overlap.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nas_child::InputShape;
+use nas_child::{ChildConfig, InputShape};
 use nas_data::Splits;
 use nas_evaluator::rank::{kendall, spearman, top_k_overlap};
 use nas_evaluator::{EvalContext, Evaluator};
@@ -59,6 +60,7 @@ pub enum OneShotRankStep {
 /// One architecture's scores.
 #[derive(Debug, Clone)]
 pub struct RankedArch {
+    /// As trained stand-alone (under `[oneshot] reward_flops`, at its equal-cost width).
     pub arch: CnnArch,
     pub flops: u64,
     /// Under the shared weights, one per [`OneShotRankReport::scorings`].
@@ -142,6 +144,7 @@ pub fn oneshot_ranking(
         ..config.train.clone()
     };
     let alone_data = PreparedData::from_set(t.clone(), &alone_cfg, config.seed, augment, dataset.into())?;
+    let alone_child = ChildConfig { max_params: None, max_flops: None, ..config.child.clone() };
     let device = &nas_retrain::training_device();
     let recal = BnScoring::Recalibrated { batches: alone_cfg.bn_recalibration_batches };
     let mut rows = Vec::with_capacity(archs.len());
@@ -155,13 +158,16 @@ pub fn oneshot_ranking(
         progress(OneShotRankStep::StandAlone { index }, Some(&arch));
         let started = Instant::now();
         let go = |_: &nas_trainer::EpochMetrics| ControlFlow::Continue(());
+        // Under `[oneshot] reward_flops` the shared weights scored the child at its equal-cost
+        // width; that is the network trained here (the caps were checked on the drawn child).
+        let arch = ev.scored_arch(&arch);
         let trained = fit(
             &arch,
             &alone_data,
             &alone_data.validation,
             EvalEvery::End,
             &alone_cfg,
-            &config.child,
+            &alone_child,
             device,
             opts.seed,
             go,

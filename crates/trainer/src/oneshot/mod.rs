@@ -172,6 +172,15 @@ impl OneShotEvaluator {
         }
     }
 
+    /// `cnn` as the shared weights score it: at its equal-cost width under `[oneshot]
+    /// reward_flops`, as drawn without it — what a stand-alone run must train to be compared.
+    pub fn scored_arch(&self, cnn: &CnnArch) -> CnnArch {
+        match self.reward_width(cnn) {
+            Some(w) if w != 1.0 => cnn.widened(w),
+            _ => cnn.clone(),
+        }
+    }
+
     /// The width `[oneshot] reward_flops` scores `cnn` at: the widest that costs at most that
     /// many FLOPs and fits the supernet's filters (`None` without the setting).
     fn reward_width(&self, cnn: &CnnArch) -> Option<f64> {

@@ -219,6 +219,8 @@ fn equal_cost_rewards_score_each_child_at_its_budget_width() {
         assert!(cost(&cnn.widened(w).to_string()) <= budget, "{a}");
         // 4 × 1.5625 rounds to 6 filters; 1x1-4 stops at the supernet's 8, under the budget.
         let shown = Architecture::Cnn(cnn.widened(w));
+        assert_eq!(equal.scored_arch(&cnn), cnn.widened(w), "{a}: what a stand-alone run must train");
+        assert_eq!(plain.scored_arch(&cnn), cnn, "{a}: as drawn without reward_flops");
         assert_eq!(
             equal.score_minibatch(&Architecture::Cnn(cnn), 3).unwrap(),
             plain.score_minibatch(&shown, 3).unwrap(),
