@@ -348,11 +348,17 @@ fn entries(config: &SearchConfig, sources: &[nas_store::TrialRow]) -> Result<Vec
     for src in sources {
         let arch = Architecture::from_json(&src.arch_json)
             .map_err(|e| SearchError::Resume(format!("trial {}'s architecture: {e}", src.id)))?;
+        // Under `[oneshot] reward_flops` the search scored the child at its equal-cost width;
+        // that network is re-scored (and is what `nas train --trial` then retrains).
+        let arch = match (arch, src.metrics().get("reward_width").and_then(Value::as_f64)) {
+            (Architecture::Cnn(cnn), Some(w)) if w != 1.0 => Architecture::Cnn(cnn.widened(w)),
+            (arch, _) => arch,
+        };
         let trial = NewTrial {
             experiment_id: 0,
             seq: 0,
-            arch: src.arch.clone(),
-            arch_json: src.arch_json.clone(),
+            arch: arch.to_string(),
+            arch_json: arch.to_json(),
             tokens_json: src.tokens_json.clone(),
             log_prob: src.log_prob,
             entropy: src.entropy,

@@ -200,3 +200,33 @@ fn a_frozen_one_shot_search_steps_only_in_its_warm_up() {
     assert!(trials.iter().all(|t| t.metrics()["shared_steps"] == 40 && t.metrics().get("train_loss").is_none()));
     assert_eq!(fingerprint(&a), fingerprint(&straight(frozen("b"), &dir.path().join("b.db"))), "seeded");
 }
+
+/// Under `[oneshot] reward_flops` the shared weights score every child at its equal-cost width;
+/// the re-scoring trains that network, not the drawn one, so the stand-alone check and a later
+/// `nas train --trial` see what the search rated.
+#[test]
+fn a_rescore_trains_each_child_at_the_width_the_search_scored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(12, &dir.path().join("s"));
+    cfg.oneshot.warmup_steps = 0;
+    cfg.oneshot.reward_flops = Some(3_000_000);
+    cfg.oneshot.supernet_filters = Some(64);
+    cfg.rescore = nas_runner::RescoreConfig { top_k: 3, epochs: 1, train_subset: Some(300), ..Default::default() };
+    let store = straight(cfg.clone(), &dir.path().join("s.db"));
+    let search = store.experiment_by_name("x").unwrap().unwrap();
+    nas_runner::rescore(&store, &search, &cfg, |_| Control::Continue).unwrap();
+    let re = store.experiment_by_name(&nas_runner::rescore_name("x")).unwrap().unwrap();
+    let trials = store.trials(re.id).unwrap();
+    assert_eq!(trials.len(), 3);
+    let mut widened = 0;
+    for t in &trials {
+        assert_eq!(t.status, TrialStatus::Completed, "{:?}", t.failure);
+        let src = store.trial(t.parent_id.unwrap()).unwrap().unwrap();
+        let w = src.metrics()["reward_width"].as_f64().unwrap();
+        let drawn: nas_space::CnnArch = src.arch.parse().unwrap();
+        assert_eq!(t.arch, drawn.widened(w).to_string(), "trial {} re-scores {} at × {w}", t.id, src.arch);
+        assert_eq!(t.metrics()["flops"], src.metrics()["flops"], "the cost the search scored");
+        widened += usize::from(w != 1.0);
+    }
+    assert!(widened > 0, "3 MFLOPs widens tiny's children");
+}
