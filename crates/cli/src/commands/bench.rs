@@ -116,8 +116,8 @@ pub enum BenchWhat {
     /// search), then scores --archs other architectures under it (whole validation split with
     /// batch statistics; one 256-image reward minibatch; batch norm recalibrated) and trains each
     /// stand-alone (--epochs on --subset images, cosine from 0.1, batch norm recalibrated), and
-    /// prints Kendall τ-b, Spearman and top-k overlap. E.g. `nas bench oneshot --preset
-    /// fashion-oneshot`.
+    /// prints Kendall τ-b, Spearman and top-k overlap. With `[oneshot] reward_flops` both score
+    /// each child at its equal-cost width. E.g. `nas bench oneshot --preset fashion-oneshot`.
     Oneshot {
         #[command(flatten)]
         cfg: Box<super::search::ConfigArgs>,
