@@ -146,8 +146,14 @@ fn timed_width(
     })
     .map_err(|e| anyhow!("retrain.max_minutes: timing {arch}: {e}"))?;
     let tried: Vec<String> = t.probes.iter().map(|(w, s)| format!("× {w}: {:.1} min", s / 60.0)).collect();
+    // The budget only narrows: a network that fits well inside it at the ceiling stays there.
+    let room = if t.width == start && t.predicted_seconds < 0.75 * minutes * 60.0 {
+        format!("; × {start} is the ceiling (retrain.width, or retrain.max_flops's width): raise it to use the rest")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "retrain.max_minutes = {minutes}: filters × {} predicted {:.1} min for {epochs} epochs{} (timed {})",
+        "retrain.max_minutes = {minutes}: filters × {} predicted {:.1} min for {epochs} epochs{} (timed {}){room}",
         t.width,
         t.predicted_seconds / 60.0,
         if t.fits { "" } else { ", over the budget even at the narrowest width" },
