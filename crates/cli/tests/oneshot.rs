@@ -54,3 +54,37 @@ fn a_one_shot_search_killed_and_resumed_equals_the_straight_run() {
     ok(d, &["search", "--resume", "--store", "killed.db", "-q"]);
     assert_eq!(trials(&d.join("killed.db")), trials(&d.join("straight.db")));
 }
+
+/// After an equal-cost search (`[oneshot] reward_flops`) `nas train --trial` retrains the network
+/// the search scored — the drawn child at its `reward_width` — and says so.
+#[test]
+fn nas_train_retrains_an_equal_cost_child_at_the_width_it_was_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("e.toml"), "[oneshot]\nreward_flops = 3_000_000\nsupernet_filters = 64\n").unwrap();
+    let args = ["search", "--evaluator", "oneshot", "--config", "e.toml", "--samples", "30", "--store", "s.db", "-q"];
+    ok(d, &args);
+    let s = SqliteStore::open_existing(&d.join("s.db")).unwrap();
+    let e = s.experiments().unwrap().pop().unwrap();
+    let t = s
+        .trials(e.id)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.metrics().get("reward_width").and_then(|w| w.as_f64()).is_some_and(|w| w != 1.0))
+        .expect("3 MFLOPs widens some of tiny's children");
+    let w = t.metrics()["reward_width"].as_f64().unwrap();
+    let scored: nas_space::CnnArch = t.arch.parse::<nas_space::CnnArch>().unwrap().widened(w);
+    let id = t.id.to_string();
+    let o = common::nas(
+        d,
+        &["train", "--trial", &id, "--store", "s.db", "-q", "--out", "m", "--no-grid", "--epochs", "1", "--width", "1"],
+    );
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && said.contains(&format!("was scored at filters × {w}")), "{said}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("m/manifest.json")).unwrap()).unwrap();
+    let filters: Vec<u64> =
+        manifest["architecture"]["layers"].as_array().unwrap().iter().map(|l| l["filters"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = scored.layers.iter().map(|l| u64::from(l.filters)).collect();
+    assert_eq!(filters, want, "{said}");
+}

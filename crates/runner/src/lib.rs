@@ -31,8 +31,8 @@ pub use fidelity::{Agreement, FidelityArch, FidelityOptions, FidelityReport, Fid
 pub use oneshot_rank::{OneShotRankOptions, OneShotRankReport, OneShotRankStep, RankedArch, oneshot_ranking};
 pub use presets::{PRESETS, preset};
 pub use rescore::{
-    MAX_RESCORE, RESCORE_STRATEGY, RescoreConfig, RescoreEvent, Rescored, is_rescore, latest_search, rescore,
-    rescore_name, rescore_ranked, rescore_train_config,
+    MAX_RESCORE, RESCORE_STRATEGY, RescoreConfig, RescoreEvent, Rescored, as_scored, is_rescore, latest_search,
+    rescore, rescore_name, rescore_ranked, rescore_train_config,
 };
 pub use search::{Control, Event, Search, SearchError, Summary};
 pub use worker::{WorkerEvent, WorkerOptions, WorkerSummary, run_worker};

@@ -348,12 +348,8 @@ fn entries(config: &SearchConfig, sources: &[nas_store::TrialRow]) -> Result<Vec
     for src in sources {
         let arch = Architecture::from_json(&src.arch_json)
             .map_err(|e| SearchError::Resume(format!("trial {}'s architecture: {e}", src.id)))?;
-        // Under `[oneshot] reward_flops` the search scored the child at its equal-cost width;
-        // that network is re-scored (and is what `nas train --trial` then retrains).
-        let arch = match (arch, src.metrics().get("reward_width").and_then(Value::as_f64)) {
-            (Architecture::Cnn(cnn), Some(w)) if w != 1.0 => Architecture::Cnn(cnn.widened(w)),
-            (arch, _) => arch,
-        };
+        // The network the search scored is re-scored (and is what `nas train --trial` retrains).
+        let arch = as_scored(arch, &src.metrics()).0;
         let trial = NewTrial {
             experiment_id: 0,
             seq: 0,
@@ -388,6 +384,17 @@ fn entries(config: &SearchConfig, sources: &[nas_store::TrialRow]) -> Result<Vec
         out.push(Entry { trial, arch });
     }
     Ok(out)
+}
+
+/// A trial's architecture as its search scored it, and the width that took: under `[oneshot]
+/// reward_flops` a one-shot search rewards each child at its equal-cost width (metric
+/// `reward_width`), so that network — not the drawn one — is what a re-scoring or a retrain of
+/// the trial must train. Other trials come back unchanged, at width 1.
+pub fn as_scored(arch: Architecture, metrics: &Value) -> (Architecture, f64) {
+    match (arch, metrics.get("reward_width").and_then(Value::as_f64)) {
+        (Architecture::Cnn(cnn), Some(w)) if w != 1.0 => (Architecture::Cnn(cnn.widened(w)), w),
+        (arch, _) => (arch, 1.0),
+    }
 }
 
 fn row(t: &nas_store::TrialRow, sources: &[nas_store::TrialRow]) -> Rescored {

@@ -66,6 +66,10 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
         let config: SearchConfig = serde_json::from_str(&exp.config_json)
             .with_context(|| format!("experiment {:?} has an unreadable stored config", exp.name))?;
         let arch = Architecture::from_json(&t.arch_json).with_context(|| format!("trial {id}'s architecture"))?;
+        let (arch, w) = nas_runner::as_scored(arch, &t.metrics());
+        if w != 1.0 {
+            eprintln!("trial {id} was scored at filters × {w} (oneshot.reward_flops): retraining that network, {arch}");
+        }
         (arch, config, Some(id))
     } else {
         let text = a.arch.as_deref().expect("clap requires --trial or --arch");
