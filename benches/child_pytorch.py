@@ -33,9 +33,11 @@ def parse(arch):
 
 
 def build(torch, layers, c, h, w, classes):
-    """The child as `nas` compiles it: the builder of examples/pytorch-trainer (one copy)."""
+    """The child as `nas` compiles it: the builder of examples/pytorch-trainer (one copy; `nas
+    bench child` writes it beside this script, a run from the repository finds it there)."""
     import os
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "pytorch-trainer"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [here, os.path.join(here, "..", "examples", "pytorch-trainer")]
     from train import Child
     return Child(layers, c, h, w, classes)
 

@@ -95,6 +95,17 @@ fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (rest.len() >= n).then(|| rest.split_at(n))
 }
 
+/// Write `bytes` to `path` through a temporary file beside it, renamed over it (creating the
+/// folder), so a crash leaves either the old state or the new one, never half of one.
+pub fn write_atomically(path: &std::path::Path, tmp_extension: &str, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(tmp_extension);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,15 +132,4 @@ mod tests {
         assert!(EpochState::decode(&bytes[..20]).is_err());
         assert!(EpochState::decode(b"junk").is_err());
     }
-}
-
-/// Write `bytes` to `path` through a temporary file beside it, renamed over it (creating the
-/// folder), so a crash leaves either the old state or the new one, never half of one.
-pub fn write_atomically(path: &std::path::Path, tmp_extension: &str, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(tmp_extension);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

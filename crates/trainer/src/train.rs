@@ -371,8 +371,8 @@ mod tests {
         }
         let dev = &dev;
         assert_eq!(
-            accuracy_with_mirror(&model, &symmetric, &d.norm, &dev),
-            accuracy(&model, &symmetric, &d.norm, &dev)
+            accuracy_with_mirror(&model, &symmetric, &d.norm, dev),
+            accuracy(&model, &symmetric, &d.norm, dev)
         );
     }
 

@@ -1,7 +1,7 @@
 //! The convolution arithmetic on plain `f32` slices: forward, input gradient and weight gradient
 //! of a 2-D convolution (no bias, no groups, no dilation), with the images split across the
-//! current rayon pool's threads. On CPUs with AVX-512 all three run as gathers over the window
-//! elements inside the image ([`super::direct`]; a strided input gradient with fewer than 8
+//! current rayon pool's threads. On CPUs with AVX-512 or AVX2 all three run as gathers over the
+//! window elements inside the image ([`super::direct`]; an input gradient with fewer than 8
 //! input channels excepted); elsewhere each is one `gemm` product per image. There, at stride 1
 //! the input gradient is itself a forward convolution (of `dy`, with the kernel flipped), so it
 //! takes the same route; strided convolutions take `Wᵀ · dy` and col2im, the product over a
@@ -167,7 +167,7 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(w.len(), o * k, "conv weight size");
     let per = images_per_thread(g.batch);
     #[cfg(target_arch = "x86_64")]
-    if direct::available() {
+    if let Some(isa) = direct::isa() {
         // Runs of a few images (the result does not depend on how they are split).
         let (wt, per) = (direct::pack_weight(w, g), per.min(direct::gather_images(p)));
         let windows = direct::Windows::forward_recent(g, o.next_multiple_of(16));
@@ -180,6 +180,7 @@ pub fn forward(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
                     g,
                     &windows,
                     ys,
+                    isa,
                 )
             })
         };
@@ -211,7 +212,7 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
     // (With fewer than 8 input channels most of a gather's lanes would be padding.)
     #[cfg(target_arch = "x86_64")]
-    if direct::available() && g.in_channels >= 8 {
+    if let Some(isa) = direct::isa().filter(|_| g.in_channels >= 8) {
         let (image_in, c) = (g.image_in(), g.in_channels);
         let per = images_per_thread(g.batch).min(direct::gather_images(g.in_size.0 * g.in_size.1));
         let (wp, windows) =
@@ -220,7 +221,7 @@ pub fn backward_input(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         return unsafe {
             super::par_filled(g.batch * image_in, per * image_in, |i, dxs| {
                 let dys = &dy[i * per * g.image_out()..][..dxs.len() / image_in * g.image_out()];
-                direct::backward_input(dys, &wp, g, &windows, dxs)
+                direct::backward_input(dys, &wp, g, &windows, dxs, isa)
             })
         };
     }
@@ -301,7 +302,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     assert_eq!(dy.len(), g.batch * g.image_out(), "conv output-gradient size");
     let per = g.batch.div_ceil(WEIGHT_PARTS).max(1);
     #[cfg(target_arch = "x86_64")]
-    if direct::available() {
+    if let Some(isa) = direct::isa() {
         // Parts of at least one run: a layer with small maps makes fewer, larger parts, so that
         // its `dWᵀ` (as large as at any batch) is not written and summed once per few images.
         let per = per.max(direct::gather_images(p)).min(g.batch.max(1));
@@ -309,7 +310,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         let parts: Vec<Vec<f32>> = x
             .par_chunks(per * g.image_in())
             .zip(dy.par_chunks(per * g.image_out()))
-            .map(|(xs, dys)| direct::weight_gradient(xs, dys, g, &windows))
+            .map(|(xs, dys)| direct::weight_gradient(xs, dys, g, &windows, isa))
             .collect();
         return direct::unpack_weight_gradient(&parts, g, &windows);
     }
@@ -345,7 +346,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_support::{FORCE_GEMM_CRATE, on_both_paths, values};
+    use crate::kernels::test_support::{FORCE_GEMM_CRATE, FORCE_YMM, on_every_path, values};
 
     /// The definition, one multiply-add at a time.
     fn naive(x: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
@@ -418,7 +419,7 @@ mod tests {
 
     #[test]
     fn forward_equals_the_definition() {
-        on_both_paths(|path| {
+        on_every_path(|path| {
             for g in geometries() {
                 let x = values(g.batch * g.image_in(), 1);
                 let w = values(g.out_channels * g.k(), 2);
@@ -432,7 +433,7 @@ mod tests {
     /// each basis direction of `x` and `w` (so every element of both gradients is tested).
     #[test]
     fn gradients_are_the_adjoints_of_the_forward() {
-        on_both_paths(gradients_are_adjoints);
+        on_every_path(gradients_are_adjoints);
     }
 
     fn gradients_are_adjoints(path: &str) {
@@ -509,7 +510,7 @@ mod tests {
             g(72, 3, 14, 9, 3, 1, 1),
             g(33, 1, 9, 24, 5, 2, 2),
         ] {
-            on_both_paths(|path| {
+            on_every_path(|path| {
                 let x = values(g.batch * g.image_in(), 9);
                 let w = values(g.out_channels * g.k(), 10);
                 let dy = values(g.batch * g.image_out(), 11);
@@ -538,18 +539,44 @@ mod tests {
         let x = values(g.batch * g.image_in(), 6);
         let w = values(g.out_channels * g.k(), 7);
         let dy = values(g.batch * g.image_out(), 8);
-        on_both_paths(|path| {
+        on_every_path(|path| {
             // The path is chosen on the calling thread: tell the pool's thread which one.
-            let forced = FORCE_GEMM_CRATE.get();
+            let forced = (FORCE_GEMM_CRATE.get(), FORCE_YMM.get());
             let run = |threads| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
-                    FORCE_GEMM_CRATE.set(forced);
+                    FORCE_GEMM_CRATE.set(forced.0);
+                    FORCE_YMM.set(forced.1);
                     (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g))
                 })
             };
             let (a, b, c) = (run(1), run(2), run(3));
             assert!(a == b && a == c, "{path}: the results depend on the thread count");
         });
+    }
+
+    /// The AVX2 tiles make the AVX-512 tiles' sums in the same order, so a search gives the same
+    /// rewards on either kind of CPU: the same bits for all three passes (checked where the CPU
+    /// has AVX-512 and so runs both; elsewhere there is nothing to compare).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_tiles_give_the_avx512_tiles_bits() {
+        use crate::kernels::direct::{Isa, isa};
+        if isa() != Some(Isa::Avx512) {
+            return;
+        }
+        for g in geometries() {
+            let (x, w, dy) = (
+                values(g.batch * g.image_in(), 3),
+                values(g.out_channels * g.k(), 4),
+                values(g.batch * g.image_out(), 5),
+            );
+            let passes = || (forward(&x, &w, &g), backward_input(&w, &dy, &g), backward_weight(&x, &dy, &g));
+            let zmm = passes();
+            FORCE_YMM.set(true);
+            let ymm = passes();
+            FORCE_YMM.set(false);
+            assert!(zmm == ymm, "{g:?}: AVX2 and AVX-512 tiles differ");
+        }
     }
 }

@@ -1,12 +1,15 @@
-//! Direct convolution on AVX-512: the forward and both gradients of [`super::conv`] without an
-//! im2col matrix, without packing or padding the image, and without a single product with the
-//! zero padding — the way oneDNN computes them, plus the padding skipped.
+//! Direct convolution on AVX-512 or AVX2: the forward and both gradients of [`super::conv`]
+//! without an im2col matrix, without packing or padding the image, and without a single product
+//! with the zero padding — the way oneDNN computes them, plus the padding skipped.
 //!
 //! All three are gathers, sums of products `a[row][lane] · src[base + off]`: `a` a small operand
 //! packed once with its lanes contiguous, `src` an unpadded image, and per column a base plus a
 //! list of (row, offset) entries. One register tile ([`tile`]) holds `16·MV` lanes (plus 8 in a
 //! `ymm` for a ragged remainder) × `NR` columns in accumulators; each step loads the vectors of
-//! `a`'s row, broadcasts `NR` values of `src` straight from memory and makes `MV·NR` FMAs:
+//! `a`'s row, broadcasts `NR` values of `src` straight from memory and makes `MV·NR` FMAs. On
+//! CPUs without AVX-512 ([`Isa::Avx2`]: AMD before Zen 4, most desktop Intel) [`tile_ymm`] does
+//! the same with 16 registers of 8 lanes, 16 lanes × 6 columns at a time, in the same order of
+//! sums, so both give the same bits:
 //! - forward: `y[o][pixel] = Σ Wᵀ[(c,i,j)][o] · x[c][pixel·stride − pad + (i, j)]` over the
 //!   window elements that land inside the image; a column is one output pixel of any image of
 //!   the task, lanes are output channels ([`Windows::forward`]).
@@ -35,6 +38,7 @@ use std::thread::LocalKey;
 use rayon::prelude::*;
 
 use super::conv::{Geometry, valid_range};
+use super::fast_math::{Level, level};
 use super::par_filled;
 
 /// Output channels per register tile: four `zmm` vectors.
@@ -60,15 +64,33 @@ fn vectors(channels: usize) -> (usize, usize) {
 // a 1½-vector tile 12 wide spilled (skip6's 7×7 84→24 layer ran its forward at 48 GFLOP/s,
 // 8 wide at 95), and so did a 2-vector one 12 wide (32 channels: 51 → 94 GFLOP/s at 8).
 
-/// Whether this CPU runs these kernels (AVX-512F and VL).
-pub fn available() -> bool {
+/// The register tiles the kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// `zmm` tiles of up to 64 channels × 6–12 columns ([`tile`]; AVX-512F and VL, FMA).
+    Avx512,
+    /// `ymm` tiles of 16 channels × 6 columns ([`tile_ymm`]; AVX2 and FMA).
+    Avx2,
+}
+
+/// The widest tiles this CPU runs, or `None` where the convolutions take im2col + `gemm`.
+/// Probed on the calling thread (tests may force the `gemm` path or the `ymm` tiles there).
+pub fn isa() -> Option<Isa> {
     #[cfg(test)]
-    if super::test_support::FORCE_GEMM_CRATE.get() {
-        return false;
+    {
+        use super::test_support::{FORCE_GEMM_CRATE, FORCE_YMM};
+        if FORCE_GEMM_CRATE.get() {
+            return None;
+        }
+        if FORCE_YMM.get() && level() != Level::Plain {
+            return Some(Isa::Avx2);
+        }
     }
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("fma")
+    match level() {
+        Level::Avx512 => Some(Isa::Avx512),
+        Level::Avx2 => Some(Isa::Avx2),
+        Level::Plain => None,
+    }
 }
 
 /// `a` with `rows` rows and `cols` columns, stored `[rows][cols]`, written into `out` as
@@ -77,19 +99,41 @@ pub fn available() -> bool {
 fn transpose_padded(a: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     let lda = rows.next_multiple_of(16);
     assert!(out.len() >= cols * lda, "transposed output size");
-    // SAFETY: AVX-512F (the callers checked `available`); `out` holds `cols` rows of `lda`.
+    // SAFETY: `out` holds `cols` rows of `lda`.
     unsafe { transpose(a, rows, cols, 0, cols, out.as_mut_ptr(), lda) };
 }
 
-/// `out[c·lda + r] = a[r·cols + first + c]` for `r < rows`, `c < n`: blocks of 16 × 16 turned in
-/// registers, the ragged edges one value at a time (a value at a time throughout, the packing
-/// of the weights was 4 % of a training step's samples).
+/// `out[c·lda + r] = a[r·cols + first + c]` for `r < rows`, `c < n`: with AVX-512 blocks of
+/// 16 × 16 turned in registers and the ragged edges one value at a time, else one value at a
+/// time in blocks of 16 × 16 (a value at a time throughout, the packing of the weights was 4 %
+/// of a training step's samples).
 ///
 /// # Safety
-/// AVX-512F; `a` holds `rows·cols` values, `first + n ≤ cols`, and `out` `n` rows of
-/// `lda ≥ rows` values.
-#[target_feature(enable = "avx512f")]
+/// `a` holds `rows·cols` values, `first + n ≤ cols`, and `out` `n` rows of `lda ≥ rows` values.
 unsafe fn transpose(a: &[f32], rows: usize, cols: usize, first: usize, n: usize, out: *mut f32, lda: usize) {
+    assert!(a.len() >= rows * cols && first + n <= cols && lda >= rows, "transpose bounds");
+    if level() == Level::Avx512 {
+        // SAFETY: the CPU has AVX-512F; the rest is the caller's.
+        return unsafe { transpose_zmm(a, rows, cols, first, n, out, lda) };
+    }
+    for r0 in (0..rows).step_by(16) {
+        for c0 in (0..n).step_by(16) {
+            for r in r0..(r0 + 16).min(rows) {
+                for c in c0..(c0 + 16).min(n) {
+                    // SAFETY: c < n and r < rows ≤ lda (the caller's and the assert).
+                    unsafe { *out.add(c * lda + r) = a[r * cols + first + c] };
+                }
+            }
+        }
+    }
+}
+
+/// [`transpose`] with AVX-512.
+///
+/// # Safety
+/// AVX-512F; as for [`transpose`].
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_zmm(a: &[f32], rows: usize, cols: usize, first: usize, n: usize, out: *mut f32, lda: usize) {
     assert!(a.len() >= rows * cols && first + n <= cols && lda >= rows, "transpose bounds");
     let (full_rows, full_cols) = (rows / 16 * 16, n / 16 * 16);
     // SAFETY: every read is inside `a` and every write inside `out` (the caller's and the assert).
@@ -342,8 +386,7 @@ pub fn gather_images(pixels: usize) -> usize {
 fn transpose_padded_into(a: &[f32], rows: usize, cols: usize, first: usize, out: &mut [MaybeUninit<f32>]) {
     let lda = rows.next_multiple_of(16);
     let n = out.len() / lda;
-    // SAFETY: AVX-512F (the callers checked `available`); `out` holds `n` rows of `lda`, and
-    // writing through the pointer initialises them.
+    // SAFETY: `out` holds `n` rows of `lda`, and writing through the pointer initialises them.
     unsafe { transpose(a, rows, cols, first, n, out.as_mut_ptr().cast::<f32>(), lda) };
     for dst in out.chunks_exact_mut(lda) {
         for v in &mut dst[rows..] {
@@ -375,16 +418,17 @@ pub fn pack_weight_transposed(w: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// Forward of the images `x` (`[images, C, H, W]`) into `y` (`[images, O, Ho, Wo]`), with the
-/// weight packed by [`pack_weight`] and `win` from [`Windows::forward`] for the same `lda`.
-pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [MaybeUninit<f32>]) {
-    gather(x, wt, win, g.out_channels, y);
+/// weight packed by [`pack_weight`] and `win` from [`Windows::forward`] for the same `lda`, on
+/// `isa`'s tiles (from [`isa`]).
+pub fn forward(x: &[f32], wt: &[f32], g: &Geometry, win: &Windows, y: &mut [MaybeUninit<f32>], isa: Isa) {
+    gather(x, wt, win, g.out_channels, y, isa);
 }
 
 /// Input gradient of the images' output gradients `dy` (`[images, O, Ho, Wo]`) into `dx`
 /// (`[images, C, H, W]`), with the weight packed by [`pack_weight_transposed`] and `win` from
-/// [`Windows::input_gradient`] for the same `lda`.
-pub fn backward_input(dy: &[f32], wp: &[f32], g: &Geometry, win: &Windows, dx: &mut [MaybeUninit<f32>]) {
-    gather(dy, wp, win, g.in_channels, dx);
+/// [`Windows::input_gradient`] for the same `lda`, on `isa`'s tiles.
+pub fn backward_input(dy: &[f32], wp: &[f32], g: &Geometry, win: &Windows, dx: &mut [MaybeUninit<f32>], isa: Isa) {
+    gather(dy, wp, win, g.in_channels, dx, isa);
 }
 
 /// `out` (`[images, lanes_total, pixels]`) from the source images `src` by the gather `win`
@@ -392,7 +436,7 @@ pub fn backward_input(dy: &[f32], wp: &[f32], g: &Geometry, win: &Windows, dx: &
 ///
 /// Each result value is the sum of its class's entries in channel-block order, the same
 /// however the images are split into tasks. Every value of `out` is written.
-fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [MaybeUninit<f32>]) {
+fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [MaybeUninit<f32>], isa: Isa) {
     let images = src.len() / win.image;
     let pixels = win.pixels.len();
     // The accumulators, this thread's buffer reused (every column is stored before it is read).
@@ -409,23 +453,12 @@ fn gather(src: &[f32], a: &[f32], win: &Windows, lanes_total: usize, out: &mut [
     }
     for c0 in (0..lanes_total).step_by(GROUP) {
         let a = &a[c0..];
-        let (mv, h) = vectors(lanes_total - c0);
-        let run = Run { src, columns: &columns, lanes: 16 * mv + 8 * h };
-        // SAFETY: AVX-512F and VL (the caller checked `available`); `a` holds every entry's row
+        let (tiles, lanes) = tiles_for(isa, lanes_total - c0);
+        let run = Run { src, columns: &columns, lanes };
+        // SAFETY: the CPU runs `isa` (the caller's, from `isa()`); `a` holds every entry's row
         // from lane c0; every entry of every pixel lies inside its image; acc holds a row per
         // column.
-        unsafe {
-            match (mv, h) {
-                (0, _) => gather_group::<0, 1, 12>(&run, a, win, &mut acc),
-                (1, 0) => gather_group::<1, 0, 12>(&run, a, win, &mut acc),
-                (1, _) => gather_group::<1, 1, 8>(&run, a, win, &mut acc),
-                (2, 0) => gather_group::<2, 0, 8>(&run, a, win, &mut acc),
-                (2, _) => gather_group::<2, 1, 8>(&run, a, win, &mut acc),
-                (3, 0) => gather_group::<3, 0, 8>(&run, a, win, &mut acc),
-                (3, _) => gather_group::<3, 1, 6>(&run, a, win, &mut acc),
-                _ => gather_group::<4, 0, 6>(&run, a, win, &mut acc),
-            }
-        }
+        unsafe { gather_group(tiles, &run, a, win, &mut acc) };
         // acc holds, class by class, every image's pixels of the class: `[column][lanes]`.
         let channels = (lanes_total - c0).min(run.lanes);
         let mut column = acc.chunks_exact(run.lanes);
@@ -454,30 +487,23 @@ struct Run<'a> {
     lanes: usize,
 }
 
-/// Lanes `c0..c0 + 16·MV + 8·H` of every result pixel of the run, into `acc` (`[column][lanes]`,
-/// columns class by class).
+/// The run's `lanes` lanes from `c0` of every result pixel, into `acc` (`[column][lanes]`,
+/// columns class by class), by `tiles` (from [`tiles_for`]).
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at every entry's row; `acc` has a row of
+/// The CPU runs `tiles`; `a` holds `run.lanes` values at every entry's row; `acc` has a row of
 /// `lanes` for every image and pixel.
-#[target_feature(enable = "avx512f,avx512vl,fma")]
-unsafe fn gather_group<const MV: usize, const H: usize, const NR: usize>(
-    run: &Run,
-    a: &[f32],
-    win: &Windows,
-    acc: &mut [f32],
-) {
+unsafe fn gather_group(tiles: Tiles, run: &Run, a: &[f32], win: &Windows, acc: &mut [f32]) {
     for c_start in (0..win.channels).step_by(win.block) {
         let c_end = (c_start + win.block).min(win.channels);
         let mut col0 = 0;
         for class in &win.classes {
             let entries = class.entries + c_start * class.per_channel..class.entries + c_end * class.per_channel;
             let columns = &run.columns[col0..col0 + run.columns.len() / win.pixels.len() * class.pixels.len()];
-            let entries = (&win.rows[entries.clone()], &win.offs[entries]);
+            let (rows, offs) = (&win.rows[entries.clone()], &win.offs[entries]);
+            let sums = Sums { rows, offs, a, src: run.src, columns, ldo: run.lanes, accumulate: c_start > 0 };
             // SAFETY: the caller's; base + offset lies inside the source.
-            unsafe {
-                tiles::<MV, H, NR>(entries, a, run.src, columns, &mut acc[col0 * run.lanes..], run.lanes, c_start > 0)
-            };
+            unsafe { tiles(&sums, &mut acc[col0 * run.lanes..]) };
             col0 += columns.len();
         }
     }
@@ -562,8 +588,8 @@ impl WeightWindows {
 
 /// Weight gradient of the images `x` (`[images, C, H, W]`) for the output gradient `dy`
 /// (`[images, O, Ho, Wo]`), as `dWᵀ` `[K][pad16(O)]` with its rows in `win`'s class order (the
-/// caller sums threads and puts the rows back with [`unpack_weight_gradient`]).
-pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry, win: &WeightWindows) -> Vec<f32> {
+/// caller sums threads and puts the rows back with [`unpack_weight_gradient`]), on `isa`'s tiles.
+pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry, win: &WeightWindows, isa: Isa) -> Vec<f32> {
     let (o, k, pixels) = (g.out_channels, g.in_channels * g.kernel.0 * g.kernel.1, g.out_size().0 * g.out_size().1);
     let lda = o.next_multiple_of(16);
     let mut dwt = vec![0.0f32; k * lda];
@@ -579,51 +605,43 @@ pub fn weight_gradient(x: &[f32], dy: &[f32], g: &Geometry, win: &WeightWindows)
         let add = run > 0;
         for c0 in (0..o).step_by(GROUP) {
             let (a, dwt) = (&dyt[c0..], &mut dwt[c0..]);
-            // SAFETY: AVX-512F and VL (the caller checked `available`); dyt is [pixels][lda],
-            // dwt has a row per column; every valid pixel's input lies inside its image.
-            unsafe {
-                match vectors(o - c0) {
-                    (0, _) => weight_group::<0, 1, 12>(xs, images, a, lda, win, dwt, add),
-                    (1, 0) => weight_group::<1, 0, 12>(xs, images, a, lda, win, dwt, add),
-                    (1, _) => weight_group::<1, 1, 8>(xs, images, a, lda, win, dwt, add),
-                    (2, 0) => weight_group::<2, 0, 8>(xs, images, a, lda, win, dwt, add),
-                    (2, _) => weight_group::<2, 1, 8>(xs, images, a, lda, win, dwt, add),
-                    (3, 0) => weight_group::<3, 0, 8>(xs, images, a, lda, win, dwt, add),
-                    (3, _) => weight_group::<3, 1, 6>(xs, images, a, lda, win, dwt, add),
-                    _ => weight_group::<4, 0, 6>(xs, images, a, lda, win, dwt, add),
-                }
-            }
+            let (tiles, _) = tiles_for(isa, o - c0);
+            let run = WeightRun { x: xs, images, a, lda };
+            // SAFETY: the CPU runs `isa` (the caller's); dyt is [pixels][lda], dwt has a row per
+            // column; every valid pixel's input lies inside its image.
+            unsafe { weight_group(tiles, &run, win, dwt, add) };
         }
     }
     dwt
 }
 
-/// `dWᵀ` lanes `c0..c0 + 16·MV + 8·H` of every column, summed over the run's `images`; added to
-/// what `dwt` holds with `add`.
+/// One run of images of a weight gradient: their inputs `x` and `dyᵀ` `a` (`[images·pixels][lda]`,
+/// from the group's first lane).
+struct WeightRun<'a> {
+    x: &'a [f32],
+    images: usize,
+    a: &'a [f32],
+    lda: usize,
+}
+
+/// `dWᵀ` lanes from `c0` (as many as `tiles` takes) of every column, summed over the run's
+/// images; added to what `dwt` holds with `add`.
 ///
 /// # Safety
-/// AVX-512F and VL; `a` holds `[images·pixels][lda]` and `dwt` a row of `lda` per column, both
-/// from lane `c0`; `images` ≤ `win.run`.
-#[target_feature(enable = "avx512f,avx512vl,fma")]
-unsafe fn weight_group<const MV: usize, const H: usize, const NR: usize>(
-    x: &[f32],
-    images: usize,
-    a: &[f32],
-    lda: usize,
-    win: &WeightWindows,
-    dwt: &mut [f32],
-    add: bool,
-) {
+/// The CPU runs `tiles`; `dwt` holds a row of `lda` per column from lane `c0`;
+/// `run.images` ≤ `win.run`.
+unsafe fn weight_group(tiles: Tiles, run: &WeightRun, win: &WeightWindows, dwt: &mut [f32], add: bool) {
+    let (x, images, a, lda) = (run.x, run.images, run.a, run.lda);
     for class in &win.classes {
         let (first, end) = (class.entries, class.entries + images * class.per_image);
         let bases = &win.bases[class.columns.clone()];
         // A block of pixels at a time, so its `dyᵀ` rows stay in cache for every column tile.
         for d0 in (first..end).step_by(PIXEL_BLOCK) {
             let block = d0..(d0 + PIXEL_BLOCK).min(end);
-            let entries = (&win.rows[block.clone()], &win.offs[block]);
-            let out = &mut dwt[class.columns.start * lda..];
+            let (rows, offs) = (&win.rows[block.clone()], &win.offs[block]);
+            let sums = Sums { rows, offs, a, src: x, columns: bases, ldo: lda, accumulate: add || d0 > first };
             // SAFETY: the caller's; corner + base lies inside x for every valid pixel.
-            unsafe { tiles::<MV, H, NR>(entries, a, x, bases, out, lda, add || d0 > first) };
+            unsafe { tiles(&sums, &mut dwt[class.columns.start * lda..]) };
         }
     }
 }
@@ -678,70 +696,153 @@ impl SharedOut {
     }
 }
 
-/// [`tile`] over `columns` (their bases in `src`), `NR` at a time, for the `entries` (rows of
-/// `a`, offsets in `src`); column `n`'s lanes go to `out[n·ldo..]`, added to what is there with
-/// `accumulate`.
-///
-/// # Safety
-/// As for [`tile`], for every column and entry; `out` holds a row of `ldo` per column.
-#[target_feature(enable = "avx512f,avx512vl,fma")]
-unsafe fn tiles<const MV: usize, const H: usize, const NR: usize>(
-    entries: (&[usize], &[isize]),
-    a: &[f32],
-    src: &[f32],
-    columns: &[isize],
-    out: &mut [f32],
+/// What a tile call sums: for every column `n` (its base in `src`) and lane `l`,
+/// `out[n·ldo + l] (+)= Σ_d a[rows[d] + l] · src[columns[n] + offs[d]]`, added to what `out`
+/// holds with `accumulate`.
+struct Sums<'a> {
+    rows: &'a [usize],
+    offs: &'a [isize],
+    a: &'a [f32],
+    src: &'a [f32],
+    columns: &'a [isize],
     ldo: usize,
     accumulate: bool,
-) {
-    let ((rows, offs), depth) = (entries, entries.0.len());
-    for n0 in (0..columns.len()).step_by(NR) {
-        let cols = NR.min(columns.len() - n0);
-        let at: [isize; NR] = std::array::from_fn(|n| columns[n0 + n.min(cols - 1)]);
-        let (a, rows, offs, src, out) =
-            (a.as_ptr(), rows.as_ptr(), offs.as_ptr(), src.as_ptr(), out[n0 * ldo..].as_mut_ptr());
-        // SAFETY: the caller's.
-        unsafe { tile::<MV, H, NR>(depth, a, rows, offs, src, at, out, ldo, cols, accumulate) };
-    }
 }
 
-/// `out[n][l] (+)= Σ_d a[rows[d] + l] · x[bases[n] + offs[d]]` for the `16·MV + 8·H` lanes `l`
-/// (`MV` `zmm` vectors, then with `H = 1` one `ymm`), `d < depth`; the first `cols` of the `NR`
-/// columns are stored, `out` rows `ldo` apart.
-///
-/// # Safety
-/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at each of the `depth` `rows`, `offs` `depth` offsets,
-/// every `bases[n] + offs[d]` lies inside `x` (a base alone may lie before it), and `out` holds
-/// `cols` rows of `16·MV + 8·H`.
-#[target_feature(enable = "avx512f,avx512vl,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
+/// A register-tile kernel over the columns of [`Sums`] into `out` ([`tiles`] or [`tiles_ymm`],
+/// one instance per channel tile).
+type Tiles = unsafe fn(&Sums, &mut [f32]);
+
+/// The kernel for a group of `channels` (at most [`GROUP`] are taken) on `isa`, and the lanes
+/// it computes (`channels` rounded up to 8 or 16).
+fn tiles_for(isa: Isa, channels: usize) -> (Tiles, usize) {
+    let (mv, h) = vectors(channels);
+    let lanes = 16 * mv + 8 * h;
+    let tiles: Tiles = match (isa, mv, h) {
+        (Isa::Avx512, 0, _) => tiles::<0, 1, 12>,
+        (Isa::Avx512, 1, 0) => tiles::<1, 0, 12>,
+        (Isa::Avx512, 1, _) => tiles::<1, 1, 8>,
+        (Isa::Avx512, 2, 0) => tiles::<2, 0, 8>,
+        (Isa::Avx512, 2, _) => tiles::<2, 1, 8>,
+        (Isa::Avx512, 3, 0) => tiles::<3, 0, 8>,
+        (Isa::Avx512, 3, _) => tiles::<3, 1, 6>,
+        (Isa::Avx512, _, _) => tiles::<4, 0, 6>,
+        (Isa::Avx2, 0, _) => tiles_ymm::<0, 1>,
+        (Isa::Avx2, 1, 0) => tiles_ymm::<1, 0>,
+        (Isa::Avx2, 1, _) => tiles_ymm::<1, 1>,
+        (Isa::Avx2, 2, 0) => tiles_ymm::<2, 0>,
+        (Isa::Avx2, 2, _) => tiles_ymm::<2, 1>,
+        (Isa::Avx2, 3, 0) => tiles_ymm::<3, 0>,
+        (Isa::Avx2, 3, _) => tiles_ymm::<3, 1>,
+        (Isa::Avx2, _, _) => tiles_ymm::<4, 0>,
+    };
+    (tiles, lanes)
+}
+
+/// One block of up to `NR` columns of a tile call, as the micro-kernels ([`tile`],
+/// [`tile_ymm`]) read it: `out[n][l] (+)= Σ_d a[rows[d] + l] · src[base_n + offs[d]]` for
+/// `d < depth`, the first `cols` columns stored, `out`'s rows `ldo` apart.
+#[derive(Clone, Copy)]
+struct Block<const NR: usize> {
     depth: usize,
     a: *const f32,
     rows: *const usize,
     offs: *const isize,
-    x: *const f32,
-    bases: [isize; NR],
+    /// `src + base_n` per column (the last column's repeated past `cols`; a base alone may lie
+    /// before the source, never a base plus an entry's offset).
+    cols_at: [*const f32; NR],
     out: *mut f32,
     ldo: usize,
     cols: usize,
     accumulate: bool,
-) {
+}
+
+impl<const NR: usize> Block<NR> {
+    /// The same block from lane `lane` on (of `a`'s rows and of `out`'s).
+    fn at_lane(self, lane: usize) -> Self {
+        Block { a: self.a.wrapping_add(lane), out: self.out.wrapping_add(lane), ..self }
+    }
+}
+
+/// The columns of `s` in blocks of `NR`, each with its part of `out`.
+#[inline(always)]
+fn blocks<const NR: usize>(s: &Sums, out: &mut [f32], mut f: impl FnMut(Block<NR>)) {
+    let (columns, ldo) = (s.columns, s.ldo);
+    for n0 in (0..columns.len()).step_by(NR) {
+        let cols = NR.min(columns.len() - n0);
+        let cols_at = std::array::from_fn(|n| s.src.as_ptr().wrapping_offset(columns[n0 + n.min(cols - 1)]));
+        f(Block {
+            depth: s.rows.len(),
+            a: s.a.as_ptr(),
+            rows: s.rows.as_ptr(),
+            offs: s.offs.as_ptr(),
+            cols_at,
+            out: out[n0 * ldo..].as_mut_ptr(),
+            ldo,
+            cols,
+            accumulate: s.accumulate,
+        });
+    }
+}
+
+/// [`tile`] over every block of `NR` columns (see [`blocks`]).
+///
+/// # Safety
+/// AVX-512F and VL; `s.a` holds `16·MV + 8·H` values at every row, every column's base plus
+/// every offset lies inside `s.src`, and `out` holds a row of `s.ldo ≥ 16·MV + 8·H` per column.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+unsafe fn tiles<const MV: usize, const H: usize, const NR: usize>(s: &Sums, out: &mut [f32]) {
+    // SAFETY: the caller's.
+    blocks::<NR>(s, out, |b| unsafe { tile::<MV, H, NR>(b) });
+}
+
+/// Columns of a [`tile_ymm`]: 12 accumulators of 16 lanes' two `ymm` each, two for `a`'s row,
+/// one broadcast — 15 of the 16 registers.
+const NR_YMM: usize = 6;
+
+/// [`tiles`] on AVX2: the `16·MV + 8·H` lanes as `MV` tiles of 16 and `H` of 8, each over
+/// the same block of [`NR_YMM`] columns (whose source values the later tiles read from L1).
+///
+/// # Safety
+/// AVX2 and FMA; as for [`tiles`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tiles_ymm<const MV: usize, const H: usize>(s: &Sums, out: &mut [f32]) {
+    blocks::<NR_YMM>(s, out, |b| {
+        // SAFETY: the caller's; each tile's lanes lie inside the `16·MV + 8·H`.
+        unsafe {
+            for v in 0..MV {
+                tile_ymm::<2, NR_YMM>(b.at_lane(16 * v));
+            }
+            if H == 1 {
+                tile_ymm::<1, NR_YMM>(b.at_lane(16 * MV));
+            }
+        }
+    });
+}
+
+/// The block's `16·MV + 8·H` lanes (`MV` `zmm` vectors, then with `H = 1` one `ymm`): each step
+/// loads the vectors of `a`'s row, broadcasts the `NR` columns' source values straight from
+/// memory and makes `(MV + H)·NR` FMAs.
+///
+/// # Safety
+/// AVX-512F and VL; `a` holds `16·MV + 8·H` values at each of the `depth` rows, every column's
+/// base plus every offset lies inside the source, and `out` holds `cols` rows of `16·MV + 8·H`.
+#[target_feature(enable = "avx512f,avx512vl,fma")]
+unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(b: Block<NR>) {
     // SAFETY: the caller's.
     unsafe {
-        let cols_at: [*const f32; NR] = std::array::from_fn(|n| x.wrapping_offset(bases[n]));
         let mut acc = [[_mm512_setzero_ps(); NR]; MV];
         let mut half = [_mm256_setzero_ps(); NR];
-        for d in 0..depth {
-            let off = *offs.add(d);
-            let ad = a.add(*rows.add(d));
+        for d in 0..b.depth {
+            let off = *b.offs.add(d);
+            let ad = b.a.add(*b.rows.add(d));
             let av: [__m512; MV] = std::array::from_fn(|v| _mm512_loadu_ps(ad.add(16 * v)));
             let ah = if H == 1 { _mm256_loadu_ps(ad.add(16 * MV)) } else { _mm256_setzero_ps() };
-            for (n, col) in cols_at.iter().enumerate() {
+            for (n, col) in b.cols_at.iter().enumerate() {
                 let v = *col.wrapping_offset(off);
-                let b = _mm512_set1_ps(v);
+                let x = _mm512_set1_ps(v);
                 for (acc, av) in acc.iter_mut().zip(&av) {
-                    acc[n] = _mm512_fmadd_ps(*av, b, acc[n]);
+                    acc[n] = _mm512_fmadd_ps(*av, x, acc[n]);
                 }
                 if H == 1 {
                     half[n] = _mm256_fmadd_ps(ah, _mm256_set1_ps(v), half[n]);
@@ -751,21 +852,63 @@ unsafe fn tile<const MV: usize, const H: usize, const NR: usize>(
         // A constant trip count, so the accumulators stay registers (a run-time bound here made
         // LLVM keep them in memory).
         for n in 0..NR {
-            if n >= cols {
+            if n >= b.cols {
                 break;
             }
-            let row = out.add(n * ldo);
+            let row = b.out.add(n * b.ldo);
             for (v, acc) in acc.iter().enumerate() {
                 let p = row.add(16 * v);
-                let r = if accumulate { _mm512_add_ps(acc[n], _mm512_loadu_ps(p)) } else { acc[n] };
+                let r = if b.accumulate { _mm512_add_ps(acc[n], _mm512_loadu_ps(p)) } else { acc[n] };
                 _mm512_storeu_ps(p, r);
             }
             if H == 1 {
-                let p = row.add(16 * MV);
-                let r = if accumulate { _mm256_add_ps(half[n], _mm256_loadu_ps(p)) } else { half[n] };
-                _mm256_storeu_ps(p, r);
+                store_ymm(half[n], row.add(16 * MV), b.accumulate);
             }
         }
+    }
+}
+
+/// [`tile`] on AVX2 for `8·V` lanes, each lane's sum in the same order as [`tile`]'s.
+///
+/// # Safety
+/// AVX2 and FMA; as for [`tile`] with `8·V` lanes.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_ymm<const V: usize, const NR: usize>(b: Block<NR>) {
+    // SAFETY: the caller's.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); NR]; V];
+        for d in 0..b.depth {
+            let off = *b.offs.add(d);
+            let ad = b.a.add(*b.rows.add(d));
+            let av: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(ad.add(8 * v)));
+            for (n, col) in b.cols_at.iter().enumerate() {
+                let x = _mm256_set1_ps(*col.wrapping_offset(off));
+                for (acc, av) in acc.iter_mut().zip(&av) {
+                    acc[n] = _mm256_fmadd_ps(*av, x, acc[n]);
+                }
+            }
+        }
+        for n in 0..NR {
+            if n >= b.cols {
+                break;
+            }
+            for (v, acc) in acc.iter().enumerate() {
+                store_ymm(acc[n], b.out.add(n * b.ldo + 8 * v), b.accumulate);
+            }
+        }
+    }
+}
+
+/// `*p = v`, or `*p += v` with `accumulate`, for 8 lanes.
+///
+/// # Safety
+/// AVX; `p` holds 8 values.
+#[inline(always)]
+unsafe fn store_ymm(v: __m256, p: *mut f32, accumulate: bool) {
+    // SAFETY: the caller's.
+    unsafe {
+        let r = if accumulate { _mm256_add_ps(v, _mm256_loadu_ps(p)) } else { v };
+        _mm256_storeu_ps(p, r);
     }
 }
 
@@ -777,9 +920,6 @@ mod tests {
     /// and columns, an offset first column — and zeroes the padding lanes.
     #[test]
     fn transposes_blocks_and_ragged_edges() {
-        if !available() {
-            return;
-        }
         for (rows, cols, first, n) in
             [(84, 300, 64, 64), (16, 16, 0, 16), (5, 3, 1, 2), (33, 50, 17, 33), (84, 49, 0, 49)]
         {

@@ -133,16 +133,29 @@ pub(crate) mod test_support {
     use std::cell::Cell;
 
     thread_local! {
-        /// Turns the direct AVX-512 convolution kernels off on this thread, so tests cover the
+        /// Turns the direct convolution kernels off on this thread, so tests cover the
         /// im2col + `gemm` path too.
         pub(crate) static FORCE_GEMM_CRATE: Cell<bool> = const { Cell::new(false) };
+        /// Runs the direct kernels on AVX2 tiles on this thread even where the CPU has AVX-512,
+        /// so an AVX-512 machine tests both kinds of tile.
+        pub(crate) static FORCE_YMM: Cell<bool> = const { Cell::new(false) };
     }
 
-    /// Run `f` (given the path's name) with the direct kernels where this CPU has them, then on
-    /// the im2col + `gemm` path.
-    pub(crate) fn on_both_paths(f: impl Fn(&str)) {
+    /// Run `f` (given the path's name) on every path of the convolutions this CPU has: the
+    /// direct kernels on AVX-512 tiles, on AVX2 tiles, and im2col + `gemm`.
+    pub(crate) fn on_every_path(f: impl Fn(&str)) {
         #[cfg(target_arch = "x86_64")]
-        f(if super::direct::available() { "direct" } else { "im2col + gemm" });
+        {
+            use super::direct::{Isa, isa};
+            if isa() == Some(Isa::Avx512) {
+                f("direct, AVX-512");
+            }
+            FORCE_YMM.set(true);
+            if isa() == Some(Isa::Avx2) {
+                f("direct, AVX2");
+            }
+            FORCE_YMM.set(false);
+        }
         FORCE_GEMM_CRATE.set(true);
         f("im2col + gemm");
         FORCE_GEMM_CRATE.set(false);

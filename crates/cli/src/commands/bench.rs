@@ -181,14 +181,24 @@ pub const BENCH_ARCHS: [(&str, &str); 3] = [
 
 const PYTORCH_SCRIPT: &str = include_str!("../../../../benches/child_pytorch.py");
 const PYTORCH_LM_SCRIPT: &str = include_str!("../../../../benches/lm_pytorch.py");
+/// The PyTorch child builder `child_pytorch.py` imports (the user-facing trainer's one copy).
+const PYTORCH_TRAINER: (&str, &str) = ("train.py", include_str!("../../../../examples/pytorch-trainer/train.py"));
 
-/// Run an embedded PyTorch reference script with `args` and parse its JSON output lines. A
-/// missing python3 or a failing script is reported on stderr and gives no lines: the benchmark
-/// then prints its own numbers without the reference.
-fn pytorch_reference(name: &str, script: &str, args: &[String]) -> Result<Vec<serde_json::Value>> {
+/// Run an embedded PyTorch reference script with `args` (the `modules` it imports written beside
+/// it) and parse its JSON output lines. A missing python3 or a failing script is reported on
+/// stderr and gives no lines: the benchmark then prints its own numbers without the reference.
+fn pytorch_reference(
+    name: &str,
+    script: &str,
+    modules: &[(&str, &str)],
+    args: &[String],
+) -> Result<Vec<serde_json::Value>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join(name);
     std::fs::write(&path, script)?;
+    for (file, text) in modules {
+        std::fs::write(dir.path().join(file), text)?;
+    }
     match std::process::Command::new("python3").arg(&path).args(args).output() {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -268,7 +278,7 @@ fn cell(
         for h in hidden {
             args.extend(["--hidden".into(), h.to_string()]);
         }
-        for v in pytorch_reference("lm_pytorch.py", PYTORCH_LM_SCRIPT, &args)? {
+        for v in pytorch_reference("lm_pytorch.py", PYTORCH_LM_SCRIPT, &[], &args)? {
             torch.insert(
                 v["hidden"].as_u64().unwrap_or(0) as usize,
                 v["tokens_per_second"].as_f64().unwrap_or(f64::NAN),
@@ -349,7 +359,7 @@ fn child(
             for b in batches {
                 args.extend(["--batch".into(), b.to_string()]);
             }
-            for v in pytorch_reference("child_pytorch.py", PYTORCH_SCRIPT, &args)? {
+            for v in pytorch_reference("child_pytorch.py", PYTORCH_SCRIPT, &[PYTORCH_TRAINER], &args)? {
                 if let Some(p) = v["sgemm_gflops"].as_f64() {
                     peak_torch = Some(p);
                     println!("PyTorch {}, {t} thread(s)", v["torch"].as_str().unwrap_or("?"));
