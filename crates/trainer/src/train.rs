@@ -370,10 +370,7 @@ mod tests {
             }
         }
         let dev = &dev;
-        assert_eq!(
-            accuracy_with_mirror(&model, &symmetric, &d.norm, dev),
-            accuracy(&model, &symmetric, &d.norm, dev)
-        );
+        assert_eq!(accuracy_with_mirror(&model, &symmetric, &d.norm, dev), accuracy(&model, &symmetric, &d.norm, dev));
     }
 
     /// With smoothing ε over K classes no prediction can push the loss below the entropy of the
