@@ -154,31 +154,22 @@ impl OneShotEvaluator {
         self.cnn_plan(cnn).map_err(|e| EvalError::Failed(e.to_string()))
     }
 
+    /// The size caps (`[child] max_params / max_flops`, memory) apply to the network that is
+    /// scored and trained: under `[oneshot] reward_flops` that is the child at its equal-cost
+    /// width, so a draw over `max_flops` as drawn is narrowed to the budget, not failed (a
+    /// random search lost a third of its draws that way; REINFORCE learnt to avoid them).
     fn cnn_plan(&self, cnn: &CnnArch) -> Result<ScoredPlan, nas_child::PlanError> {
-        let plan = Plan::new(cnn, self.shape.input, &self.setup.child)?;
+        let width = self.reward_width(cnn);
+        let plan = Plan::new(&at_width(cnn, width), self.shape.input, &self.setup.child)?;
         self.shape.check(&plan)?;
         plan.check_memory(self.setup.train.batch_size, &self.setup.child)?;
-        let width = self.reward_width(cnn);
-        match width {
-            Some(w) if w != 1.0 => {
-                // The drawn child passed the search's caps; its equal-cost width is what is scored.
-                let free = ChildConfig { max_params: None, max_flops: None, ..self.setup.child.clone() };
-                let wide = Plan::new(&cnn.widened(w), self.shape.input, &free)?;
-                self.shape.check(&wide)?;
-                wide.check_memory(self.setup.train.batch_size, &self.setup.child)?;
-                Ok(ScoredPlan { plan: wide, width })
-            }
-            _ => Ok(ScoredPlan { plan, width }),
-        }
+        Ok(ScoredPlan { plan, width })
     }
 
     /// `cnn` as the shared weights score it: at its equal-cost width under `[oneshot]
     /// reward_flops`, as drawn without it — what a stand-alone run must train to be compared.
     pub fn scored_arch(&self, cnn: &CnnArch) -> CnnArch {
-        match self.reward_width(cnn) {
-            Some(w) if w != 1.0 => cnn.widened(w),
-            _ => cnn.clone(),
-        }
+        at_width(cnn, self.reward_width(cnn))
     }
 
     /// The width `[oneshot] reward_flops` scores `cnn` at: the widest that costs at most that
@@ -485,6 +476,14 @@ impl Evaluator for OneShotEvaluator {
 }
 
 /// The warm-up's generator as the space's uniform distribution draws from it.
+/// `cnn` with every filter count × `width` (as drawn when there is none, or it is 1).
+fn at_width(cnn: &CnnArch, width: Option<f64>) -> CnnArch {
+    match width {
+        Some(w) if w != 1.0 => cnn.widened(w),
+        _ => cnn.clone(),
+    }
+}
+
 /// A child's plan at the width it is scored at, with that width when `[oneshot] reward_flops` set
 /// it (the child as drawn is width 1).
 struct ScoredPlan {

@@ -232,6 +232,26 @@ fn equal_cost_rewards_score_each_child_at_its_budget_width() {
     assert_eq!(m.metrics["flops"].as_u64().unwrap(), cost("3x3-6;3x3-6<0;1x1-6<1"));
     assert!(OneShotConfig { reward_flops: Some(0), ..Default::default() }.validate().is_err());
 
+    // The size caps apply to the child as scored: a draw over `max_flops` as drawn is narrowed
+    // to the budget and scored, not failed; a `max_params` under what is scored fails it.
+    let big = Architecture::Cnn("3x3-8;3x3-8<0;1x1-8<1".parse().unwrap());
+    assert!(cost("3x3-8;3x3-8<0;1x1-8<1") > budget);
+    let mut s = setup(10);
+    s.oneshot.reward_flops = Some(budget);
+    s.child.max_flops = Some(budget);
+    let mut capped = OneShotEvaluator::new(data(), s.clone());
+    assert_eq!(capped.evaluate(&big, &ctx(0)).unwrap().metrics["reward_width"], 0.75);
+    let scored_params =
+        Plan::new(&"3x3-6;3x3-6<0;1x1-6<1".parse().unwrap(), input, &ChildConfig::default()).unwrap().params;
+    s.child.max_params = Some(scored_params - 1);
+    let mut tight = OneShotEvaluator::new(data(), s);
+    match tight.evaluate(&big, &ctx(0)) {
+        Err(EvalError::Failed(why)) => {
+            assert!(why.contains("parameters") && why.contains(&scored_params.to_string()), "{why}")
+        }
+        other => panic!("expected a failed trial, got {other:?}"),
+    }
+
     // A supernet of 16 filters lets the 8-filter child widen too (here to 12, the budget's 6 × 2).
     let mut s = setup(10);
     s.oneshot.reward_flops = Some(cost("3x3-12;3x3-12<0;1x1-12<1"));
