@@ -83,7 +83,9 @@ mod tests {
             SearchConfig::from_layers(Some(("fashion-oneshot", preset("fashion-oneshot").unwrap())), None).unwrap();
         assert_eq!((fo.samples, fo.oneshot.reward_images, fo.oneshot.warmup_steps), (15_000, 256, 4300));
         assert_eq!((fo.rescore.top_k, fo.rescore.epochs), (4, 4));
-        assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (2.0, Some(60_000_000), 50));
+        // Its retrain fills the hour: up to 4× the filters, narrowed until 50 timed minutes fit.
+        assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (4.0, Some(60_000_000), 50));
+        assert_eq!(fo.retrain.max_minutes, Some(50.0));
         // One grid cell, the search's own optimiser settings: what `nas train --no-grid` measured.
         assert_eq!(
             (fo.retrain.learning_rate.clone(), fo.retrain.weight_decay.clone()),
