@@ -14,6 +14,7 @@ mod pg;
 mod pg_queue;
 mod queue;
 mod schema;
+mod sql;
 mod sqlite;
 mod types;
 
@@ -155,6 +156,9 @@ macro_rules! forward_store {
 
 // A boxed store is a store (so `&Box<dyn TrialStore>` goes where `&dyn TrialStore` does).
 forward_store!(impl[T: TrialStore + ?Sized] Box<T>, this => (**this), e => e);
+// Both databases run the one implementation in `sql.rs`.
+forward_store!(impl[] SqliteStore, this => sql::Sql(this), e => e);
+forward_store!(impl[] PgStore, this => sql::Sql(this), e => e);
 
 /// A store whose driver errors name it: a database damaged in the middle, a full disk or a lost
 /// connection mid-operation reads `store runs.db: database error: …`, not a bare driver message.

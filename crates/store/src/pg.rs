@@ -1,115 +1,45 @@
 //! [`PgStore`]: the same store in PostgreSQL, for searches whose workers run on several
-//! machines. Same tables and columns as SQLite (PostgreSQL types), its own versioned
-//! migrations (table `nas_schema`), applied under an advisory lock so that processes opening a
-//! fresh database at once cannot both create it.
+//! machines: the connection, the schema's migrations (SQLite's, read in PostgreSQL's types; the
+//! version in table `nas_schema`, applied under an advisory lock so that processes opening a
+//! fresh database at once cannot both create it) and the driver side of `sql.rs`, which holds
+//! the statements both stores run.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use postgres::{Client, NoTls, Row};
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row};
 
-use crate::schema::{EXPERIMENT_COLUMNS, TRIAL_COLUMNS, UPDATE_COLUMNS};
-use crate::{
-    Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
-    UpdateRow,
-};
+use crate::StoreError;
+use crate::schema::MIGRATIONS;
+use crate::sql::{Arg, Database, EachRow, Exec, bind, cells_by};
 
-/// PostgreSQL migrations, in the order of [`crate::schema::MIGRATIONS`]: migration `i` takes
-/// the database from version `i` to `i + 1`.
-const PG_MIGRATIONS: &[&str] = &[
-    r#"
-    CREATE TABLE experiments (
-        id          BIGSERIAL PRIMARY KEY,
-        name        TEXT NOT NULL UNIQUE,
-        space       TEXT NOT NULL,
-        strategy    TEXT NOT NULL,
-        seed        BIGINT NOT NULL,
-        config_json TEXT NOT NULL,
-        status      TEXT NOT NULL DEFAULT 'running',
-        created_at  DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE trials (
-        id             BIGSERIAL PRIMARY KEY,
-        experiment_id  BIGINT NOT NULL REFERENCES experiments(id),
-        seq            BIGINT NOT NULL,
-        arch           TEXT NOT NULL,
-        arch_json      TEXT NOT NULL,
-        tokens_json    TEXT NOT NULL,
-        log_prob       DOUBLE PRECISION NOT NULL,
-        entropy        DOUBLE PRECISION NOT NULL,
-        policy_version BIGINT NOT NULL,
-        depth          BIGINT NOT NULL,
-        status         TEXT NOT NULL CHECK (status IN ('running','completed','failed','aborted')),
-        reward         DOUBLE PRECISION,
-        metrics_json   TEXT,
-        failure        TEXT,
-        created_at     DOUBLE PRECISION NOT NULL,
-        finished_at    DOUBLE PRECISION,
-        eval_seconds   DOUBLE PRECISION,
-        UNIQUE (experiment_id, seq)
-    );
-    CREATE INDEX trials_by_reward ON trials (experiment_id, status, reward DESC);
-    CREATE TABLE checkpoints (
-        experiment_id  BIGINT PRIMARY KEY REFERENCES experiments(id),
-        samples        BIGINT NOT NULL,
-        policy_version BIGINT NOT NULL,
-        baseline       DOUBLE PRECISION,
-        state          BYTEA NOT NULL,
-        updated_at     DOUBLE PRECISION NOT NULL
-    );
-    CREATE TABLE updates (
-        experiment_id  BIGINT NOT NULL REFERENCES experiments(id),
-        policy_version BIGINT NOT NULL,
-        samples        BIGINT NOT NULL,
-        baseline       DOUBLE PRECISION,
-        mean_reward    DOUBLE PRECISION NOT NULL,
-        loss           DOUBLE PRECISION NOT NULL,
-        grad_norm      DOUBLE PRECISION NOT NULL,
-        mean_entropy   DOUBLE PRECISION NOT NULL,
-        at             DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (experiment_id, samples)
-    );
-"#,
-    r#"
-    CREATE TABLE work (
-        trial_id      BIGINT PRIMARY KEY REFERENCES trials(id),
-        experiment_id BIGINT NOT NULL REFERENCES experiments(id),
-        state         TEXT NOT NULL CHECK (state IN ('pending','leased','done')),
-        owner         TEXT,
-        lease_until   DOUBLE PRECISION,
-        attempts      BIGINT NOT NULL DEFAULT 0,
-        max_attempts  BIGINT NOT NULL,
-        token         BIGINT NOT NULL DEFAULT 0,
-        last_error    TEXT
-    );
-    CREATE INDEX work_by_state ON work (state, trial_id);
-"#,
-    r#"
-    ALTER TABLE updates ADD COLUMN replica BIGINT NOT NULL DEFAULT 0;
-    ALTER TABLE updates ADD COLUMN sampled_version BIGINT NOT NULL DEFAULT 0;
-    ALTER TABLE updates ADD COLUMN staleness BIGINT NOT NULL DEFAULT 0;
-    CREATE TABLE child_states (
-        trial_id   BIGINT PRIMARY KEY REFERENCES trials(id),
-        epoch      BIGINT NOT NULL,
-        state      BYTEA NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL
-    );
-"#,
-    r#"
-    ALTER TABLE trials ADD COLUMN parent_id BIGINT;
-    ALTER TABLE trials ADD COLUMN repeat_of BIGINT;
-"#,
-    // 4 → 5: the owners table SQLite stores use (a PostgreSQL search is led through an advisory
-    // lock instead); kept so both schemas stay one.
-    r#"
-    CREATE TABLE owners (
-        experiment_id BIGINT PRIMARY KEY,
-        pid           BIGINT NOT NULL,
-        host          TEXT NOT NULL,
-        since         DOUBLE PRECISION NOT NULL
-    );
-    "#,
-];
+/// A migration of [`MIGRATIONS`] (SQLite's words) in PostgreSQL's types: a table's own
+/// `id INTEGER PRIMARY KEY` (SQLite's row id) is a `BIGSERIAL`, every other `INTEGER` a
+/// `BIGINT`, `REAL` a `DOUBLE PRECISION` and `BLOB` a `BYTEA` — one schema, two dialects.
+fn postgres_ddl(sqlite: &str) -> String {
+    let mut out = String::with_capacity(sqlite.len() + 64);
+    for line in sqlite.lines() {
+        let row_id = line.trim_start().starts_with("id ") && line.contains("INTEGER PRIMARY KEY");
+        let mut word = String::new();
+        for c in line.chars().chain(std::iter::once('\n')) {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                word.push(c);
+                continue;
+            }
+            out.push_str(match word.as_str() {
+                "INTEGER" if row_id => "BIGSERIAL",
+                "INTEGER" => "BIGINT",
+                "REAL" => "DOUBLE PRECISION",
+                "BLOB" => "BYTEA",
+                w => w,
+            });
+            word.clear();
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Advisory-lock key under which migrations run ("nas" schema).
 const MIGRATION_LOCK: i64 = 0x6e61_735f_7363_6d61;
@@ -125,10 +55,6 @@ pub struct PgStore {
     shown: String,
 }
 
-pub(crate) fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 /// A store spec fit to print: a URL's password replaced by `***`.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -141,45 +67,6 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-fn trial_from_row(r: &Row) -> Result<TrialRow, StoreError> {
-    let status: String = r.try_get(10)?;
-    Ok(TrialRow {
-        id: r.try_get(0)?,
-        experiment_id: r.try_get(1)?,
-        seq: r.try_get::<_, i64>(2)? as u64,
-        arch: r.try_get(3)?,
-        arch_json: r.try_get(4)?,
-        tokens_json: r.try_get(5)?,
-        log_prob: r.try_get(6)?,
-        entropy: r.try_get(7)?,
-        policy_version: r.try_get::<_, i64>(8)? as u64,
-        depth: r.try_get::<_, i64>(9)? as u32,
-        status: TrialStatus::parse(&status)
-            .ok_or_else(|| StoreError::Conflict(format!("trial has an unknown status {status:?}")))?,
-        reward: r.try_get(11)?,
-        metrics_json: r.try_get(12)?,
-        failure: r.try_get(13)?,
-        created_at: r.try_get(14)?,
-        finished_at: r.try_get(15)?,
-        eval_seconds: r.try_get(16)?,
-        parent_id: r.try_get(17)?,
-        repeat_of: r.try_get(18)?,
-    })
-}
-
-fn experiment_from_row(r: &Row) -> Result<Experiment, StoreError> {
-    Ok(Experiment {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        space: r.try_get(2)?,
-        strategy: r.try_get(3)?,
-        seed: r.try_get::<_, i64>(4)? as u64,
-        config_json: r.try_get(5)?,
-        status: r.try_get(6)?,
-        created_at: r.try_get(7)?,
-    })
 }
 
 /// The connection settings of `url`, the password from `PGPASSWORD` when the URL has none.
@@ -242,12 +129,12 @@ impl PgStore {
                 0
             }
         };
-        let supported = PG_MIGRATIONS.len() as i64;
+        let supported = MIGRATIONS.len() as i64;
         if version > supported {
             return Err(StoreError::TooNew { path: self.shown.clone(), found: version, supported });
         }
-        for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.batch_execute(sql)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(&postgres_ddl(sql))?;
             tx.execute("UPDATE nas_schema SET version = $1", &[&((i + 1) as i64)])?;
         }
         tx.commit()?;
@@ -265,215 +152,60 @@ impl PgStore {
     }
 }
 
-impl TrialStore for PgStore {
-    fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
-        let at = now();
-        let row = self
-            .db()
-            .query_opt(
-                "INSERT INTO experiments (name, space, strategy, seed, config_json, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'running', $6) ON CONFLICT (name) DO NOTHING RETURNING id",
-                &[&e.name, &e.space, &e.strategy, &(e.seed as i64), &e.config_json, &at],
-            )?
-            .ok_or_else(|| StoreError::Exists(e.name.clone()))?;
-        Ok(Experiment {
-            id: row.try_get(0)?,
-            name: e.name.clone(),
-            space: e.space.clone(),
-            strategy: e.strategy.clone(),
-            seed: e.seed,
-            config_json: e.config_json.clone(),
-            status: "running".into(),
-            created_at: at,
-        })
+cells_by!(Row, try_get);
+
+/// [`Exec::execute`] on a client or an open transaction.
+fn execute(c: &mut impl GenericClient, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+    Ok(c.execute(sql, &bind!(args, dyn ToSql + Sync))?)
+}
+
+/// [`Exec::each`] on a client or an open transaction.
+fn each(c: &mut impl GenericClient, sql: &str, args: &[Arg], row: EachRow) -> Result<(), StoreError> {
+    for r in c.query(sql, &bind!(args, dyn ToSql + Sync))? {
+        row(&r)?;
+    }
+    Ok(())
+}
+
+/// An open transaction as [`Exec`] takes it (by shared reference).
+struct Tx<'a>(RefCell<postgres::Transaction<'a>>);
+
+impl Exec for Tx<'_> {
+    fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        execute(&mut *self.0.borrow_mut(), sql, args)
     }
 
-    fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
-        let sql = format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = $1");
-        self.db().query_opt(&sql, &[&name])?.map(|r| experiment_from_row(&r)).transpose()
+    fn each(&self, sql: &str, args: &[Arg], row: EachRow) -> Result<(), StoreError> {
+        each(&mut *self.0.borrow_mut(), sql, args, row)
+    }
+}
+
+impl Exec for PgStore {
+    fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        execute(&mut *self.db(), sql, args)
     }
 
-    fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
-        let sql = format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = $1");
-        self.db().query_opt(&sql, &[&id])?.map(|r| experiment_from_row(&r)).transpose()
+    fn each(&self, sql: &str, args: &[Arg], row: EachRow) -> Result<(), StoreError> {
+        each(&mut *self.db(), sql, args, row)
     }
+}
 
-    fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        let sql = format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments ORDER BY id");
-        self.db().query(&sql, &[])?.iter().map(experiment_from_row).collect()
-    }
-
-    fn set_experiment_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
-        let n = self.db().execute("UPDATE experiments SET status = $2 WHERE id = $1", &[&id, &status])?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no experiment with id {id}")));
-        }
-        Ok(())
-    }
-
-    fn insert_trial(&self, t: &NewTrial) -> Result<i64, StoreError> {
-        let exists = self.experiment(t.experiment_id)?.is_some();
-        let row = if exists {
-            self.db().query_opt(
-                "INSERT INTO trials (experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-                 policy_version, depth, status, created_at, parent_id, repeat_of) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11, $12) \
-                 ON CONFLICT (experiment_id, seq) DO NOTHING RETURNING id",
-                &[
-                    &t.experiment_id,
-                    &(t.seq as i64),
-                    &t.arch,
-                    &t.arch_json,
-                    &t.tokens_json,
-                    &t.log_prob,
-                    &t.entropy,
-                    &(t.policy_version as i64),
-                    &(t.depth as i64),
-                    &now(),
-                    &t.parent_id,
-                    &t.repeat_of,
-                ],
-            )?
-        } else {
-            None
-        };
-        let row = row.ok_or_else(|| {
-            StoreError::Conflict(format!(
-                "experiment {} already has a trial at sample {} (or the experiment does not exist)",
-                t.experiment_id, t.seq
-            ))
-        })?;
-        Ok(row.try_get(0)?)
-    }
-
-    fn restart_trial(&self, id: i64) -> Result<(), StoreError> {
-        let n = self.db().execute(
-            "UPDATE trials SET status = 'running', reward = NULL, metrics_json = NULL, failure = NULL, \
-             finished_at = NULL, eval_seconds = NULL WHERE id = $1",
-            &[&id],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no trial with id {id}")));
-        }
-        Ok(())
-    }
-
-    fn finish_trial(&self, id: i64, r: &TrialResult) -> Result<(), StoreError> {
-        if r.status == TrialStatus::Running {
-            return Err(StoreError::Conflict("a trial cannot finish as running".into()));
-        }
-        let n = self.db().execute(
-            "UPDATE trials SET status = $2, reward = $3, metrics_json = $4, failure = $5, finished_at = $6, \
-             eval_seconds = $7 WHERE id = $1 AND status = 'running'",
-            &[&id, &r.status.as_str(), &r.reward, &r.metrics_json, &r.failure, &now(), &r.eval_seconds],
-        )?;
-        if n == 0 {
-            return Err(match self.trial(id)? {
-                None => StoreError::NotFound(format!("no trial with id {id}")),
-                Some(t) => StoreError::Conflict(format!("trial {id} is {}, not running", t.status.as_str())),
-            });
-        }
-        Ok(())
-    }
-
-    fn trial(&self, id: i64) -> Result<Option<TrialRow>, StoreError> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE id = $1");
-        self.db().query_opt(&sql, &[&id])?.map(|r| trial_from_row(&r)).transpose()
-    }
-
-    fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = $1 AND seq = $2");
-        self.db().query_opt(&sql, &[&experiment_id, &(seq as i64)])?.map(|r| trial_from_row(&r)).transpose()
-    }
-
-    fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = $1 ORDER BY seq");
-        self.db().query(&sql, &[&experiment_id])?.iter().map(trial_from_row).collect()
-    }
-
-    fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
-        let sql = format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' AND repeat_of IS NULL \
-             AND ($1::BIGINT IS NULL OR experiment_id = $1) ORDER BY reward DESC, id ASC LIMIT $2"
-        );
-        self.db().query(&sql, &[&experiment_id, &(k as i64)])?.iter().map(trial_from_row).collect()
-    }
-
-    fn commit_update(&self, c: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
+impl Database for PgStore {
+    fn atomically(&self, work: &mut dyn FnMut(&dyn Exec) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut db = self.db();
-        let mut tx = db.transaction()?;
-        let at = now();
-        tx.execute(
-            "INSERT INTO checkpoints (experiment_id, samples, policy_version, baseline, state, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (experiment_id) DO UPDATE SET \
-             samples = excluded.samples, policy_version = excluded.policy_version, baseline = excluded.baseline, \
-             state = excluded.state, updated_at = excluded.updated_at",
-            &[&c.experiment_id, &(c.samples as i64), &(c.policy_version as i64), &c.baseline, &c.state, &at],
-        )?;
-        for u in updates {
-            tx.execute(
-                &format!(
-                    "INSERT INTO updates ({UPDATE_COLUMNS}, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                ),
-                &[
-                    &u.experiment_id,
-                    &(u.policy_version as i64),
-                    &(u.samples as i64),
-                    &u.baseline,
-                    &u.mean_reward,
-                    &u.loss,
-                    &u.grad_norm,
-                    &u.mean_entropy,
-                    &(u.replica as i64),
-                    &(u.sampled_version as i64),
-                    &(u.staleness as i64),
-                    &at,
-                ],
-            )?;
-        }
-        tx.commit()?;
+        let tx = Tx(RefCell::new(db.transaction()?));
+        work(&tx)?;
+        tx.0.into_inner().commit()?;
         Ok(())
     }
 
-    fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
-        let row = self.db().query_opt(
-            "SELECT experiment_id, samples, policy_version, baseline, state FROM checkpoints WHERE experiment_id = $1",
-            &[&experiment_id],
-        )?;
-        row.map(|r| {
-            Ok(Checkpoint {
-                experiment_id: r.try_get(0)?,
-                samples: r.try_get::<_, i64>(1)? as u64,
-                policy_version: r.try_get::<_, i64>(2)? as u64,
-                baseline: r.try_get(3)?,
-                state: r.try_get(4)?,
-            })
-        })
-        .transpose()
+    // A PostgreSQL search is led through an advisory lock instead (`pg_queue.rs`).
+    fn own(&self, _: i64) -> Result<(), StoreError> {
+        Ok(())
     }
 
-    fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
-        let rows = self.db().query(
-            &format!("SELECT {UPDATE_COLUMNS} FROM updates WHERE experiment_id = $1 ORDER BY samples"),
-            &[&experiment_id],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(UpdateRow {
-                    experiment_id: r.try_get(0)?,
-                    policy_version: r.try_get::<_, i64>(1)? as u64,
-                    samples: r.try_get::<_, i64>(2)? as u64,
-                    baseline: r.try_get(3)?,
-                    mean_reward: r.try_get(4)?,
-                    loss: r.try_get(5)?,
-                    grad_norm: r.try_get(6)?,
-                    mean_entropy: r.try_get(7)?,
-                    replica: r.try_get::<_, i64>(8)? as u32,
-                    sampled_version: r.try_get::<_, i64>(9)? as u64,
-                    staleness: r.try_get::<_, i64>(10)? as u64,
-                })
-            })
-            .collect()
+    fn disown(&self, _: i64) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -487,5 +219,22 @@ mod tests {
         assert!(!is_postgres_url("nas.db"));
         assert_eq!(redact("postgres://nas:secret@db:5432/nas"), "postgres://nas:***@db:5432/nas");
         assert_eq!(redact("postgresql://nas@db/nas"), "postgresql://nas@db/nas");
+    }
+
+    #[test]
+    fn the_sqlite_schema_reads_in_postgres_types() {
+        let ddl = "CREATE TABLE t (\n    id    INTEGER PRIMARY KEY,\n    run_id INTEGER PRIMARY KEY REFERENCES r(id),\n    \
+                   at REAL NOT NULL, state BLOB, REALM_INTEGER TEXT\n);";
+        assert_eq!(
+            postgres_ddl(ddl),
+            "CREATE TABLE t (\n    id    BIGSERIAL PRIMARY KEY,\n    run_id BIGINT PRIMARY KEY REFERENCES r(id),\n    \
+             at DOUBLE PRECISION NOT NULL, state BYTEA, REALM_INTEGER TEXT\n);\n"
+        );
+        // Every released migration: only the four type names change.
+        for m in MIGRATIONS {
+            let pg = postgres_ddl(m);
+            assert!(!pg.contains(" INTEGER") && !pg.contains(" REAL") && !pg.contains("BLOB"), "{pg}");
+            assert_eq!(pg.split_whitespace().count(), m.split_whitespace().count() + m.matches("REAL").count());
+        }
     }
 }

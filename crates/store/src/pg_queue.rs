@@ -3,7 +3,7 @@
 
 use fallible_iterator::FallibleIterator;
 
-use crate::pg::now;
+use crate::sql::now;
 use crate::{PgStore, StoreError, TrialResult};
 
 /// The channel `enqueue` notifies and idle workers listen on.

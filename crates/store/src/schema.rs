@@ -1,5 +1,7 @@
 //! The schema, as an ordered list of migrations. Migration `i` takes the store from schema
-//! version `i` to `i + 1`; never edit a released migration, append a new one.
+//! version `i` to `i + 1`; never edit a released migration, append a new one. Written in
+//! SQLite's types; a PostgreSQL store runs the same list with its types swapped in
+//! (`pg.rs`, `postgres_ddl`), so both schemas stay one.
 
 /// All migrations in order.
 pub const MIGRATIONS: &[&str] = &[

@@ -1,15 +1,24 @@
-//! [`SqliteStore`]: the embedded default store (rusqlite, bundled SQLite, WAL journal).
+//! [`SqliteStore`]: the embedded default store (rusqlite, bundled SQLite, WAL journal): opening
+//! and migrating the file, which process owns an experiment, and the driver side of `sql.rs`,
+//! which holds the statements both stores run.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::schema::{EXPERIMENT_COLUMNS, MIGRATIONS, TRIAL_COLUMNS, UPDATE_COLUMNS, VERSION};
-use crate::{
-    Checkpoint, Experiment, NewExperiment, NewTrial, StoreError, TrialResult, TrialRow, TrialStatus, TrialStore,
-    UpdateRow,
-};
+use crate::StoreError;
+use crate::schema::{MIGRATIONS, VERSION};
+use crate::sql::{Arg, Database, EachRow, Exec, bind, cells_by, now};
+
+/// A shared statement in SQLite's words: its `$N` placeholders as `?N` (the statements hold no
+/// other `$`).
+fn dialect(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+cells_by!(Row<'_>, get);
 
 /// Why SQLite refused a file, in the user's words: read-only media and full disks are not "not a
 /// database".
@@ -30,54 +39,6 @@ fn why_unopenable(e: &rusqlite::Error) -> String {
 pub struct SqliteStore {
     conn: Connection,
     path: String,
-}
-
-fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-fn trial_from_row(r: &Row) -> rusqlite::Result<TrialRow> {
-    let status: String = r.get(10)?;
-    Ok(TrialRow {
-        id: r.get(0)?,
-        experiment_id: r.get(1)?,
-        seq: r.get::<_, i64>(2)? as u64,
-        arch: r.get(3)?,
-        arch_json: r.get(4)?,
-        tokens_json: r.get(5)?,
-        log_prob: r.get(6)?,
-        entropy: r.get(7)?,
-        policy_version: r.get::<_, i64>(8)? as u64,
-        depth: r.get::<_, i64>(9)? as u32,
-        status: TrialStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                10,
-                rusqlite::types::Type::Text,
-                format!("status {status:?}").into(),
-            )
-        })?,
-        reward: r.get(11)?,
-        metrics_json: r.get(12)?,
-        failure: r.get(13)?,
-        created_at: r.get(14)?,
-        finished_at: r.get(15)?,
-        eval_seconds: r.get(16)?,
-        parent_id: r.get(17)?,
-        repeat_of: r.get(18)?,
-    })
-}
-
-fn experiment_from_row(r: &Row) -> rusqlite::Result<Experiment> {
-    Ok(Experiment {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        space: r.get(2)?,
-        strategy: r.get(3)?,
-        seed: r.get::<_, i64>(4)? as u64,
-        config_json: r.get(5)?,
-        status: r.get(6)?,
-        created_at: r.get(7)?,
-    })
 }
 
 impl SqliteStore {
@@ -173,8 +134,40 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
-impl TrialStore for SqliteStore {
-    fn own_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+impl Exec for Connection {
+    fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        Ok(self.prepare_cached(&dialect(sql))?.execute(&bind!(args, dyn ToSql)[..])? as u64)
+    }
+
+    fn each(&self, sql: &str, args: &[Arg], row: EachRow) -> Result<(), StoreError> {
+        let mut st = self.prepare_cached(&dialect(sql))?;
+        let mut rows = st.query(&bind!(args, dyn ToSql)[..])?;
+        while let Some(r) = rows.next()? {
+            row(r)?;
+        }
+        Ok(())
+    }
+}
+
+impl Exec for SqliteStore {
+    fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        Exec::execute(&self.conn, sql, args)
+    }
+
+    fn each(&self, sql: &str, args: &[Arg], row: EachRow) -> Result<(), StoreError> {
+        Exec::each(&self.conn, sql, args, row)
+    }
+}
+
+impl Database for SqliteStore {
+    fn atomically(&self, work: &mut dyn FnMut(&dyn Exec) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        work(&*tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn own(&self, experiment_id: i64) -> Result<(), StoreError> {
         let (me, host) = (std::process::id() as i64, hostname());
         let tx = self.conn.unchecked_transaction()?;
         let holder: Option<(i64, String, f64, String)> = tx
@@ -206,240 +199,12 @@ impl TrialStore for SqliteStore {
         Ok(())
     }
 
-    fn disown_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+    fn disown(&self, experiment_id: i64) -> Result<(), StoreError> {
         self.conn.execute(
             "DELETE FROM owners WHERE experiment_id = ?1 AND pid = ?2",
             params![experiment_id, std::process::id() as i64],
         )?;
         Ok(())
-    }
-
-    fn create_experiment(&self, e: &NewExperiment) -> Result<Experiment, StoreError> {
-        if self.experiment_by_name(&e.name)?.is_some() {
-            return Err(StoreError::Exists(e.name.clone()));
-        }
-        let at = now();
-        self.conn.execute(
-            "INSERT INTO experiments (name, space, strategy, seed, config_json, status, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
-            params![e.name, e.space, e.strategy, e.seed as i64, e.config_json, at],
-        )?;
-        let id = self.conn.last_insert_rowid();
-        Ok(Experiment {
-            id,
-            name: e.name.clone(),
-            space: e.space.clone(),
-            strategy: e.strategy.clone(),
-            seed: e.seed,
-            config_json: e.config_json.clone(),
-            status: "running".into(),
-            created_at: at,
-        })
-    }
-
-    fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?1"),
-                [name],
-                experiment_from_row,
-            )
-            .optional()?)
-    }
-
-    fn experiment(&self, id: i64) -> Result<Option<Experiment>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?1"),
-                [id],
-                experiment_from_row,
-            )
-            .optional()?)
-    }
-
-    fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
-        let mut st = self.conn.prepare(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments ORDER BY id"))?;
-        Ok(st.query_map([], experiment_from_row)?.collect::<Result<_, _>>()?)
-    }
-
-    fn set_experiment_status(&self, id: i64, status: &str) -> Result<(), StoreError> {
-        let n = self.conn.execute("UPDATE experiments SET status = ?2 WHERE id = ?1", params![id, status])?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no experiment with id {id}")));
-        }
-        Ok(())
-    }
-
-    fn insert_trial(&self, t: &NewTrial) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO trials (experiment_id, seq, arch, arch_json, tokens_json, log_prob, entropy, \
-                 policy_version, depth, status, created_at, parent_id, repeat_of) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12)",
-                params![
-                    t.experiment_id,
-                    t.seq as i64,
-                    t.arch,
-                    t.arch_json,
-                    t.tokens_json,
-                    t.log_prob,
-                    t.entropy,
-                    t.policy_version as i64,
-                    t.depth as i64,
-                    now(),
-                    t.parent_id,
-                    t.repeat_of
-                ],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    StoreError::Conflict(format!(
-                        "experiment {} already has a trial at sample {} (or the experiment does not exist)",
-                        t.experiment_id, t.seq
-                    ))
-                }
-                other => other.into(),
-            })?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    fn restart_trial(&self, id: i64) -> Result<(), StoreError> {
-        let n = self.conn.execute(
-            "UPDATE trials SET status = 'running', reward = NULL, metrics_json = NULL, failure = NULL, \
-             finished_at = NULL, eval_seconds = NULL WHERE id = ?1",
-            [id],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no trial with id {id}")));
-        }
-        Ok(())
-    }
-
-    fn finish_trial(&self, id: i64, r: &TrialResult) -> Result<(), StoreError> {
-        if r.status == TrialStatus::Running {
-            return Err(StoreError::Conflict("a trial cannot finish as running".into()));
-        }
-        let n = self.conn.execute(
-            "UPDATE trials SET status = ?2, reward = ?3, metrics_json = ?4, failure = ?5, finished_at = ?6, \
-             eval_seconds = ?7 WHERE id = ?1 AND status = 'running'",
-            params![id, r.status.as_str(), r.reward, r.metrics_json, r.failure, now(), r.eval_seconds],
-        )?;
-        if n == 0 {
-            return Err(match self.trial(id)? {
-                None => StoreError::NotFound(format!("no trial with id {id}")),
-                Some(t) => StoreError::Conflict(format!("trial {id} is {}, not running", t.status.as_str())),
-            });
-        }
-        Ok(())
-    }
-
-    fn trial(&self, id: i64) -> Result<Option<TrialRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE id = ?1"), [id], trial_from_row)
-            .optional()?)
-    }
-
-    fn trial_at(&self, experiment_id: i64, seq: u64) -> Result<Option<TrialRow>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 AND seq = ?2"),
-                params![experiment_id, seq as i64],
-                trial_from_row,
-            )
-            .optional()?)
-    }
-
-    fn trials(&self, experiment_id: i64) -> Result<Vec<TrialRow>, StoreError> {
-        let mut st =
-            self.conn.prepare(&format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE experiment_id = ?1 ORDER BY seq"))?;
-        Ok(st.query_map([experiment_id], trial_from_row)?.collect::<Result<_, _>>()?)
-    }
-
-    fn top(&self, experiment_id: Option<i64>, k: usize) -> Result<Vec<TrialRow>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {TRIAL_COLUMNS} FROM trials WHERE status = 'completed' AND repeat_of IS NULL \
-             AND (?1 IS NULL OR experiment_id = ?1) ORDER BY reward DESC, id ASC LIMIT ?2"
-        ))?;
-        Ok(st.query_map(params![experiment_id, k as i64], trial_from_row)?.collect::<Result<_, _>>()?)
-    }
-
-    fn commit_update(&self, c: &Checkpoint, updates: &[UpdateRow]) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let at = now();
-        tx.execute(
-            "INSERT INTO checkpoints (experiment_id, samples, policy_version, baseline, state, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (experiment_id) DO UPDATE SET \
-             samples = excluded.samples, policy_version = excluded.policy_version, baseline = excluded.baseline, \
-             state = excluded.state, updated_at = excluded.updated_at",
-            params![c.experiment_id, c.samples as i64, c.policy_version as i64, c.baseline, c.state, at],
-        )?;
-        for u in updates {
-            tx.execute(
-                &format!("INSERT INTO updates ({UPDATE_COLUMNS}, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                params![
-                    u.experiment_id,
-                    u.policy_version as i64,
-                    u.samples as i64,
-                    u.baseline,
-                    u.mean_reward,
-                    u.loss,
-                    u.grad_norm,
-                    u.mean_entropy,
-                    u.replica as i64,
-                    u.sampled_version as i64,
-                    u.staleness as i64,
-                    at
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn checkpoint(&self, experiment_id: i64) -> Result<Option<Checkpoint>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT experiment_id, samples, policy_version, baseline, state FROM checkpoints WHERE experiment_id = ?1",
-                [experiment_id],
-                |r| {
-                    Ok(Checkpoint {
-                        experiment_id: r.get(0)?,
-                        samples: r.get::<_, i64>(1)? as u64,
-                        policy_version: r.get::<_, i64>(2)? as u64,
-                        baseline: r.get(3)?,
-                        state: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    fn updates(&self, experiment_id: i64) -> Result<Vec<UpdateRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {UPDATE_COLUMNS} FROM updates WHERE experiment_id = ?1 ORDER BY samples"))?;
-        Ok(st
-            .query_map([experiment_id], |r| {
-                Ok(UpdateRow {
-                    experiment_id: r.get(0)?,
-                    policy_version: r.get::<_, i64>(1)? as u64,
-                    samples: r.get::<_, i64>(2)? as u64,
-                    baseline: r.get(3)?,
-                    mean_reward: r.get(4)?,
-                    loss: r.get(5)?,
-                    grad_norm: r.get(6)?,
-                    mean_entropy: r.get(7)?,
-                    replica: r.get::<_, i64>(8)? as u32,
-                    sampled_version: r.get::<_, i64>(9)? as u64,
-                    staleness: r.get::<_, i64>(10)? as u64,
-                })
-            })?
-            .collect::<Result<_, _>>()?)
     }
 }
 
