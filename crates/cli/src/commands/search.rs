@@ -2,7 +2,6 @@
 //! with a progress bar, and say where the results are.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::path::Path;
@@ -336,21 +335,8 @@ pub fn run(a: SearchArgs) -> Result<()> {
         eprintln!("note: the toy evaluator trains nothing (a synthetic objective for demos)");
     }
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second Ctrl-C kills the process; nothing is lost either way. Trial commands
-        // (`--evaluator command:…`) are ended at the first, and run again on `--resume`; `kill`
-        // (SIGTERM, SIGHUP) ends them with nas.
-        nas_evaluator::command::end_commands_on_terminate();
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                nas_evaluator::command::kill_all();
-                std::process::exit(130);
-            }
-            nas_evaluator::command::interrupt();
-        });
-    }
+    // Ctrl-C: stop after the children in flight (nothing is lost; `--resume` continues).
+    let interrupted = super::stop_on_ctrl_c(None);
     let oneshot = cfg.evaluator == EvaluatorSpec::Oneshot;
     let bars = indicatif::MultiProgress::new();
     if a.quiet {

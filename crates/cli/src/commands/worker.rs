@@ -1,9 +1,6 @@
 //! `nas worker`: train the children a coordinator (`nas search --remote-workers`) queues in a
 //! PostgreSQL store, on this machine, until stopped.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use anyhow::{Result, bail};
 use clap::Args;
 use nas_runner::{WorkerEvent, WorkerOptions, run_worker};
@@ -56,19 +53,8 @@ pub fn run(a: WorkerArgs) -> Result<()> {
     if let Some(n) = a.name {
         opts.name = n;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
     // Ctrl-C: finish the child in training, then exit (a second Ctrl-C kills; the lease expires).
-    // A trial command (`--evaluator command:…`) is ended at once and left to be run again.
-    nas_evaluator::command::end_commands_on_terminate();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            nas_evaluator::command::kill_all();
-            std::process::exit(130);
-        }
-        nas_evaluator::command::interrupt();
-        eprintln!("stopping after the current child (Ctrl-C again to quit now)");
-    });
+    let stop = super::stop_on_ctrl_c(Some("stopping after the current child (Ctrl-C again to quit now)"));
     eprintln!("worker {} on {}: waiting for trials", opts.name, redact(&a.store));
     let mut idle_said = false;
     let summary = run_worker(&store, &opts, &stop, |e| match e {
