@@ -124,29 +124,51 @@ fn a_time_budget_narrows_the_retrain_and_a_resume_keeps_its_width() {
         let manifest: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join(out).join("manifest.json")).unwrap()).unwrap();
         let filters = manifest["architecture"]["layers"][0]["filters"].as_u64().unwrap();
-        (String::from_utf8(o.stderr).unwrap(), filters)
+        let epochs = manifest["train"]["epochs"].as_u64().unwrap();
+        (String::from_utf8(o.stderr).unwrap(), filters, epochs)
     };
     // 0.12 s for one epoch of 400 images cannot hold 64 filters a layer.
-    let (said, filters) = run("m", &[]);
+    let (said, filters, epochs) = run("m", &[]);
     assert!(said.contains("retrain.max_minutes = 0.002: filters × "), "{said}");
     let kept: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("m/timed-width.json")).unwrap()).unwrap();
     let width = kept["width"].as_f64().unwrap();
     assert!(width < 4.0 && filters == (16.0 * width).round().max(1.0) as u64, "{said}: {filters}");
     assert!(kept["probes"].as_array().unwrap().len() >= 2, "{kept}");
-    // A run resuming into a folder with saved state trains at the width it started with.
+    assert_eq!((kept["epochs"].as_u64(), epochs), (Some(1), 1), "no fill_budget: the epochs asked for");
+    // A run resuming into a folder with saved state trains at the width (and for the epochs)
+    // it started with; a record from before fill_budget has no epochs and keeps --epochs.
     std::fs::create_dir(d.join("r")).unwrap();
     std::fs::write(d.join("r/final-run.state"), b"not a saved run").unwrap();
     std::fs::write(d.join("r/timed-width.json"), r#"{"width": 0.5}"#).unwrap();
-    let (said, filters) = run("r", &[]);
-    assert!(said.contains("filters × 0.5, as when this run started"), "{said}");
-    assert_eq!(filters, 8);
+    let (said, filters, epochs) = run("r", &[]);
+    assert!(said.contains("filters × 0.5, as when this run started, for 1 epoch(s)"), "{said}");
+    assert_eq!((filters, epochs), (8, 1));
+    std::fs::write(d.join("r/final-run.state"), b"not a saved run").unwrap();
+    std::fs::write(d.join("r/timed-width.json"), r#"{"width": 0.5, "epochs": 2}"#).unwrap();
+    let (said, _, epochs) = run("r", &[]);
+    assert!(said.contains("for 2 epoch(s)") && epochs == 2, "{said}");
     // A budget far above what the ceiling needs says so (it never widens past retrain.width).
     std::fs::write(d.join("t.toml"), "[retrain]\nwidth = 0.25\nmax_minutes = 60\n").unwrap();
-    let (said, filters) = run("g", &[]);
+    let (said, filters, _) = run("g", &[]);
     assert!(said.contains("× 0.25 is the ceiling") && filters == 4, "{said}");
+    // fill_budget spends what the width leaves on epochs, as many as the prediction allows;
+    // filter_multiple rounds the widened filter counts up (16 × 0.25 = 4 → 8).
+    let fill = "[retrain]\nwidth = 0.25\nmax_minutes = 0.005\nfill_budget = true\nfilter_multiple = 8\n";
+    std::fs::write(d.join("t.toml"), fill).unwrap();
+    let (said, filters, epochs) = run("f", &[]);
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("f/timed-width.json")).unwrap()).unwrap();
+    let predicted = kept["predicted_seconds"].as_f64().unwrap();
+    assert_eq!(filters, 8, "{said}");
+    assert_eq!(kept["epochs"].as_u64(), Some(epochs), "{kept}");
+    if predicted <= 0.3 {
+        assert_eq!(epochs, nas_retrain::filled_epochs(1, predicted, 0.3) as u64, "{said}");
+        assert!(epochs == 1 || said.contains(&format!("retrain.fill_budget: {epochs} epochs instead of 1")), "{said}");
+    }
     // --width pins the width: nothing is timed.
-    let (said, filters) = run("p", &["--width", "2"]);
+    std::fs::write(d.join("t.toml"), "[retrain]\nwidth = 4.0\nmax_minutes = 0.002\n").unwrap();
+    let (said, filters, _) = run("p", &["--width", "2"]);
     assert!(!said.contains("max_minutes") && filters == 32, "{said}");
     let e = err(d, &["train", "--arch", arch, "--config", "bad.toml"]);
     assert!(e.contains("bad.toml"), "{e}");

@@ -5,6 +5,7 @@
 //! grid below is ours (3 × 3 × 2 × 2 = 36 cells), sized for GPUs. CPU presets shrink it.
 
 use nas_data::{Augment, DatasetSpec};
+use nas_space::CnnArch;
 use nas_space::limits::{MAX_EPOCHS, count};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,11 @@ pub struct RetrainConfig {
     /// Filter multiplier of grid and final runs (the paper's "more filters" for its final
     /// model): every layer's filter count × `width`, rounded. Default 1; at most 8.
     pub width: f64,
+    /// Round every retrained layer's filter count up to a multiple of this (after `width`):
+    /// the CPU kernels compute 8 output channels at a time (AVX2), so 57 filters cost what 64
+    /// do and the time ladder of `max_minutes` stalls at such steps. 8 on CPU presets; default 1
+    /// (the network exactly as given); at most 64.
+    pub filter_multiple: u32,
     /// Train the final run on a class-balanced subset of this many images (CPU presets); all
     /// when absent.
     pub train_subset: Option<usize>,
@@ -68,6 +74,10 @@ pub struct RetrainConfig {
     /// design — the width chosen is printed and kept beside the run's saved state, so a resumed
     /// run uses it again; `--width` pins it. None (the default): no time cap.
     pub max_minutes: Option<f64>,
+    /// With `max_minutes`: the final run's epochs grow to fill what the chosen width leaves of
+    /// the budget (`epochs` × budget / predicted, never fewer than `epochs`) — width moves in
+    /// steps of 1/16, and one step can cost a quarter more time. Default false.
+    pub fill_budget: bool,
     /// Label smoothing of grid and final runs (see `[train] label_smoothing`, which the search's
     /// children use). Default 0 (off).
     pub label_smoothing: f64,
@@ -86,9 +96,11 @@ impl Default for RetrainConfig {
             grid_epochs: None,
             epochs: 50,
             width: 1.0,
+            filter_multiple: 1,
             train_subset: None,
             max_flops: None,
             max_minutes: None,
+            fill_budget: false,
             label_smoothing: 0.0,
         }
     }
@@ -132,6 +144,12 @@ impl RetrainConfig {
             }
         }
         out
+    }
+
+    /// `arch` as the retrain trains it at `width`: every filter count × `width`, rounded up to
+    /// a multiple of `filter_multiple`.
+    pub fn widen(&self, arch: &CnnArch, width: f64) -> CnnArch {
+        arch.widened_to(width, self.filter_multiple)
     }
 
     /// Reject unusable values, naming the field.
@@ -182,6 +200,7 @@ impl RetrainConfig {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= MAX_WIDTH) {
             return Err(format!("retrain.width must be in (0, {MAX_WIDTH}], got {}", self.width));
         }
+        count("retrain.filter_multiple", self.filter_multiple, 1, 64)?;
         if self.train_subset == Some(0) {
             return Err("retrain.train_subset must be at least 1 image".into());
         }
@@ -226,6 +245,10 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("retrain.decay_at"));
         let empty = RetrainConfig { weight_decay: vec![], ..c.clone() };
         assert!(empty.validate().unwrap_err().contains("retrain.weight_decay"));
+        for m in [0, 65] {
+            let lanes = RetrainConfig { filter_multiple: m, ..c.clone() };
+            assert!(lanes.validate().unwrap_err().starts_with("retrain.filter_multiple"), "{m}");
+        }
         let erase = RetrainConfig { augment: Some(Augment { erase: -0.1, ..Augment::default() }), ..c };
         assert!(erase.validate().unwrap_err().starts_with("retrain.augment.erase"));
         assert_eq!(decay_epoch(0.5, 10), 5);

@@ -148,13 +148,20 @@ pub fn cell_settings(
 /// The filter multiplier `retrain` gives `arch` on `input`: `width`, or under `max_flops` the
 /// largest multiple of 1/16 up to `width` whose widened network fits (1/16 when none does).
 /// An architecture the compiler rejects keeps `width` (training then reports why).
+/// The cap holds for the network as trained, after `filter_multiple` rounds its filter counts up.
 pub fn fitted_width(arch: &CnnArch, input: InputShape, child: &ChildConfig, retrain: &RetrainConfig) -> f64 {
     let Some(cap) = retrain.max_flops else { return retrain.width };
     let free = ChildConfig { max_params: None, max_flops: None, ..child.clone() };
-    if Plan::new(&arch.widened(retrain.width), input, &free).is_err() {
+    if Plan::new(&retrain.widen(arch, retrain.width), input, &free).is_err() {
         return retrain.width;
     }
-    nas_child::widest_within(arch, input, child, retrain.width, cap, None)
+    let mut w = nas_child::widest_within(arch, input, child, retrain.width, cap, None);
+    // Rounding up can push the widest unrounded fit over the cap: step down until it fits.
+    let over = |w: f64| Plan::new(&retrain.widen(arch, w), input, &free).is_ok_and(|p| p.flops > cap);
+    while w > 1.0 / 16.0 && over(w) {
+        w = ((w * 16.0).ceil() - 1.0).max(1.0) / 16.0;
+    }
+    w
 }
 
 /// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each
@@ -168,7 +175,7 @@ pub fn retrain(
     inp.retrain.validate().map_err(RetrainError::Config)?;
     let t = &inp.splits.train;
     let input = InputShape { channels: t.channels, height: t.height, width: t.width, classes: t.classes };
-    let widened = arch.widened(fitted_width(arch, input, inp.child, inp.retrain));
+    let widened = inp.retrain.widen(arch, fitted_width(arch, input, inp.child, inp.retrain));
     let arch = &widened;
     let cells = inp.retrain.cells();
     let grid_epochs = inp.retrain.grid_epochs.unwrap_or(inp.train.epochs);
@@ -283,6 +290,18 @@ mod tests {
         assert!(flops(w) <= cap && flops(w + 1.0 / 16.0) > cap);
         assert_eq!(at(1.3, Some(flops(1.3))), 1.3, "a width that fits is kept even off the 1/16 grid");
         assert_eq!(at(2.0, Some(1)), 1.0 / 16.0, "nothing fits: the narrowest");
+        // Rounded up to 8 filters, the network as trained stays under the cap: × 1.5 (48, 96,
+        // 96) is already aligned, × 1.5625 (50 → 56, 100 → 104) is over a cap between the two.
+        let lanes = |width: f64, cap: u64| {
+            let r = RetrainConfig { width, max_flops: Some(cap), filter_multiple: 8, ..RetrainConfig::default() };
+            let w = fitted_width(&arch, input, &child, &r);
+            let f = |w: f64| Plan::new(&r.widen(&arch, w), input, &ChildConfig::default()).unwrap().flops;
+            assert!(f(w) <= cap, "× {w}: {} > {cap}", f(w));
+            w
+        };
+        let aligned = Plan::new(&arch.widened_to(1.5625, 8), input, &ChildConfig::default()).unwrap().flops;
+        assert_eq!(lanes(2.0, (flops(1.5625) + aligned) / 2), 1.5, "× 1.5625 fits unrounded, not rounded");
+        assert_eq!(lanes(2.0, flops(2.0)), 2.0);
     }
 
     #[test]

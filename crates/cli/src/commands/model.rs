@@ -33,7 +33,8 @@ pub struct TrainArgs {
     pub arch: Option<String>,
     #[command(flatten)]
     pub cfg: ConfigArgs,
-    /// Epochs of the final run (overrides retrain.epochs).
+    /// Epochs of the final run (overrides retrain.epochs; under retrain.fill_budget the least
+    /// it runs).
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Epochs of each grid run (overrides retrain.grid_epochs).
@@ -122,9 +123,17 @@ fn source(a: &TrainArgs) -> Result<(CnnArch, SearchConfig, Option<i64>)> {
 /// Kept beside a final run's saved state: the width `retrain.max_minutes` chose for it.
 const TIMED_WIDTH: &str = "timed-width.json";
 
+/// What `retrain.max_minutes` settled for a final run: its width and epochs.
+#[derive(Debug, Clone, Copy)]
+struct Budgeted {
+    width: f64,
+    epochs: usize,
+}
+
 /// The widest width up to `start` whose final run is predicted to fit `minutes` on this machine
-/// (`nas_retrain::timed_width`, 3 × 15 timed steps per width tried). A run that resumes into `out`
-/// reuses the width it started with, so the saved state still matches.
+/// (`nas_retrain::timed_width`, 3 × 15 timed steps per width tried), and under
+/// `retrain.fill_budget` the epochs that fill what that width leaves. A run that resumes into
+/// `out` reuses the width and epochs it started with, so the saved state still matches.
 fn timed_width(
     arch: &CnnArch,
     input: nas_child::InputShape,
@@ -133,25 +142,31 @@ fn timed_width(
     minutes: f64,
     images: usize,
     out: &std::path::Path,
-) -> Result<f64> {
+) -> Result<Budgeted> {
+    let r = &config.retrain;
     let kept = out.join(TIMED_WIDTH);
     if out.join("final-run.state").exists()
         && let Ok(text) = std::fs::read_to_string(&kept)
         && let Ok(w) = serde_json::from_str::<serde_json::Value>(&text)
         && let Some(width) = w["width"].as_f64()
     {
-        eprintln!("retrain.max_minutes: filters × {width}, as when this run started ({})", kept.display());
-        return Ok(width);
+        // Bundles from before `fill_budget` kept no epochs: they ran `retrain.epochs`.
+        let epochs = w["epochs"].as_u64().map_or(r.epochs, |e| e as usize);
+        eprintln!(
+            "retrain.max_minutes: filters × {width}, as when this run started, for {epochs} epoch(s) ({})",
+            kept.display()
+        );
+        return Ok(Budgeted { width, epochs });
     }
-    let epochs = config.retrain.epochs as f64;
+    let epochs = r.epochs as f64;
     let batch = config.train.batch_size;
     let t = nas_retrain::timed_width(start, minutes * 60.0, |w| {
-        nas_retrain::epoch_seconds(&arch.widened(w), input, &config.child, batch, images, 15).map(|s| s * epochs)
+        nas_retrain::epoch_seconds(&r.widen(arch, w), input, &config.child, batch, images, 15).map(|s| s * epochs)
     })
     .map_err(|e| anyhow!("retrain.max_minutes: timing {arch}: {e}"))?;
     let tried: Vec<String> = t.probes.iter().map(|(w, s)| format!("× {w}: {:.1} min", s / 60.0)).collect();
     // The budget only narrows: a network that fits well inside it at the ceiling stays there.
-    let room = if t.width == start && t.predicted_seconds < 0.75 * minutes * 60.0 {
+    let room = if t.width == start && t.predicted_seconds < 0.75 * minutes * 60.0 && !r.fill_budget {
         format!("; × {start} is the ceiling (retrain.width, or retrain.max_flops's width): raise it to use the rest")
     } else {
         String::new()
@@ -163,10 +178,24 @@ fn timed_width(
         if t.fits { "" } else { ", over the budget even at the narrowest width" },
         tried.join(", ")
     );
+    let filled = if r.fill_budget && t.fits {
+        nas_retrain::filled_epochs(r.epochs, t.predicted_seconds, minutes * 60.0)
+    } else {
+        r.epochs
+    };
+    if filled > r.epochs {
+        eprintln!(
+            "retrain.fill_budget: {filled} epochs instead of {} fill the {minutes} minutes (predicted {:.1} min)",
+            r.epochs,
+            t.predicted_seconds * filled as f64 / epochs / 60.0
+        );
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let record = serde_json::json!({ "width": t.width, "predicted_seconds": t.predicted_seconds, "probes": t.probes });
+    let record = serde_json::json!({
+        "width": t.width, "epochs": filled, "predicted_seconds": t.predicted_seconds, "probes": t.probes
+    });
     std::fs::write(&kept, record.to_string()).with_context(|| format!("writing {}", kept.display()))?;
-    Ok(t.width)
+    Ok(Budgeted { width: t.width, epochs: filled })
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -193,23 +222,25 @@ pub fn train(a: TrainArgs) -> Result<()> {
         _ => String::new(),
     };
     let images = r.train_subset.unwrap_or(t.len()).min(t.len());
-    let width = match r.max_minutes {
+    let budgeted = match r.max_minutes {
         // `--width` pins the width: no timing.
         Some(minutes) if a.width.is_none() => {
             let timed = pool.install(|| timed_width(&arch, input, &config, flops_width, minutes, images, &out))?;
-            if timed < flops_width {
+            if timed.width < flops_width {
                 capped = format!(", not {flops_width}: retrain.max_minutes = {minutes}");
             }
             timed
         }
-        _ => flops_width,
+        _ => Budgeted { width: flops_width, epochs: r.epochs },
     };
-    // The retrain trains at exactly this width.
-    let r = &RetrainConfig { width, max_flops: None, ..r.clone() };
-    if width == 1.0 && capped.is_empty() {
+    let width = budgeted.width;
+    // The retrain trains at exactly this width, for exactly these epochs.
+    let r = &RetrainConfig { width, epochs: budgeted.epochs, max_flops: None, ..r.clone() };
+    let trained = r.widen(&arch, width);
+    if trained == arch && capped.is_empty() {
         eprintln!("retraining {arch} on {what}");
     } else {
-        eprintln!("retraining {arch} with filters × {width}{capped} ({}) on {what}", arch.widened(width));
+        eprintln!("retraining {arch} with filters × {width}{capped} ({trained}) on {what}");
     }
     let augment = nas_retrain::default_augment(r, &config.dataset);
     // One cell leaves nothing to choose: the retrain skips the grid.
