@@ -20,5 +20,5 @@ mod supernet;
 
 pub use config::ChildConfig;
 pub use model::{ChildNet, ChildWeights, LayerWeights, RunningStatistics};
-pub use plan::{InputShape, LayerPlan, Plan, PlanError, Source, widest_within};
+pub use plan::{InputShape, LayerPlan, Plan, PlanError, Source, Widening, widest_within};
 pub use supernet::{Sliced, SlicedLayer, SuperNet, SuperShape};

@@ -174,29 +174,33 @@ fn prod(factors: &[usize]) -> u64 {
     factors.iter().fold(1u64, |p, &f| p.saturating_mul(f as u64))
 }
 
-/// The widest of `start` and the multiples of 1/16 below it at which `arch` (every filter count
-/// × the width, [`CnnArch::widened`]) costs at most `cap` FLOPs per image and, when
-/// `max_filters` is given, no layer has more filters than that; 1/16 when none does. The size
-/// caps of `config` are not applied (the width is what brings the network to `cap`); a width
-/// the compiler rejects for another reason counts as not fitting.
-pub fn widest_within(
-    arch: &CnnArch,
-    input: InputShape,
-    config: &ChildConfig,
-    start: f64,
-    cap: u64,
-    max_filters: Option<u32>,
-) -> f64 {
+/// What [`widest_within`] searches: widths from `start` down in steps of 1/16, under `cap`
+/// FLOPs per image and, when given, `max_filters` per layer, each width's network rounded up to
+/// `multiple` filters ([`CnnArch::widened_to`]; 1: as widened).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Widening {
+    pub start: f64,
+    pub cap: u64,
+    pub max_filters: Option<u32>,
+    pub multiple: u32,
+}
+
+/// The widest of `w.start` and the multiples of 1/16 below it at which `arch` (every filter
+/// count × the width, rounded up to `w.multiple`) costs at most `w.cap` FLOPs per image and,
+/// when `w.max_filters` is given, no layer has more filters than that; 1/16 when none does. The
+/// size caps of `config` are not applied (the width is what brings the network to the cap); a
+/// width the compiler rejects for another reason counts as not fitting.
+pub fn widest_within(arch: &CnnArch, input: InputShape, config: &ChildConfig, w: &Widening) -> f64 {
     let free = ChildConfig { max_params: None, max_flops: None, ..config.clone() };
-    let fits = |w: f64| {
-        let wide = arch.widened(w);
-        max_filters.is_none_or(|m| wide.layers.iter().all(|l| l.filters <= m))
-            && Plan::new(&wide, input, &free).is_ok_and(|p| p.flops <= cap)
+    let fits = |width: f64| {
+        let wide = arch.widened_to(width, w.multiple);
+        w.max_filters.is_none_or(|m| wide.layers.iter().all(|l| l.filters <= m))
+            && Plan::new(&wide, input, &free).is_ok_and(|p| p.flops <= w.cap)
     };
-    let top = (start * 16.0).floor() as usize;
-    std::iter::once(start)
-        .chain((1..=top).rev().map(|k| k as f64 / 16.0).filter(|w| *w < start))
-        .find(|&w| fits(w))
+    let top = (w.start * 16.0).floor() as usize;
+    std::iter::once(w.start)
+        .chain((1..=top).rev().map(|k| k as f64 / 16.0).filter(|x| *x < w.start))
+        .find(|&x| fits(x))
         .unwrap_or(1.0 / 16.0)
 }
 

@@ -155,13 +155,8 @@ pub fn fitted_width(arch: &CnnArch, input: InputShape, child: &ChildConfig, retr
     if Plan::new(&retrain.widen(arch, retrain.width), input, &free).is_err() {
         return retrain.width;
     }
-    let mut w = nas_child::widest_within(arch, input, child, retrain.width, cap, None);
-    // Rounding up can push the widest unrounded fit over the cap: step down until it fits.
-    let over = |w: f64| Plan::new(&retrain.widen(arch, w), input, &free).is_ok_and(|p| p.flops > cap);
-    while w > 1.0 / 16.0 && over(w) {
-        w = ((w * 16.0).ceil() - 1.0).max(1.0) / 16.0;
-    }
-    w
+    let w = nas_child::Widening { start: retrain.width, cap, max_filters: None, multiple: retrain.filter_multiple };
+    nas_child::widest_within(arch, input, child, &w)
 }
 
 /// The paper's final step for `arch`. `progress` sees each phase start (epoch `None`) and each

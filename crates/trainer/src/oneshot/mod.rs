@@ -179,7 +179,8 @@ impl OneShotEvaluator {
         let max = (self.shape.filters - self.setup.child.extra_filters as usize) as u32;
         let widest_layer = cnn.layers.iter().map(|l| l.filters).max().unwrap_or(max).max(1);
         let top = max as f64 / widest_layer as f64;
-        Some(nas_child::widest_within(cnn, self.shape.input, &self.setup.child, top, cap, Some(max)))
+        let w = nas_child::Widening { start: top, cap, max_filters: Some(max), multiple: 1 };
+        Some(nas_child::widest_within(cnn, self.shape.input, &self.setup.child, &w))
     }
 
     /// Accuracy of `plan`'s child under the shared weights on `images` of `set`, in batches of
