@@ -74,9 +74,11 @@ pub struct RetrainConfig {
     /// design — the width chosen is printed and kept beside the run's saved state, so a resumed
     /// run uses it again; `--width` pins it. None (the default): no time cap.
     pub max_minutes: Option<f64>,
-    /// With `max_minutes`: the final run's epochs grow to fill what the chosen width leaves of
-    /// the budget (`epochs` × budget / predicted, never fewer than `epochs`) — width moves in
-    /// steps of 1/16, and one step can cost a quarter more time. Default false.
+    /// With `max_minutes`: the final run fills the budget with epochs — after every epoch its
+    /// length is re-planned to what its mean epoch so far fits (never fewer than `epochs`), and
+    /// the cosine schedule follows (`TrainConfig::fill_seconds`). Width moves in steps of 1/16,
+    /// one step can cost a quarter more time, and a few timed steps can be 15 % off a real
+    /// epoch; the epochs' own times are not. Default false.
     pub fill_budget: bool,
     /// Label smoothing of grid and final runs (see `[train] label_smoothing`, which the search's
     /// children use). Default 0 (off).
@@ -146,6 +148,12 @@ impl RetrainConfig {
         out
     }
 
+    /// The training seconds the final run fills under `fill_budget` (`max_minutes` × 60), if
+    /// it does.
+    pub fn fill_seconds(&self) -> Option<f64> {
+        self.max_minutes.filter(|_| self.fill_budget).map(|m| m * 60.0)
+    }
+
     /// `arch` as the retrain trains it at `width`: every filter count × `width`, rounded up to
     /// a multiple of `filter_multiple`.
     pub fn widen(&self, arch: &CnnArch, width: f64) -> CnnArch {
@@ -188,6 +196,11 @@ impl RetrainConfig {
             && !(m.is_finite() && m > 0.0 && m <= 1e6)
         {
             return Err(format!("retrain.max_minutes must be a positive number of minutes, got {m}"));
+        }
+        if self.fill_budget && self.schedule == RetrainSchedule::Decay {
+            return Err("retrain.fill_budget re-plans the final run's length as it trains, which only the cosine \
+                 schedule follows; schedule = \"decay\" fixes its drop epoch in advance"
+                .into());
         }
         nas_space::limits::non_negative("retrain.label_smoothing", self.label_smoothing, 0.5)?;
         if let Some(g) = self.grid_epochs {
@@ -249,6 +262,10 @@ mod tests {
             let lanes = RetrainConfig { filter_multiple: m, ..c.clone() };
             assert!(lanes.validate().unwrap_err().starts_with("retrain.filter_multiple"), "{m}");
         }
+        let drop = RetrainConfig { fill_budget: true, max_minutes: Some(50.0), ..c.clone() };
+        assert!(drop.validate().unwrap_err().starts_with("retrain.fill_budget"), "a decay epoch cannot move");
+        assert_eq!(RetrainConfig { schedule: RetrainSchedule::Cosine, ..drop }.fill_seconds(), Some(3000.0));
+        assert_eq!(RetrainConfig { max_minutes: Some(50.0), ..c.clone() }.fill_seconds(), None, "fill_budget off");
         let erase = RetrainConfig { augment: Some(Augment { erase: -0.1, ..Augment::default() }), ..c };
         assert!(erase.validate().unwrap_err().starts_with("retrain.augment.erase"));
         assert_eq!(decay_epoch(0.5, 10), 5);

@@ -211,7 +211,9 @@ pub fn retrain(
             return Err(RetrainError::AllFailed { cells: of, first });
         }
     };
-    let (train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain, inp.augment);
+    let (mut train, child) = cell_settings(&chosen, inp.retrain.epochs, inp.train, inp.child, inp.retrain, inp.augment);
+    // Under `fill_budget` the final run re-plans its length from its own epochs' times.
+    train.fill_seconds = inp.retrain.fill_seconds();
     let data = PreparedData::whole(
         inp.splits.train.clone(),
         inp.retrain.train_subset,
@@ -240,6 +242,8 @@ pub fn retrain(
     if let Some(s) = &saved {
         s.clear().map_err(|e| RetrainError::Saved(e.to_string()))?;
     }
+    // The epochs it ran (a re-planned run's own count).
+    let train = TrainConfig { epochs: trained.outcome.epochs.len(), ..train };
     let test_accuracy = trained.outcome.epochs.last().and_then(|e| e.val_accuracy).unwrap_or(0.0);
     let test_accuracy_mirror = inp.augment.flip.then(|| {
         accuracy_with_mirror(&burn::module::Module::valid(&trained.model), &inp.splits.test, &data.norm, device)

@@ -25,7 +25,7 @@ pub use grid::{
 pub use images::{Inputs, read_inputs};
 pub use paired::{Paired, wilson_interval};
 pub use saved::SavedRun;
-pub use timed::{TimedWidth, epoch_seconds, filled_epochs, timed_width};
+pub use timed::{TimedWidth, epoch_seconds, timed_width};
 
 /// The device a retrain trains on: burn's default (the CPU `flex` backend, or the GPU backend
 /// built in), with autodiff.

@@ -6,7 +6,6 @@
 
 use nas_child::{ChildConfig, InputShape};
 use nas_space::CnnArch;
-use nas_space::limits::MAX_EPOCHS;
 use nas_trainer::{CpuPath, training_rate};
 
 /// What [`timed_width`] chose.
@@ -65,18 +64,6 @@ pub fn timed_width(
             TimedWidth { width: widths[0], predicted_seconds: s, fits: false, probes }
         }
     })
-}
-
-/// The epochs that fill `budget_seconds` when `epochs` are predicted to take `predicted_seconds`
-/// (`[retrain] fill_budget`): `epochs` × budget / predicted, rounded down, never fewer than
-/// `epochs` and at most [`MAX_EPOCHS`]. A prediction that is not a positive number changes
-/// nothing.
-pub fn filled_epochs(epochs: usize, predicted_seconds: f64, budget_seconds: f64) -> usize {
-    if !(predicted_seconds.is_finite() && predicted_seconds > 0.0 && budget_seconds.is_finite()) {
-        return epochs;
-    }
-    let filled = (epochs as f64 * budget_seconds / predicted_seconds).floor();
-    (filled.min(MAX_EPOCHS as f64) as usize).max(epochs)
 }
 
 /// Seconds per epoch of training `arch` on `images` images in batches of `batch` on this
@@ -140,17 +127,6 @@ mod tests {
         assert!(t.predicted_seconds > 0.1);
         let e = timed_width(2.0, 10.0, |_| Err("too large".to_string())).unwrap_err();
         assert_eq!(e, "too large");
-    }
-
-    #[test]
-    fn filling_the_budget_lengthens_the_run_in_proportion_and_never_shortens_it() {
-        // 50 epochs predicted at 40.3 min of a 50-minute budget: 62 epochs (62.03, rounded down).
-        assert_eq!(filled_epochs(50, 40.3 * 60.0, 3000.0), 62);
-        assert_eq!(filled_epochs(50, 3000.0, 3000.0), 50);
-        assert_eq!(filled_epochs(50, 4000.0, 3000.0), 50, "over the budget: never fewer epochs");
-        assert_eq!(filled_epochs(50, 0.0, 3000.0), 50);
-        assert_eq!(filled_epochs(50, f64::NAN, 3000.0), 50);
-        assert_eq!(filled_epochs(50, 1e-9, 3000.0), MAX_EPOCHS);
     }
 
     #[test]

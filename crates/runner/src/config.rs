@@ -238,6 +238,12 @@ impl SearchConfig {
                  oneshot evaluator)"
                 .into()));
         }
+        if self.train.fill_seconds.is_some() {
+            // A reward must not depend on how fast this machine was that minute.
+            return Err(bad("train.fill_seconds: a search's children train for train.epochs; a final run fills a \
+                 time budget with [retrain] max_minutes + fill_budget"
+                .into()));
+        }
         if self.repeat_limit == 0 {
             return Err(bad("repeat_limit must be at least 1".into()));
         }

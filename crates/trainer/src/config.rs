@@ -58,6 +58,12 @@ pub struct TrainConfig {
     /// Label smoothing of the training loss (Szegedy et al. 2016): the target puts 1 − ε on the
     /// label and ε spread over all classes. Default 0 (off).
     pub label_smoothing: f64,
+    /// Fit the run to this many seconds of training (`[retrain] fill_budget`): after every
+    /// epoch the run's length is re-planned to what the mean epoch so far fits
+    /// ([`planned_epochs`]) — never fewer than `epochs` — and the schedule follows the new
+    /// length. Absent (the default): exactly `epochs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fill_seconds: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -78,8 +84,21 @@ impl Default for TrainConfig {
             bn_recalibration_batches: 10,
             median_stopping: None,
             label_smoothing: 0.0,
+            fill_seconds: None,
         }
     }
+}
+
+/// The epochs a run of at least `least` epochs should have when `done` epochs took
+/// `seconds` of training and the whole run may take `budget` seconds: as many as the mean epoch
+/// so far fits (rounded down), never fewer than `least` or than `done`, at most [`MAX_EPOCHS`].
+/// Before the first epoch, `least`.
+pub fn planned_epochs(least: usize, done: usize, seconds: f64, budget: f64) -> usize {
+    if done == 0 || !(seconds.is_finite() && seconds > 0.0 && budget.is_finite()) {
+        return least.max(done);
+    }
+    let fits = (budget * done as f64 / seconds).floor().min(MAX_EPOCHS as f64) as usize;
+    fits.max(least).max(done)
 }
 
 impl TrainConfig {
@@ -108,6 +127,9 @@ impl TrainConfig {
         }
         count("train.reward_window", self.reward_window, 1, MAX_EPOCHS)?;
         non_negative("train.label_smoothing", self.label_smoothing, 0.5)?;
+        if let Some(s) = self.fill_seconds {
+            positive("train.fill_seconds", s, 1e8)?;
+        }
         count("train.bn_recalibration_batches", self.bn_recalibration_batches, 0, 100_000)?;
         if let Some(a) = self.augment {
             count("train.augment.crop_padding", a.crop_padding, 0, 64)?;
@@ -141,5 +163,20 @@ mod tests {
         assert_eq!(d.lr_at(0, 0, 3), 0.1);
         assert!((d.lr_at(0, 0, 4) - 0.01).abs() < 1e-12);
         assert!((d.lr_at(0, 0, 9) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_filled_run_plans_what_its_mean_epoch_fits_and_never_less_than_asked() {
+        // 2 epochs took 97 s of a 3000 s budget: 48.5 s each, 61 fit (61.86, rounded down).
+        assert_eq!(planned_epochs(50, 2, 97.0, 3000.0), 61);
+        // Later epochs ran slower (60 s each over 30): the plan shrinks to 50, never below.
+        assert_eq!(planned_epochs(50, 30, 1800.0, 3000.0), 50);
+        assert_eq!(planned_epochs(50, 30, 1500.0, 3000.0), 60);
+        assert_eq!(planned_epochs(50, 55, 3300.0, 3000.0), 55, "never fewer than are done");
+        assert_eq!(planned_epochs(50, 0, 0.0, 3000.0), 50, "nothing measured yet");
+        assert_eq!(planned_epochs(50, 2, f64::NAN, 3000.0), 50);
+        assert_eq!(planned_epochs(50, 1, 1e-9, 3000.0), MAX_EPOCHS);
+        let c = TrainConfig { fill_seconds: Some(-1.0), ..Default::default() };
+        assert!(c.validate().unwrap_err().starts_with("train.fill_seconds"));
     }
 }

@@ -20,7 +20,7 @@ mod train;
 pub use batches::{PreparedData, image_batch};
 pub use bench::{CpuPath, StepRate, cpu_backends, sgemm_gflops, training_rate, with_threads};
 pub use bn::{BnScoring, recalibrated_statistics, score};
-pub use config::{Schedule, TrainConfig};
+pub use config::{Schedule, TrainConfig, planned_epochs};
 pub use evaluator::TrainEvaluator;
 pub use lm::{LmEpoch, LmError, LmOutcome, LmTrainConfig, perplexity, train_and_test, train_lm};
 pub use lm_bench::{BENCH_CELL, LmBenchModel, lm_training_rate};

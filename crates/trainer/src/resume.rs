@@ -19,6 +19,9 @@ struct Header {
     /// ChaCha word positions (u128, as decimal text).
     order_position: String,
     augment_position: String,
+    /// The run's length as last re-planned (`TrainConfig::fill_seconds`); absent when fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    planned_epochs: Option<usize>,
 }
 
 /// A child's training state after `epochs.len()` epochs.
@@ -29,6 +32,9 @@ pub struct EpochState {
     pub train_seconds: f64,
     pub order_position: u128,
     pub augment_position: u128,
+    /// The run's length as last re-planned under `TrainConfig::fill_seconds` (None: the
+    /// configured epochs).
+    pub planned_epochs: Option<usize>,
     /// The network's weights (a burnpack buffer).
     pub model: Vec<u8>,
     /// The optimiser's state (a burnpack buffer).
@@ -43,6 +49,7 @@ impl EpochState {
             train_seconds: self.train_seconds,
             order_position: self.order_position.to_string(),
             augment_position: self.augment_position.to_string(),
+            planned_epochs: self.planned_epochs,
         })
         .expect("headers serialise");
         pack(MAGIC, &header, &self.model, &self.optimizer)
@@ -59,6 +66,7 @@ impl EpochState {
             epochs: header.epochs,
             images: header.images,
             train_seconds: header.train_seconds,
+            planned_epochs: header.planned_epochs,
             model: model.to_vec(),
             optimizer: optimizer.to_vec(),
         })
@@ -124,11 +132,14 @@ mod tests {
             train_seconds: 1.9,
             order_position: u128::MAX - 3,
             augment_position: 17,
+            planned_epochs: None,
             model: vec![1, 2, 3],
             optimizer: vec![4, 5],
         };
         let bytes = s.encode();
         assert_eq!(EpochState::decode(&bytes).unwrap(), s);
+        let replanned = EpochState { planned_epochs: Some(57), ..s.clone() };
+        assert_eq!(EpochState::decode(&replanned.encode()).unwrap(), replanned);
         assert!(EpochState::decode(&bytes[..20]).is_err());
         assert!(EpochState::decode(b"junk").is_err());
     }

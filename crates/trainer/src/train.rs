@@ -125,7 +125,8 @@ pub fn fit(
     let smoothing = (cfg.label_smoothing > 0.0).then_some(cfg.label_smoothing as f32);
     let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
     let steps_per_epoch = t.len().div_ceil(cfg.batch_size);
-    let total = steps_per_epoch * cfg.epochs;
+    // The run's length: `cfg.epochs`, or under `fill_seconds` re-planned after every epoch.
+    let mut planned = cfg.epochs;
     let mut order_rng = rng_for(&[seed, 1]);
     let mut aug_rng = rng_for(&[seed, 2]);
     let mut epochs = Vec::with_capacity(cfg.epochs);
@@ -142,8 +143,9 @@ pub fn fit(
     };
     if let Some((_, bytes)) = progress.as_mut().and_then(|p| p.load()) {
         match EpochState::decode(&bytes).and_then(|mut st| {
-            if st.epochs.is_empty() || st.epochs.len() >= cfg.epochs {
-                return Err(format!("it holds {} of {} epochs", st.epochs.len(), cfg.epochs));
+            let of = st.planned_epochs.unwrap_or(cfg.epochs);
+            if st.epochs.is_empty() || st.epochs.len() >= of {
+                return Err(format!("it holds {} of {of} epochs", st.epochs.len()));
             }
             let weights = Bytes::from_bytes_vec(std::mem::take(&mut st.model));
             let record = ModuleRecord::from_bytes(weights).map_err(|e| e.to_string())?;
@@ -157,12 +159,15 @@ pub fn fit(
                 optim = moments;
                 order_rng.set_word_pos(st.order_position);
                 aug_rng.set_word_pos(st.augment_position);
+                planned = st.planned_epochs.unwrap_or(cfg.epochs);
                 (epochs, images, train_secs) = (st.epochs, st.images, st.train_seconds);
             }
             Err(e) => tracing::warn!("training from scratch: the saved training state cannot be used: {e}"),
         }
     }
-    for epoch in epochs.len()..cfg.epochs {
+    while epochs.len() < planned {
+        let epoch = epochs.len();
+        let total = steps_per_epoch * planned;
         let started = Instant::now();
         let order = data.epoch_order(&mut order_rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
@@ -183,7 +188,10 @@ pub fn fit(
         }
         images += seen;
         train_secs += started.elapsed().as_secs_f64();
-        let last = epoch + 1 == cfg.epochs;
+        if let Some(budget) = cfg.fill_seconds {
+            planned = crate::config::planned_epochs(cfg.epochs, epoch + 1, train_secs, budget);
+        }
+        let last = epoch + 1 == planned;
         let val_accuracy = (every == EvalEvery::Epoch || last).then(|| evaluate(&model));
         let m = EpochMetrics {
             epoch,
@@ -204,6 +212,7 @@ pub fn fit(
                     train_seconds: train_secs,
                     order_position: order_rng.get_word_pos(),
                     augment_position: aug_rng.get_word_pos(),
+                    planned_epochs: cfg.fill_seconds.map(|_| planned),
                     model: model.clone().into_record().into_bytes()?.to_vec(),
                     optimizer: optim.into_bytes()?.to_vec(),
                 }
@@ -472,6 +481,37 @@ mod tests {
         let mut junk = Memory { preload: Some((2, b"NASC garbage".to_vec())), ..Default::default() };
         assert_eq!(key(&run(&mut junk)), key(&full));
         assert_eq!(junk.saved.len(), 3);
+    }
+
+    /// `fill_seconds`: the run re-plans its length after every epoch from the epochs' own times
+    /// — never below `epochs`, longer when the budget holds more — the cosine schedule follows
+    /// the new length, and the saved state keeps the plan for a resume.
+    #[test]
+    fn a_filled_run_replans_its_length_from_its_epoch_times() {
+        let arch: CnnArch = "3x3-8;3x3-8<0".parse().unwrap();
+        let device = Device::flex().autodiff();
+        let run = |c: &TrainConfig, progress: &mut Memory| {
+            let d = data(c);
+            let go = |_: &EpochMetrics| ControlFlow::Continue(());
+            let child = ChildConfig::default();
+            fit(&arch, &d, &d.validation, EvalEvery::End, c, &child, &device, 3, go, Some(progress)).unwrap().outcome
+        };
+        let base = TrainConfig { epochs: 2, schedule: crate::Schedule::Cosine, ..cfg() };
+        // A budget no epoch fits: exactly the epochs asked for, the plan kept in the state.
+        let mut kept = Memory::default();
+        let short = run(&TrainConfig { fill_seconds: Some(1e-9), ..base.clone() }, &mut kept);
+        assert_eq!(short.epochs.len(), 2);
+        assert_eq!(EpochState::decode(&kept.saved[0].1).unwrap().planned_epochs, Some(2));
+        let fixed = run(&base, &mut Memory::default());
+        assert_eq!(fixed.epochs.len(), 2);
+        // A budget of ~20 epochs (timed on the same machine just before): well over 2.
+        let per_epoch = fixed.epochs.iter().map(|e| e.seconds).sum::<f64>() / 2.0;
+        let c = TrainConfig { epochs: 1, fill_seconds: Some(20.0 * per_epoch), ..base };
+        let long = run(&c, &mut Memory::default());
+        let n = long.epochs.len();
+        assert!(n > 2, "{n} epochs for a budget of 20 (per epoch {per_epoch} s)");
+        let (first, last) = (long.epochs[0].learning_rate, long.epochs[n - 1].learning_rate);
+        assert!(last < 0.3 * first, "the cosine follows the filled length: {first} → {last}");
     }
 
     /// The fast kernels (im2col + gemm convolutions, fused batch norm + ReLU) train a child to

@@ -131,9 +131,10 @@ struct Budgeted {
 }
 
 /// The widest width up to `start` whose final run is predicted to fit `minutes` on this machine
-/// (`nas_retrain::timed_width`, 3 × 15 timed steps per width tried), and under
-/// `retrain.fill_budget` the epochs that fill what that width leaves. A run that resumes into
-/// `out` reuses the width and epochs it started with, so the saved state still matches.
+/// (`nas_retrain::timed_width`, 3 × 15 timed steps per width tried); under
+/// `retrain.fill_budget` it says how many epochs that timing expects (the run re-plans from its
+/// own). A run that resumes into `out` reuses the width and epochs it started with, so the
+/// saved state still matches.
 fn timed_width(
     arch: &CnnArch,
     input: nas_child::InputShape,
@@ -152,8 +153,9 @@ fn timed_width(
     {
         // Bundles from before `fill_budget` kept no epochs: they ran `retrain.epochs`.
         let epochs = w["epochs"].as_u64().map_or(r.epochs, |e| e as usize);
+        let least = if r.fill_budget { "at least " } else { "" };
         eprintln!(
-            "retrain.max_minutes: filters × {width}, as when this run started, for {epochs} epoch(s) ({})",
+            "retrain.max_minutes: filters × {width}, as when this run started, for {least}{epochs} epoch(s) ({})",
             kept.display()
         );
         return Ok(Budgeted { width, epochs });
@@ -178,24 +180,21 @@ fn timed_width(
         if t.fits { "" } else { ", over the budget even at the narrowest width" },
         tried.join(", ")
     );
-    let filled = if r.fill_budget && t.fits {
-        nas_retrain::filled_epochs(r.epochs, t.predicted_seconds, minutes * 60.0)
-    } else {
-        r.epochs
-    };
-    if filled > r.epochs {
+    if r.fill_budget {
+        // What this timing expects; the run itself re-plans from its epochs' times.
+        let expected = nas_trainer::planned_epochs(r.epochs, r.epochs, t.predicted_seconds, minutes * 60.0);
         eprintln!(
-            "retrain.fill_budget: {filled} epochs instead of {} fill the {minutes} minutes (predicted {:.1} min)",
-            r.epochs,
-            t.predicted_seconds * filled as f64 / epochs / 60.0
+            "retrain.fill_budget: about {expected} epochs fill the {minutes} minutes by this timing (at least {}); \
+             the run re-plans after every epoch from the epochs' own times",
+            r.epochs
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let record = serde_json::json!({
-        "width": t.width, "epochs": filled, "predicted_seconds": t.predicted_seconds, "probes": t.probes
+        "width": t.width, "epochs": r.epochs, "predicted_seconds": t.predicted_seconds, "probes": t.probes
     });
     std::fs::write(&kept, record.to_string()).with_context(|| format!("writing {}", kept.display()))?;
-    Ok(Budgeted { width: t.width, epochs: filled })
+    Ok(Budgeted { width: t.width, epochs: r.epochs })
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -249,10 +248,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         0 => "no grid (one setting)".to_string(),
         n => format!("grid: {n} cell(s) × {grid_epochs} epoch(s) scored on the validation split"),
     };
+    let length = match r.fill_seconds() {
+        Some(s) => format!("at least {} epoch(s), as many as fill {:.0} minutes,", r.epochs, s / 60.0),
+        None => format!("{} epoch(s)", r.epochs),
+    };
     eprintln!(
-        "{grid}; then {} epoch(s) on \
+        "{grid}; then {length} on \
          {} training + validation images; {:?} schedule, augmentation: {}{}; test accuracy once at the end",
-        r.epochs,
         r.train_subset.map_or("all".to_string(), |n| n.to_string()),
         r.schedule,
         augment.describe(),
