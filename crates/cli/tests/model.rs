@@ -152,7 +152,7 @@ fn a_time_budget_narrows_the_retrain_and_a_resume_keeps_its_width() {
     std::fs::write(d.join("t.toml"), "[retrain]\nwidth = 0.25\nmax_minutes = 60\n").unwrap();
     let (said, filters, _) = run("g", &[]);
     assert!(said.contains("× 0.25 is the ceiling") && filters == 4, "{said}");
-    // fill_budget spends what the width leaves on epochs, as many as the prediction allows;
+    // fill_budget spends what the width leaves on epochs, as many as the epochs' own times allow;
     // filter_multiple rounds the widened filter counts up (16 × 0.25 = 4 → 8).
     let fill = "[retrain]\nwidth = 0.25\nmax_minutes = 0.005\nfill_budget = true\nfilter_multiple = 8\n";
     std::fs::write(d.join("t.toml"), fill).unwrap();

@@ -86,6 +86,8 @@ mod tests {
         // Its retrain fills the hour: up to 4× the filters, narrowed until 50 timed minutes fit.
         assert_eq!((fo.retrain.width, fo.retrain.max_flops, fo.retrain.epochs), (4.0, Some(60_000_000), 50));
         assert_eq!(fo.retrain.max_minutes, Some(50.0));
+        // …on the kernels' 8 lanes, the minutes the width leaves spent on epochs.
+        assert_eq!((fo.retrain.filter_multiple, fo.retrain.fill_seconds()), (8, Some(3000.0)));
         // One grid cell, the search's own optimiser settings: what `nas train --no-grid` measured.
         assert_eq!(
             (fo.retrain.learning_rate.clone(), fo.retrain.weight_decay.clone()),
