@@ -138,6 +138,8 @@ pub fn cell_settings(
         augment: Some(augment),
         median_stopping: None,
         label_smoothing: retrain.label_smoothing,
+        // A grid cell runs exactly `epochs`; only the final run fills a budget (`retrain`).
+        fill_seconds: None,
         ..base.clone()
     };
     // The search's size caps reject children before they cost anything; a model asked for by
